@@ -1,0 +1,117 @@
+# Developer and CI entry points for the thinkheads.phoenix collection.
+#   make venv     .venv with the pinned tools (reinstalls only when requirement files change)
+#   make lint     ruff + ansible-lint (production profile; includes yamllint rules)
+#   make sanity   ansible-test sanity on a clean copy of the collection
+#   make unit     pytest tests/unit
+#   make test     venv + lint + sanity + unit + inventory-check (what .ci/run executes)
+#   make lab      venv + inventory-check (the full lab arrives with lab/)
+#   make clean    remove build outputs (keeps .venv; `make distclean` removes it too)
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := test
+.DELETE_ON_ERROR:
+
+# First interpreter >= 3.12 among: pyenv 3.12 builds, python3.12, python3.13, python3.
+# Each candidate must actually run (a pyenv shim for a version that is not selected
+# exits 127), so candidates are probed instead of trusted by name.
+PYTHON_CANDIDATES := $(sort $(wildcard /root/.pyenv/versions/3.12*/bin/python3.12 $(HOME)/.pyenv/versions/3.12*/bin/python3.12)) python3.12 python3.13 python3
+ifeq ($(origin PYTHON),undefined)
+PYTHON := $(shell for p in $(PYTHON_CANDIDATES); do \
+	  if "$$p" -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1; then \
+	    command -v "$$p"; break; \
+	  fi; \
+	done)
+endif
+
+VENV       := .venv
+VENV_BIN   := $(CURDIR)/$(VENV)/bin
+STAMP      := $(VENV)/.stamp
+REQUIREMENTS := requirements.txt requirements-dev.txt constraints.txt
+
+export PATH := $(VENV_BIN):$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+
+# ruff runs on the Python trees that exist.
+RUFF_PATHS := $(wildcard plugins tests benchmarks lab)
+
+# ansible-test needs the collection under .../ansible_collections/<namespace>/<name>.
+SANITY_ROOT := $(CURDIR)/build/sanity
+SANITY_DIR  := $(SANITY_ROOT)/ansible_collections/thinkheads/phoenix
+# Python versions for the version-dependent sanity tests (compile, import):
+# the controller (3.12) plus every other supported target version installed by
+# pyenv here (modules and module_utils run on targets with Python 3.9+).
+PYENV_ROOT ?= /root/.pyenv
+SANITY_EXTRA_PYTHON_DIRS := $(wildcard $(foreach v,3.9 3.10 3.11 3.13 3.14,$(PYENV_ROOT)/versions/$(v).*/bin))
+empty :=
+space := $(empty) $(empty)
+SANITY_PATH := $(subst $(space),:,$(strip $(VENV_BIN) $(SANITY_EXTRA_PYTHON_DIRS))):$(PATH)
+
+.PHONY: venv lint sanity unit test inventory-check lab clean distclean python-check
+
+python-check:
+	@if [ -z "$(PYTHON)" ]; then \
+	  echo "error: no Python >= 3.12 found (tried: $(PYTHON_CANDIDATES))." >&2; \
+	  echo "       ansible-core 2.21 needs Python >= 3.12 on the controller;" >&2; \
+	  echo "       install one or run: make PYTHON=/path/to/python3.12 ..." >&2; \
+	  exit 1; \
+	fi
+
+venv: $(STAMP)
+
+$(STAMP): $(REQUIREMENTS) | python-check
+	@if [ -x $(VENV)/bin/python ] && ! $(VENV)/bin/python -c 'import sys; sys.exit(sys.version_info < (3, 12))'; then \
+	  echo "$(VENV) uses Python < 3.12: recreating it"; rm -rf $(VENV); \
+	fi
+	@[ -x $(VENV)/bin/python ] || { echo "creating $(VENV) with $(PYTHON)"; $(PYTHON) -m venv $(VENV); }
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(VENV)/bin/python -m pip check
+	@touch $@
+
+lint: venv
+ifneq ($(strip $(RUFF_PATHS)),)
+	ruff check $(RUFF_PATHS)
+endif
+	ansible-lint
+
+# Copy what git would ship (tracked + untracked-but-not-ignored files that exist),
+# minus the collections/ self-symlink, then run ansible-test from inside the copy.
+# --venv: ansible-test builds one virtualenv per sanity test from its own pinned
+# requirements (PyPI only, cached under ~/.ansible/test/venv), so .venv stays clean.
+# Skipped tests (each cannot run or does not apply here):
+#   pslint      needs PowerShell; the collection has no PowerShell content.
+#   shellcheck  needs the shellcheck binary; not installed (no *.sh files yet).
+# ansible-test skips tests for Python versions that are not installed (3.14 here).
+SANITY_SKIP := pslint shellcheck
+
+sanity: venv
+	rm -rf $(SANITY_ROOT)
+	mkdir -p $(SANITY_DIR)
+	git ls-files -co --exclude-standard -z \
+	  | while IFS= read -r -d '' f; do \
+	      case "$$f" in collections/*) continue;; esac; \
+	      if [ -e "$$f" ] || [ -L "$$f" ]; then printf '%s\0' "$$f"; fi; \
+	    done \
+	  | xargs -0 -r cp -P --parents -t $(SANITY_DIR)
+	cd $(SANITY_DIR) && PATH="$(SANITY_PATH)" ansible-test sanity --venv --color no \
+	  $(addprefix --skip-test ,$(SANITY_SKIP))
+
+unit: venv
+	pytest -q tests/unit
+
+inventory-check: venv
+	ansible-inventory --graph
+	ansible-playbook playbooks/validate.yml
+
+test: venv lint sanity unit inventory-check
+
+lab: venv inventory-check
+	@echo "make lab: the configs parse into an inventory and validate."
+	@echo "Bringing up the full lab (pvesim plus Docker-backed guests) is done by lab/, which is not in this repository yet."
+
+clean:
+	rm -rf build tests/output .pytest_cache .ruff_cache
+	find . -path ./.venv -prune -o -path ./collections -prune -o -name __pycache__ -type d -print0 | xargs -0 -r rm -rf
+
+distclean: clean
+	rm -rf $(VENV)
