@@ -82,8 +82,10 @@ def mac_for(index: int) -> str:
 
 
 def firewall_rules(rng: random.Random, net: Network) -> list[dict]:
-    rules = []
-    for _ in range(rng.randint(2, 4)):
+    """2-4 distinct rules (a repeated rule is a config warning)."""
+    rules: dict[tuple, dict] = {}
+    wanted = rng.randint(2, 4)
+    while len(rules) < wanted:
         direction = rng.choice(("in", "in", "in", "out"))
         proto = rng.choice(("tcp", "tcp", "tcp", "udp", "icmp"))
         rule = {"type": direction, "action": "ACCEPT", "proto": proto}
@@ -91,8 +93,8 @@ def firewall_rules(rng: random.Random, net: Network) -> list[dict]:
             rule["port"] = rng.choice(TCP_PORTS if proto == "tcp" else UDP_PORTS)
         rule["source" if direction == "in" else "dest"] = net.random_cidr(rng)
         rule["comment"] = f"bench {direction} {proto}"
-        rules.append(rule)
-    return rules
+        rules.setdefault(tuple(sorted(rule.items())), rule)
+    return list(rules.values())
 
 
 def pick_dependencies(rng: random.Random, candidates: list[int]) -> list[str]:
@@ -433,11 +435,7 @@ def build_hypervisor(net: Network, primary_ip: str, vm_ips: list[str], traefik_c
                 ],
             },
         },
-        "portainer_api": {
-            "admin_user": "admin",
-            "admin_password": "bench-placeholder",
-            "portainer_hostname": f"portainer.{DOMAIN}",
-        },
+        "portainer_api": {"admin_user": "admin", "portainer_hostname": f"portainer.{DOMAIN}"},
         "vm_defaults": {"ubuntu_release": "noble"},
         "dns_server": {"enabled": True, "upstream_servers": ["8.8.8.8", "1.1.1.1"], "authoritative_zones": []},
         "step_ca": {
