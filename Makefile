@@ -84,6 +84,12 @@ endif
 # ansible-test skips tests for Python versions that are not installed (3.14 here).
 SANITY_SKIP := pslint shellcheck
 
+# ansible-test bootstraps pip into each of its venvs with get-pip-<version>.py from
+# ci-files.testing.ansible.com (unreachable in CI) unless a cached copy exists;
+# .ci/get_pip.py does the same job from PyPI. <version> is read from ansible-test.
+ANSIBLE_TEST_PIP_VERSION = $(shell sed -n "s/^ *pip='\([0-9.]*\)',\$$/\1/p" $(VENV)/lib/python3*/site-packages/ansible_test/_internal/python_requirements.py)
+ANSIBLE_TEST_GET_PIP = $(HOME)/.ansible/test/cache/get_pip_$(subst .,_,$(ANSIBLE_TEST_PIP_VERSION)).py
+
 sanity: venv
 	rm -rf $(SANITY_ROOT)
 	mkdir -p $(SANITY_DIR)
@@ -93,6 +99,12 @@ sanity: venv
 	      if [ -e "$$f" ] || [ -L "$$f" ]; then printf '%s\0' "$$f"; fi; \
 	    done \
 	  | xargs -0 -r cp -P --parents -t $(SANITY_DIR)
+	# ansible-test lists content with `git ls-files` from the nearest .git upwards;
+	# without its own repository the copy would be seen as ignored files of this one.
+	# No commit is needed: untracked, non-ignored files are included.
+	git -C $(SANITY_DIR) init -q
+	@test -n "$(ANSIBLE_TEST_PIP_VERSION)" || { echo "error: cannot read ansible-test's pip version" >&2; exit 1; }
+	@cmp -s .ci/get_pip.py $(ANSIBLE_TEST_GET_PIP) || install -D -m 0644 .ci/get_pip.py $(ANSIBLE_TEST_GET_PIP)
 	cd $(SANITY_DIR) && PATH="$(SANITY_PATH)" ansible-test sanity --venv --color no \
 	  $(addprefix --skip-test ,$(SANITY_SKIP))
 
