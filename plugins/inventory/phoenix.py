@@ -1,0 +1,262 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026 Thinkheads
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+name: phoenix
+short_description: Phoenix platform guests from the Phoenix JSON configs
+version_added: 0.1.0
+author:
+  - Thinkheads platform team
+description:
+  - Reads the Phoenix configuration (C(phoenix_hypervisor_config.json), C(phoenix_lxc_configs.json),
+    C(phoenix_vm_configs.json), C(phoenix_stacks_config.json), C(certificate-manifest.json) and
+    C(stacks/*/phoenix.json) with each stack's compose file), validates it once and turns it into hosts,
+    groups and host variables.
+  - Every guest becomes a host named by its guest ID, so C(ansible-playbook create.yml -l 801) targets guest 801.
+    The Proxmox VE hypervisor is one more host (see O(hypervisor_host)).
+  - Any configuration error fails the inventory with a report that names every problem (file, JSON path,
+    message). Warnings are shown but do not fail. No network call is made.
+  - "Groups: C(phoenix) (all guests), C(hypervisor), C(lxc), C(vm), C(templates), C(feature_<feature>),
+    C(portainer_<role>), C(swarm_managers), C(swarm_workers), C(gpu), C(vllm), C(traefik_services),
+    C(stack_hosts)."
+  - "Host variables: C(ansible_host) (the guest IP without prefix length), C(phoenix_guest) (the normalized guest),
+    C(phoenix_guest_id), C(phoenix_guest_type), C(phoenix_order) (position in dependency order). Variables on
+    C(all): C(phoenix_domain), C(phoenix_environment), C(phoenix_hypervisor), C(phoenix_stacks),
+    C(phoenix_certificates), C(phoenix_guest_order)."
+  - The inventory file name must be C(phoenix.yml), C(phoenix.yaml) or end with C(.phoenix.yml) / C(.phoenix.yaml).
+extends_documentation_fragment:
+  - ansible.builtin.constructed
+  - ansible.builtin.inventory_cache
+options:
+  plugin:
+    description: The name of this plugin; makes the file an inventory source for it.
+    required: true
+    type: str
+    choices: ['thinkheads.phoenix.phoenix']
+  config_dir:
+    description:
+      - Directory holding the Phoenix JSON configs.
+      - A relative path is taken relative to the directory of the inventory file.
+    type: path
+    required: true
+    env:
+      - name: PHOENIX_CONFIG_DIR
+  stacks_dir:
+    description:
+      - Directory holding one sub-directory per Docker stack (C(docker-compose.yml) and C(phoenix.json)).
+      - A relative path is taken relative to the directory of the inventory file.
+      - Defaults to the C(stacks) directory next to O(config_dir).
+    type: path
+    env:
+      - name: PHOENIX_STACKS_DIR
+  environment:
+    description: Stack environment to resolve (variables, files, Traefik labels, firewall rules).
+    type: str
+    default: production
+    env:
+      - name: PHOENIX_ENVIRONMENT
+  platform_rules:
+    description:
+      - Severity of platform-policy findings, for example a stack compose file that publishes C(ports)
+        or C(expose) instead of being routed through Traefik.
+      - V(error) fails the inventory; V(warning) reports them and goes on, which suits configs being migrated.
+    type: str
+    choices: ['error', 'warning']
+    default: warning
+    env:
+      - name: PHOENIX_PLATFORM_RULES
+  hypervisor_host:
+    description: Inventory name of the Proxmox VE hypervisor host (member of the C(hypervisor) group).
+    type: str
+    default: phoenix-hypervisor
+'''
+
+EXAMPLES = r'''
+# inventory/phoenix.yml
+plugin: thinkheads.phoenix.phoenix
+config_dir: ../etc
+stacks_dir: ../stacks
+platform_rules: error
+
+# reference.phoenix.yml: an existing deployment's configs, with constructed groups
+plugin: thinkheads.phoenix.phoenix
+config_dir: /usr/local/phoenix_hypervisor/etc
+stacks_dir: /usr/local/phoenix_hypervisor/stacks
+environment: production
+keyed_groups:
+  - key: phoenix_guest.portainer_role
+    prefix: role
+compose:
+  phoenix_cores: phoenix_guest.cores
+groups:
+  big_memory: phoenix_guest.memory_mb | default(0) > 32000
+'''
+
+import os
+import re
+
+from ansible.errors import AnsibleParserError
+from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
+
+from ansible_collections.thinkheads.phoenix.plugins.module_utils.config.model import (
+    HYPERVISOR_FILE, PhoenixConfig, load_config,
+)
+
+FILE_NAMES = ('phoenix.yml', 'phoenix.yaml')
+FILE_SUFFIXES = ('.phoenix.yml', '.phoenix.yaml')
+_GROUP_SAFE = re.compile(r'[^A-Za-z0-9_]')
+CACHE_FORMAT = 1
+
+
+def _group_name(text):
+    return _GROUP_SAFE.sub('_', str(text)).lower()
+
+
+def _fingerprint(config_dir, stacks_dir, options):
+    """Names, sizes and mtimes of every input file: a cached model is used only while this is unchanged."""
+    entries = []
+    for root in (config_dir, stacks_dir):
+        if not root or not os.path.isdir(root):
+            continue
+        for dirpath, dirnames, filenames in os.walk(root):
+            dirnames.sort()
+            for name in sorted(filenames):
+                path = os.path.join(dirpath, name)
+                try:
+                    stat = os.stat(path)
+                except OSError:
+                    continue
+                entries.append([path, stat.st_size, stat.st_mtime_ns])
+    return {'format': CACHE_FORMAT, 'options': options, 'files': entries}
+
+
+class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
+
+    NAME = 'thinkheads.phoenix.phoenix'
+
+    def verify_file(self, path):
+        if not super(InventoryModule, self).verify_file(path):
+            return False
+        base = os.path.basename(path)
+        return base in FILE_NAMES or base.endswith(FILE_SUFFIXES)
+
+    def _resolve_dir(self, value, inventory_path):
+        if value is None:
+            return None
+        value = os.path.expanduser(os.path.expandvars(str(value)))
+        if not os.path.isabs(value):
+            value = os.path.join(os.path.dirname(os.path.abspath(inventory_path)), value)
+        return os.path.normpath(value)
+
+    def _load_model(self, path, cache):
+        config_dir = self._resolve_dir(self.get_option('config_dir'), path)
+        stacks_dir = self._resolve_dir(self.get_option('stacks_dir'), path)
+        if stacks_dir is None:
+            stacks_dir = os.path.join(os.path.dirname(config_dir), 'stacks')
+        environment = self.get_option('environment')
+        platform_rules = self.get_option('platform_rules')
+        if not os.path.isfile(os.path.join(config_dir, HYPERVISOR_FILE)):
+            raise AnsibleParserError('Phoenix inventory %s: no %s in config_dir %s' % (path, HYPERVISOR_FILE, config_dir))
+        options = {'config_dir': config_dir, 'stacks_dir': stacks_dir, 'environment': environment,
+                   'platform_rules': platform_rules}
+
+        cache_key = self.get_cache_key(path)
+        use_cache = cache and self.get_option('cache')
+        update_cache = cache is False and self.get_option('cache')
+        fingerprint = None
+        if use_cache:
+            fingerprint = _fingerprint(config_dir, stacks_dir, options)
+            try:
+                cached = self._cache[cache_key]
+            except KeyError:
+                cached = None
+            if isinstance(cached, dict) and cached.get('fingerprint') == fingerprint:
+                return PhoenixConfig.from_dict(cached['model'])
+            update_cache = True
+
+        config = load_config(config_dir, stacks_dir, environment=environment, platform_rules=platform_rules)
+        if config.report.errors:
+            raise AnsibleParserError('Phoenix inventory %s is invalid.\n%s' % (path, config.report.text()))
+        if update_cache:
+            if fingerprint is None:
+                fingerprint = _fingerprint(config_dir, stacks_dir, options)
+            self._cache[cache_key] = {'fingerprint': fingerprint, 'model': config.as_dict()}
+        return config
+
+    def parse(self, inventory, loader, path, cache=True):
+        super(InventoryModule, self).parse(inventory, loader, path, cache=cache)
+        self._read_config_data(path)
+        config = self._load_model(path, cache)
+        if config.report.warnings:
+            self.display.warning('Phoenix configuration warnings:\n%s' % '\n'.join(
+                '  %s' % finding for finding in config.report.sorted_warnings()))
+        self._populate(config)
+
+    def _populate(self, config):
+        inv = self.inventory
+        strict = self.get_option('strict')
+        for group in ('phoenix', 'hypervisor', 'lxc', 'vm', 'templates', 'gpu', 'vllm', 'traefik_services',
+                      'stack_hosts', 'swarm_managers', 'swarm_workers'):
+            inv.add_group(group)
+        inv.set_variable('all', 'phoenix_domain', config.domain)
+        inv.set_variable('all', 'phoenix_environment', config.environment)
+        inv.set_variable('all', 'phoenix_hypervisor', config.hypervisor)
+        inv.set_variable('all', 'phoenix_stacks', config.stacks)
+        inv.set_variable('all', 'phoenix_certificates', config.certificates)
+        guests = config.ordered_guests()
+        inv.set_variable('all', 'phoenix_guest_order', [g['id'] for g in guests])
+
+        hyp_name = self.get_option('hypervisor_host')
+        inv.add_host(hyp_name, group='hypervisor')
+        hyp_ip = (config.hypervisor.get('network_normalized') or {}).get('ip')
+        if hyp_ip:
+            inv.set_variable(hyp_name, 'ansible_host', hyp_ip)
+        self._construct(hyp_name, strict)
+
+        for guest in guests:
+            name = str(guest['id'])
+            inv.add_host(name, group='phoenix')
+            inv.add_host(name, group=guest['type'])
+            if guest['is_template']:
+                inv.add_host(name, group='templates')
+            for feature in guest['features']:
+                group = inv.add_group('feature_%s' % _group_name(feature))
+                inv.add_host(name, group=group)
+            if guest['portainer_role'] != 'none':
+                group = inv.add_group('portainer_%s' % _group_name(guest['portainer_role']))
+                inv.add_host(name, group=group)
+            if guest['swarm_role'] == 'manager':
+                inv.add_host(name, group='swarm_managers')
+            elif guest['swarm_role'] == 'worker':
+                inv.add_host(name, group='swarm_workers')
+            if guest['gpus']:
+                inv.add_host(name, group='gpu')
+            if 'vllm' in guest['features']:
+                inv.add_host(name, group='vllm')
+            if guest['traefik_service']:
+                inv.add_host(name, group='traefik_services')
+            if guest['docker_stacks']:
+                inv.add_host(name, group='stack_hosts')
+            if guest['network']['ip']:
+                inv.set_variable(name, 'ansible_host', guest['network']['ip'])
+            user = (guest.get('user_config') or {}).get('username')
+            if user:
+                inv.set_variable(name, 'ansible_user', user)
+            inv.set_variable(name, 'phoenix_guest', guest)
+            inv.set_variable(name, 'phoenix_guest_id', guest['id'])
+            inv.set_variable(name, 'phoenix_guest_type', guest['type'])
+            inv.set_variable(name, 'phoenix_order', guest['order'])
+            self._construct(name, strict)
+
+    def _construct(self, name, strict):
+        if not (self.get_option('compose') or self.get_option('groups') or self.get_option('keyed_groups')):
+            return
+        hostvars = self.inventory.get_host(name).get_vars()
+        self._set_composite_vars(self.get_option('compose'), hostvars, name, strict=strict)
+        hostvars = self.inventory.get_host(name).get_vars()
+        self._add_host_to_composed_groups(self.get_option('groups'), hostvars, name, strict=strict)
+        self._add_host_to_keyed_groups(self.get_option('keyed_groups'), hostvars, name, strict=strict)

@@ -1,0 +1,156 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026 Thinkheads
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: phoenix_validate
+short_description: Validate the Phoenix JSON configs and report every error and warning
+version_added: 0.1.0
+author:
+  - Thinkheads platform team
+description:
+  - Loads the Phoenix configuration with the same config model the C(thinkheads.phoenix.phoenix) inventory
+    plugin uses, and reports every schema and semantic problem at once, each with the file, the JSON path
+    and the message.
+  - Read-only; it never changes anything, so it always reports C(changed=false) and runs in check mode.
+  - Fails when there are errors unless O(fail_on_error=false).
+options:
+  config_dir:
+    description: Directory holding the Phoenix JSON configs.
+    type: path
+    required: true
+  stacks_dir:
+    description: Directory with one sub-directory per stack. Defaults to C(stacks) next to O(config_dir).
+    type: path
+  environment:
+    description: Stack environment to resolve.
+    type: str
+    default: production
+  platform_rules:
+    description: Severity of platform-policy findings (for example stack compose files that publish ports).
+    type: str
+    choices: ['error', 'warning']
+    default: error
+  fail_on_error:
+    description: Fail the task when the configuration has errors.
+    type: bool
+    default: true
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+requirements:
+  - jsonschema
+  - PyYAML
+notes:
+  - Run it on the controller (C(hosts: localhost), C(connection: local)); it reads files, not inventory.
+seealso:
+  - plugin: thinkheads.phoenix.phoenix
+    plugin_type: inventory
+'''
+
+EXAMPLES = r'''
+- name: Validate the Phoenix configs
+  thinkheads.phoenix.phoenix_validate:
+    config_dir: "{{ playbook_dir }}/../etc"
+    stacks_dir: "{{ playbook_dir }}/../stacks"
+  register: phoenix_validation
+
+- name: Collect findings without failing
+  thinkheads.phoenix.phoenix_validate:
+    config_dir: /usr/local/phoenix_hypervisor/etc
+    platform_rules: warning
+    fail_on_error: false
+  register: phoenix_validation
+'''
+
+RETURN = r'''
+valid:
+  description: Whether the configuration has no errors.
+  returned: always
+  type: bool
+errors:
+  description: Every error, sorted by file and path.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    file: {description: Config file name., type: str, returned: always}
+    path: {description: JSON Pointer into the file., type: str, returned: always, sample: /lxc_configs/801/network_config/ip}
+    message: {description: What is wrong., type: str, returned: always}
+    code: {description: Stable identifier of the check., type: str, returned: always, sample: network.duplicate_ip}
+    severity: {description: Always C(error)., type: str, returned: always}
+warnings_found:
+  description: Every warning, in the same shape as RV(errors).
+  returned: always
+  type: list
+  elements: dict
+report:
+  description: The readable report, one line per finding.
+  returned: always
+  type: list
+  elements: str
+guests:
+  description: Guest IDs in dependency order (creation order).
+  returned: when the configuration is valid
+  type: list
+  elements: int
+stacks:
+  description: Names of the stacks found.
+  returned: when the configuration is valid
+  type: list
+  elements: str
+'''
+
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+try:
+    from ansible_collections.thinkheads.phoenix.plugins.module_utils.config.loader import HAS_JSONSCHEMA
+    from ansible_collections.thinkheads.phoenix.plugins.module_utils.config.model import load_config
+    IMPORT_ERROR = None
+except ImportError:  # pragma: no cover
+    HAS_JSONSCHEMA = False
+    IMPORT_ERROR = traceback.format_exc()
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            config_dir=dict(type='path', required=True),
+            stacks_dir=dict(type='path'),
+            environment=dict(type='str', default='production'),
+            platform_rules=dict(type='str', default='error', choices=['error', 'warning']),
+            fail_on_error=dict(type='bool', default=True),
+        ),
+        supports_check_mode=True,
+    )
+    if IMPORT_ERROR or not HAS_JSONSCHEMA:
+        module.fail_json(msg=missing_required_lib('jsonschema'), exception=IMPORT_ERROR)
+    params = module.params
+    config = load_config(params['config_dir'], params['stacks_dir'], environment=params['environment'],
+                         platform_rules=params['platform_rules'])
+    report = config.report
+    result = dict(
+        changed=False,
+        valid=report.ok,
+        errors=[f.as_dict() for f in report.sorted_errors()],
+        warnings_found=[f.as_dict() for f in report.sorted_warnings()],
+        report=report.lines(),
+    )
+    if report.ok:
+        result['guests'] = [g['id'] for g in config.ordered_guests()]
+        result['stacks'] = sorted(config.stacks)
+    elif params['fail_on_error']:
+        module.fail_json(msg=report.text(), **result)
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()
