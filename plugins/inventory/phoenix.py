@@ -41,7 +41,7 @@ options:
     description:
       - Directory holding the Phoenix JSON configs.
       - A relative path is taken relative to the directory of the inventory file.
-    type: path
+    type: str
     required: true
     env:
       - name: PHOENIX_CONFIG_DIR
@@ -50,7 +50,7 @@ options:
       - Directory holding one sub-directory per Docker stack (C(docker-compose.yml) and C(phoenix.json)).
       - A relative path is taken relative to the directory of the inventory file.
       - Defaults to the C(stacks) directory next to O(config_dir).
-    type: path
+    type: str
     env:
       - name: PHOENIX_STACKS_DIR
   environment:

@@ -15,7 +15,9 @@ import difflib
 import heapq
 import os
 
-from ansible_collections.thinkheads.phoenix.plugins.module_utils.config.loader import read_json, validate_schema
+from ansible_collections.thinkheads.phoenix.plugins.module_utils.config.loader import (
+    read_json, schema_errors, validate_schema,
+)
 from ansible_collections.thinkheads.phoenix.plugins.module_utils.config.normalize import (
     as_id, hostname_of, normalize_firewall, normalize_mac, parse_gpus, parse_interface, parse_network, split_list,
 )
@@ -237,7 +239,7 @@ def _docker_stacks(raw, environment):
     return out
 
 
-def _build_guest(gid, gtype, raw, file, base, ctx):
+def _build_guest(gid, gtype, raw, file, base, ctx, declared=None):
     report = ctx['report']
     guest = dict(raw)
     guest['id'] = gid
@@ -281,17 +283,21 @@ def _build_guest(gid, gtype, raw, file, base, ctx):
     guest['firewall'] = normalize_firewall(raw.get('firewall') or {}, file, base + ['firewall'], report)
     guest['traefik_service'] = _traefik_service(raw, ctx['domain'], file, base, report)
     guest['docker_stacks'] = _docker_stacks(raw, ctx['environment'])
-    warn_unknown_keys(raw, ctx['known_keys'][gtype], file, base, report, '%s guest' % gtype.upper())
+    warn_unknown_keys(declared if declared is not None else raw, ctx['known_keys'][gtype], file, base, report,
+                      '%s guest' % gtype.upper())
     return guest
 
 
-def _load_lxc(data, ctx, guests, id_sources):
+def _load_lxc(data, ctx, guests, id_sources, broken):
     defaults = (ctx['hypervisor_raw'].get('proxmox_defaults') or {}).get('lxc') or {}
     for key, raw in (data.get('lxc_configs') or {}).items():
         gid = as_id(key)
         base = ['lxc_configs', key]
         if gid is None or not isinstance(raw, dict):
             continue  # reported by the schema
+        if key in broken:
+            ctx['invalid_ids'].add(gid)
+            continue
         raw = dict(raw)
         for field in ('cores', 'memory_mb'):
             if field not in raw and field in defaults:
@@ -303,7 +309,7 @@ def _load_lxc(data, ctx, guests, id_sources):
         guests.append(guest)
 
 
-def _load_vms(data, ctx, guests, id_sources):
+def _load_vms(data, ctx, guests, id_sources, broken):
     defaults = data.get('vm_defaults') or {}
     ctx['vm_defaults'] = defaults
     for index, raw in enumerate(data.get('vms') or []):
@@ -313,9 +319,12 @@ def _load_vms(data, ctx, guests, id_sources):
         base = ['vms', index]
         if gid is None:
             continue
+        if index in broken:
+            ctx['invalid_ids'].add(gid)
+            continue
         merged = dict((k, v) for k, v in defaults.items() if k not in ('network_bridge',))
         merged.update(raw)
-        guest = _build_guest(gid, 'vm', merged, VM_FILE, base, ctx)
+        guest = _build_guest(gid, 'vm', merged, VM_FILE, base, ctx, declared=raw)
         guest['disk_gb'] = merged.get('disk_size_gb')
         id_sources.setdefault(gid, []).append((VM_FILE, base + ['vmid']))
         guests.append(guest)
@@ -368,14 +377,14 @@ def _check_unique(guests, id_sources, hyp_net, report):
                 report.error(file, path, 'duplicate MAC %s: used by guests %s' % (mac, ids), 'network.duplicate_mac')
 
 
-def _check_references(by_id, stacks, report):
+def _check_references(by_id, stacks, report, invalid_ids=frozenset()):
     for guest in by_id.values():
         gid = guest['id']
         for index, dep in enumerate(guest['dependencies']):
             if dep == gid:
                 file, path = _where(guest, 'dependencies', index)
                 report.error(file, path, 'guest %d depends on itself' % gid, 'dependency.self')
-            elif dep not in by_id:
+            elif dep not in by_id and dep not in invalid_ids:
                 file, path = _where(guest, 'dependencies', index)
                 report.error(file, path, 'guest %d depends on %d, which is not defined' % (gid, dep),
                              'dependency.unknown')
@@ -383,8 +392,9 @@ def _check_references(by_id, stacks, report):
         if src is not None:
             file, path = _where(guest, guest['clone_key'])
             if src not in by_id:
-                report.error(file, path, 'guest %d clones from %d, which is not defined' % (gid, src),
-                             'clone.unknown')
+                if src not in invalid_ids:
+                    report.error(file, path, 'guest %d clones from %d, which is not defined' % (gid, src),
+                                 'clone.unknown')
             elif by_id[src]['type'] != guest['type']:
                 report.error(file, path, 'guest %d (%s) clones from %d, which is a %s' % (
                     gid, guest['type'].upper(), src, by_id[src]['type'].upper()), 'clone.type')
@@ -580,7 +590,7 @@ def load_config(config_dir, stacks_dir=None, environment='production', platform_
     hypervisor, subnet = {}, None
     if isinstance(hypervisor_raw, dict):
         hypervisor, subnet, _address = _build_hypervisor(hypervisor_raw, report)
-    docs = {}
+    docs, broken = {}, {}
     for name in (LXC_FILE, VM_FILE):
         fpath = os.path.join(config_dir, name)
         if not os.path.isfile(fpath):
@@ -588,8 +598,22 @@ def load_config(config_dir, stacks_dir=None, environment='production', platform_
                 report.warning(name, '/', 'file not found in %s; no guests of this kind' % config_dir, 'file.missing')
             continue
         data = read_json(fpath, name, report)
-        if data is not None and validate_schema(data, name, name, report):
-            docs[name] = data
+        if data is None:
+            continue
+        # A guest that breaks the schema is left out; the rest of the file is still used, and the
+        # broken guest's ID stays known so that references to it do not cascade into more errors.
+        collection = 'lxc_configs' if name == LXC_FILE else 'vms'
+        bad = set()
+        for error_path in schema_errors(data, name, name, report):
+            if len(error_path) >= 2 and error_path[0] == collection:
+                bad.add(error_path[1])
+            else:
+                bad = None
+                break
+        if bad is None:
+            continue
+        docs[name] = data
+        broken[name] = bad
     lxc_doc = docs.get(LXC_FILE, {})
     if lxc_doc.get('nvidia_driver_version') and hypervisor:
         hypervisor.setdefault('nvidia_driver_version', lxc_doc['nvidia_driver_version'])
@@ -603,6 +627,7 @@ def load_config(config_dir, stacks_dir=None, environment='production', platform_
         'environment': environment,
         'hypervisor_raw': hypervisor_raw or {},
         'vm_defaults': {},
+        'invalid_ids': set(),
         'known_keys': {
             'lxc': _known_keys(LXC_FILE, 'lxc_configs', '*'),
             'vm': _known_keys(VM_FILE, 'vms', '[]'),
@@ -611,9 +636,9 @@ def load_config(config_dir, stacks_dir=None, environment='production', platform_
     guests, id_sources = [], {}
     if VM_FILE in docs:
         ctx['vm_defaults'] = docs[VM_FILE].get('vm_defaults') or {}
-    _load_lxc(lxc_doc, ctx, guests, id_sources)
+    _load_lxc(lxc_doc, ctx, guests, id_sources, broken.get(LXC_FILE, set()))
     if VM_FILE in docs:
-        _load_vms(docs[VM_FILE], ctx, guests, id_sources)
+        _load_vms(docs[VM_FILE], ctx, guests, id_sources, broken[VM_FILE])
 
     stacks = load_stacks(config_dir, stacks_dir, environment, report, platform_rules)
 
@@ -628,7 +653,7 @@ def load_config(config_dir, stacks_dir=None, environment='production', platform_
     by_id = {}
     for guest in guests:
         by_id.setdefault(guest['id'], guest)
-    _check_references(by_id, stacks, report)
+    _check_references(by_id, stacks, report, ctx['invalid_ids'])
     order = _dependency_order(by_id, report)
     ordered = {}
     for index, gid in enumerate(order):
