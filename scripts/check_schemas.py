@@ -266,7 +266,7 @@ def check_variants(checker):
         ("phoenix_lxc_configs.json", lxc, _set(g + ["firewall", "rule"], []), "unknown key in guest firewall"),
         ("phoenix_lxc_configs.json", lxc, _set(g + ["network_config", "gateway"], "10.0.0.1"),
          "unknown key in network_config"),
-        ("phoenix_lxc_configs.json", lxc, _set(g + ["network_config", "ip"], "10.0.0.141"), "ip without prefix"),
+        ("phoenix_lxc_configs.json", lxc, _set(g + ["network_config", "ip"], "10.0.0.141/33"), "ip prefix /33"),
         ("phoenix_lxc_configs.json", lxc, _set(g + ["network_config", "ip"], "10.0.0.300/24"), "ip 10.0.0.300"),
         ("phoenix_lxc_configs.json", lxc, _set(g + ["network_config", "gw"], "gateway"), "gw 'gateway'"),
         ("phoenix_lxc_configs.json", lxc, _set(g + ["mac_address"], "52:54:00:00:08"), "short MAC"),

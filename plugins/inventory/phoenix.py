@@ -23,10 +23,14 @@ description:
   - "Groups: C(phoenix) (all guests), C(hypervisor), C(lxc), C(vm), C(templates), C(feature_<feature>),
     C(portainer_<role>), C(swarm_managers), C(swarm_workers), C(gpu), C(vllm), C(traefik_services),
     C(stack_hosts)."
-  - "Host variables: C(ansible_host) (the guest IP without prefix length), C(phoenix_guest) (the normalized guest),
-    C(phoenix_guest_id), C(phoenix_guest_type), C(phoenix_order) (position in dependency order). Variables on
-    C(all): C(phoenix_domain), C(phoenix_environment), C(phoenix_hypervisor), C(phoenix_stacks),
-    C(phoenix_certificates), C(phoenix_guest_order)."
+  - "Guest host variables: C(ansible_host) (the guest IP without prefix length), C(phoenix_guest) (the normalized
+    guest), C(phoenix_guest_id), C(phoenix_guest_type), C(phoenix_order) (position in dependency order), and on
+    stack hosts C(phoenix_guest_stacks) (the resolved stacks the guest deploys)."
+  - "Hypervisor host variables: C(phoenix_hypervisor) (the normalized hypervisor config), C(phoenix_stacks) (every
+    stack, resolved for O(environment)), C(phoenix_certificates) and C(phoenix_guest_order) (guest IDs in creation
+    order). Guests reach them through C(hostvars[groups['hypervisor'][0]])."
+  - "Variables on C(all), kept small because C(ansible-inventory --list) copies them into every host:
+    C(phoenix_domain), C(phoenix_environment), C(phoenix_network) (bridge, subnet, prefix, gateway, name servers)."
   - The inventory file name must be C(phoenix.yml), C(phoenix.yaml) or end with C(.phoenix.yml) / C(.phoenix.yaml).
 extends_documentation_fragment:
   - ansible.builtin.constructed
@@ -202,19 +206,21 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         for group in ('phoenix', 'hypervisor', 'lxc', 'vm', 'templates', 'gpu', 'vllm', 'traefik_services',
                       'stack_hosts', 'swarm_managers', 'swarm_workers'):
             inv.add_group(group)
+        # Only small values go on 'all': ansible-inventory --list copies them into every host.
         inv.set_variable('all', 'phoenix_domain', config.domain)
         inv.set_variable('all', 'phoenix_environment', config.environment)
-        inv.set_variable('all', 'phoenix_hypervisor', config.hypervisor)
-        inv.set_variable('all', 'phoenix_stacks', config.stacks)
-        inv.set_variable('all', 'phoenix_certificates', config.certificates)
+        inv.set_variable('all', 'phoenix_network', config.hypervisor.get('network_normalized') or {})
         guests = config.ordered_guests()
-        inv.set_variable('all', 'phoenix_guest_order', [g['id'] for g in guests])
 
         hyp_name = self.get_option('hypervisor_host')
         inv.add_host(hyp_name, group='hypervisor')
         hyp_ip = (config.hypervisor.get('network_normalized') or {}).get('ip')
         if hyp_ip:
             inv.set_variable(hyp_name, 'ansible_host', hyp_ip)
+        inv.set_variable(hyp_name, 'phoenix_hypervisor', config.hypervisor)
+        inv.set_variable(hyp_name, 'phoenix_stacks', config.stacks)
+        inv.set_variable(hyp_name, 'phoenix_certificates', config.certificates)
+        inv.set_variable(hyp_name, 'phoenix_guest_order', [g['id'] for g in guests])
         self._construct(hyp_name, strict)
 
         for guest in guests:
@@ -241,6 +247,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 inv.add_host(name, group='traefik_services')
             if guest['docker_stacks']:
                 inv.add_host(name, group='stack_hosts')
+                inv.set_variable(name, 'phoenix_guest_stacks', dict(
+                    (s['name'], config.stacks[s['name']]) for s in guest['docker_stacks']))
             if guest['network']['ip']:
                 inv.set_variable(name, 'ansible_host', guest['network']['ip'])
             user = (guest.get('user_config') or {}).get('username')

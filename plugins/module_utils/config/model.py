@@ -200,8 +200,8 @@ def _network(gtype, raw, file, base, subnet, defaults, report):
     ip = nc.get('ip')
     if ip is None:
         return out
-    if str(ip).strip().lower() == 'dhcp':
-        out['dhcp'] = True
+    if str(ip).strip().lower() in ('dhcp', 'manual'):
+        out['dhcp'] = str(ip).strip().lower() == 'dhcp'
         return out
     iface = parse_interface(ip, file, path + ['ip'], report)
     if iface is None:

@@ -41,7 +41,7 @@ _PREFIX = r"(3[0-2]|[12]?[0-9])"
 IPV4_PATTERN = "^" + _IPV4 + "$"
 IPV4_CIDR_PATTERN = "^" + _IPV4 + "/" + _PREFIX + "$"
 # A guest address: IPv4 with prefix length, or let DHCP / the guest decide.
-GUEST_IP_PATTERN = "^(dhcp|manual|" + _IPV4 + "/" + _PREFIX + ")$"
+GUEST_IP_PATTERN = "^(dhcp|manual|" + _IPV4 + "(/" + _PREFIX + ")?)$"
 NAMESERVERS_PATTERN = "^" + _IPV4 + "([ ,]+" + _IPV4 + ")*$"
 MAC_PATTERN = r"^([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}$"
 # Guest IDs as Proxmox accepts them: 100 .. 999999999.
@@ -322,7 +322,8 @@ _NETWORK_CONFIG = _object(
             pattern=r"^[A-Za-z][A-Za-z0-9_.-]*$",
         ),
         "ip": _string(
-            "IPv4 address with prefix length (10.0.0.12/24), or 'dhcp', or 'manual'. A "
+            "IPv4 address, with or without prefix length (10.0.0.12/24 or 10.0.0.12: the "
+            "hypervisor subnet's prefix is used), or 'dhcp', or 'manual'. A "
             "static address (without the prefix) is also what the inventory uses as the "
             "guest's ansible_host and what DNS records and firewall rules point at.",
             pattern=GUEST_IP_PATTERN,

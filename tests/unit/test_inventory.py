@@ -1,0 +1,219 @@
+# -*- coding: utf-8 -*-
+"""The thinkheads.phoenix.phoenix inventory plugin, driven through the real ansible CLIs."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO
+
+BIN = os.path.dirname(sys.executable)
+GUESTS = ['101', '102', '103', '801', '1001', '1002']
+
+
+def run(args, cwd=REPO, env=None):
+    full_env = dict(os.environ)
+    full_env['ANSIBLE_CONFIG'] = os.path.join(REPO, 'ansible.cfg')
+    full_env['ANSIBLE_NOCOLOR'] = '1'
+    full_env.update(env or {})
+    return subprocess.run([os.path.join(BIN, args[0])] + args[1:], cwd=cwd, env=full_env, capture_output=True,
+                          text=True, timeout=120, check=False)
+
+
+def inventory_file(tmp_path, tree, name='test.phoenix.yml', **options):
+    lines = ['plugin: thinkheads.phoenix.phoenix', 'config_dir: %s' % tree.etc, 'stacks_dir: %s' % tree.stacks]
+    for key, value in options.items():
+        lines.append('%s: %s' % (key, json.dumps(value)))
+    path = tmp_path / name
+    path.write_text('\n'.join(lines) + '\n')
+    return str(path)
+
+
+def _plain(obj):
+    """ansible-inventory marks inventory strings as unsafe (never templated): unwrap the marker."""
+    if set(obj) == {'__ansible_unsafe'}:
+        return obj['__ansible_unsafe']
+    return obj
+
+
+def parse_listing(text):
+    return json.loads(text, object_hook=_plain)
+
+
+def listing(path):
+    result = run(['ansible-inventory', '-i', path, '--list'])
+    assert result.returncode == 0, result.stderr
+    return parse_listing(result.stdout)
+
+
+def hosts_of(data, group):
+    return sorted(data.get(group, {}).get('hosts', []), key=int)
+
+
+@pytest.fixture(scope='module')
+def project_listing():
+    result = run(['ansible-inventory', '--list'])
+    assert result.returncode == 0, result.stderr
+    return parse_listing(result.stdout)
+
+
+def test_graph_of_the_project_inventory():
+    result = run(['ansible-inventory', '--graph'])
+    assert result.returncode == 0, result.stderr
+    for host in GUESTS + ['phoenix-hypervisor']:
+        assert '|--%s\n' % host in result.stdout
+    for group in ('lxc', 'vm', 'templates', 'gpu', 'vllm', 'traefik_services', 'stack_hosts', 'swarm_managers',
+                  'swarm_workers', 'portainer_primary', 'portainer_agent', 'feature_vllm', 'feature_docker',
+                  'hypervisor'):
+        assert '@%s:' % group in result.stdout, group
+
+
+def test_groups(project_listing):
+    data = project_listing
+    assert set(GUESTS) <= set(hosts_of(data, 'phoenix'))
+    assert {'101', '102', '103', '801'} <= set(hosts_of(data, 'lxc'))
+    assert {'1001', '1002'} <= set(hosts_of(data, 'vm'))
+    assert hosts_of(data, 'vllm') == ['801']
+    assert '801' in hosts_of(data, 'gpu')
+    assert hosts_of(data, 'swarm_managers') == ['1001']
+    assert hosts_of(data, 'swarm_workers') == ['1002']
+    assert hosts_of(data, 'portainer_primary') == ['1001']
+    assert hosts_of(data, 'portainer_agent') == ['1002']
+    assert hosts_of(data, 'stack_hosts') == ['1002']
+    assert '801' in hosts_of(data, 'traefik_services')
+    assert data['hypervisor']['hosts'] == ['phoenix-hypervisor']
+    for template in hosts_of(data, 'templates'):
+        assert template not in GUESTS
+
+
+def test_hostvars(project_listing):
+    hostvars = project_listing['_meta']['hostvars']
+    guest = hostvars['801']
+    assert guest['ansible_host'] == '10.0.0.141'
+    assert guest['phoenix_guest_id'] == 801
+    assert guest['phoenix_guest_type'] == 'lxc'
+    assert guest['phoenix_guest']['gpus'] == [0]
+    assert guest['phoenix_guest']['vllm_engine_config']['ModelConfig']['model'] == \
+        'ibm-granite/granite-embedding-english-r2'
+    assert hostvars['phoenix-hypervisor']['ansible_host'] == '10.0.0.13'
+    order = dict((h, v['phoenix_order']) for h, v in hostvars.items() if 'phoenix_order' in v)
+    assert order['103'] < order['102'] < order['801']
+    assert order['1001'] < order['1002']
+    assert guest['phoenix_domain'] == 'internal.thinkheads.ai'
+    assert guest['phoenix_network']['subnet'] == '10.0.0.0/24'
+    assert 'phoenix_stacks' not in guest and 'phoenix_hypervisor' not in guest
+    hyp = hostvars['phoenix-hypervisor']
+    assert [str(i) for i in hyp['phoenix_guest_order']] == sorted(order, key=order.get)
+    assert sorted(hyp['phoenix_stacks']) == ['qdrant_service', 'thinkheads_ai_app']
+    assert hyp['phoenix_hypervisor']['domain'] == 'internal.thinkheads.ai'
+    assert sorted(hostvars['1002']['phoenix_guest_stacks']) == ['qdrant_service', 'thinkheads_ai_app']
+
+
+def test_limit_selects_one_guest(tmp_path):
+    play = tmp_path / 'play.yml'
+    play.write_text('- hosts: all\n  gather_facts: false\n  tasks: []\n')
+    result = run(['ansible-playbook', str(play), '--list-hosts', '-l', '801'])
+    assert result.returncode == 0, result.stderr
+    listed = [line.strip() for line in result.stdout.splitlines() if line.startswith('      ')]
+    assert listed == ['801']
+
+
+def test_reference_configs_list_every_guest(tmp_path, reference_tree):
+    data = listing(inventory_file(tmp_path, reference_tree, name='x.phoenix.yml'))
+    expected = ['101', '102', '103', '801', '802', '900', '901', '910', '911', '912', '914', '917', '1001', '1002',
+                '9000']
+    assert hosts_of(data, 'phoenix') == expected
+    assert hosts_of(data, 'templates') == ['900', '901', '910', '911', '912', '9000']
+    assert hosts_of(data, 'vllm') == ['801', '802', '910', '911', '912']
+
+
+def test_duplicate_ip_aborts_with_both_guests_named(tmp_path, phoenix_tree):
+    data = phoenix_tree.read('phoenix_lxc_configs.json')
+    data['lxc_configs']['801']['network_config']['ip'] = '10.0.0.12/24'   # Traefik's address
+    phoenix_tree.write('phoenix_lxc_configs.json', data)
+    path = inventory_file(tmp_path, phoenix_tree)
+    result = run(['ansible-inventory', '-i', path, '--list'])
+    assert result.returncode != 0
+    assert 'duplicate IP 10.0.0.12: used by guests 102, 801' in result.stderr
+    assert 'phoenix_lxc_configs.json: /lxc_configs/801/network_config/ip' in result.stderr
+    assert 'Traceback' not in result.stderr + result.stdout
+
+
+def test_playbook_aborts_on_a_broken_inventory(tmp_path, phoenix_tree):
+    data = phoenix_tree.read('phoenix_lxc_configs.json')
+    data['lxc_configs']['801']['network_config']['ip'] = '10.0.0.12/24'
+    phoenix_tree.write('phoenix_lxc_configs.json', data)
+    path = inventory_file(tmp_path, phoenix_tree)
+    play = tmp_path / 'play.yml'
+    play.write_text('- hosts: all\n  gather_facts: false\n  tasks: []\n')
+    result = run(['ansible-playbook', '-i', path, str(play)])
+    assert result.returncode != 0
+    assert 'duplicate IP 10.0.0.12' in result.stderr
+    assert 'Traceback' not in result.stderr + result.stdout
+
+
+def test_validate_playbook_passes_on_the_project_configs():
+    result = run(['ansible-playbook', 'playbooks/validate.yml'])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert 'Phoenix configuration: 0 error(s), 0 warning(s)' in result.stdout
+
+
+def test_validate_playbook_reports_a_duplicate_ip(phoenix_tree):
+    data = phoenix_tree.read('phoenix_lxc_configs.json')
+    data['lxc_configs']['801']['network_config']['ip'] = '10.0.0.12/24'
+    phoenix_tree.write('phoenix_lxc_configs.json', data)
+    result = run(['ansible-playbook', '-i', 'localhost,', 'playbooks/validate.yml',
+                  '-e', 'phoenix_validate_config_dir=%s' % phoenix_tree.etc,
+                  '-e', 'phoenix_validate_stacks_dir=%s' % phoenix_tree.stacks])
+    assert result.returncode != 0
+    out = result.stdout + result.stderr
+    assert 'duplicate IP 10.0.0.12: used by guests 102, 801' in out
+    assert 'Traceback' not in out
+
+
+def test_constructed_options(tmp_path, reference_tree):
+    path = inventory_file(tmp_path, reference_tree, keyed_groups=[{'key': 'phoenix_guest.portainer_role',
+                                                                    'prefix': 'role'}],
+                          compose={'phoenix_cores': 'phoenix_guest.cores'},
+                          groups={'big_memory': 'phoenix_guest.memory_mb > 32000'})
+    data = listing(path)
+    assert hosts_of(data, 'role_primary') == ['1001']
+    assert hosts_of(data, 'role_infrastructure') == ['101']
+    assert hosts_of(data, 'big_memory') == ['801', '802', '910', '911', '912', '914', '917']
+    assert data['_meta']['hostvars']['801']['phoenix_cores'] == 6
+
+
+def test_platform_rules_option_turns_warnings_into_errors(tmp_path, reference_tree):
+    result = run(['ansible-inventory', '-i', inventory_file(tmp_path, reference_tree, platform_rules='error'),
+                  '--list'])
+    assert result.returncode != 0
+    assert 'stacks/qdrant_service/docker-compose.yml: /services/qdrant/ports' in result.stderr
+
+
+def test_cache_is_used_until_a_config_file_changes(tmp_path, phoenix_tree):
+    cache_dir = tmp_path / 'cache'
+    path = inventory_file(tmp_path, phoenix_tree, cache=True, cache_plugin='ansible.builtin.jsonfile',
+                          cache_connection=str(cache_dir))
+    first = listing(path)
+    assert any(cache_dir.iterdir())
+    assert first['_meta']['hostvars']['801']['phoenix_guest']['cores'] != 3
+    data = phoenix_tree.read('phoenix_lxc_configs.json')
+    data['lxc_configs']['801']['cores'] = 3
+    phoenix_tree.write('phoenix_lxc_configs.json', data)
+    second = listing(path)
+    assert second['_meta']['hostvars']['801']['phoenix_guest']['cores'] == 3
+
+
+def test_file_name_must_mark_a_phoenix_inventory(tmp_path, phoenix_tree):
+    path = inventory_file(tmp_path, phoenix_tree, name='hosts.yml')
+    result = run(['ansible-inventory', '-i', path, '--list'])
+    assert result.returncode != 0
+
+
+def test_plugin_documentation():
+    result = run(['ansible-doc', '-t', 'inventory', 'thinkheads.phoenix.phoenix'])
+    assert result.returncode == 0, result.stderr
+    assert 'config_dir' in result.stdout and 'platform_rules' in result.stdout
