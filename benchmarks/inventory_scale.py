@@ -334,7 +334,8 @@ def build_vms(
     return vms
 
 
-def build_hypervisor(net: Network, primary_ip: str, vm_ips: list[str], traefik_ctid: str, vllm_ctids: list[str]):
+def build_hypervisor(net: Network, primary_ip: str, traefik_ctid: str, vllm_ctids: list[str]) -> dict:
+    """The hypervisor config; its size does not grow with the guest count, so the timings measure guests."""
     subnet = str(net.subnet)
     return {
         "version": "1.0.0",
@@ -369,7 +370,7 @@ def build_hypervisor(net: Network, primary_ip: str, vm_ips: list[str], traefik_c
             "exports": [
                 {
                     "path": "/quickOS/vm-persistent-data",
-                    "clients": [net.hypervisor, *vm_ips],
+                    "clients": [net.hypervisor, primary_ip],
                     "options": ["rw", "sync", "no_subtree_check", "no_root_squash"],
                 }
             ]
@@ -478,10 +479,9 @@ def generate(root: Path, guests: int, seed: int) -> dict:
     vms = build_vms(rng, n_vm, net, list(stack_files), dep_pool, depth)
 
     primary_ip = next(vm["network_config"]["ip"] for vm in vms if vm.get("portainer_role") == "primary")
-    vm_ips = [vm["network_config"]["ip"].split("/")[0] for vm in vms]
     traefik_ctid = next(ctid for ctid, g in lxcs.items() if "traefik" in g["features"])
     vllm_ctids = [ctid for ctid, g in lxcs.items() if "vllm" in g["features"]]
-    hypervisor = build_hypervisor(net, primary_ip.split("/")[0], vm_ips, traefik_ctid, vllm_ctids)
+    hypervisor = build_hypervisor(net, primary_ip.split("/")[0], traefik_ctid, vllm_ctids)
 
     write_json(etc / "phoenix_hypervisor_config.json", hypervisor)
     write_json(
@@ -555,6 +555,12 @@ def run_inventory(cmd: list[str], env: dict, stdout, timeout: float) -> tuple[fl
         return elapsed, peak_mib, proc.returncode, err.read()
 
 
+def describe_exit(rc: int, timeout: float) -> str:
+    if rc == -9:
+        return f"was killed (SIGKILL: the --timeout of {timeout:g}s, or out of memory)"
+    return f"exited {rc}" if rc >= 0 else f"was killed by signal {-rc}"
+
+
 def fail(message: str, stderr: bytes | None = None) -> None:
     print(f"FAIL: {message}", file=sys.stderr)
     if stderr is not None:
@@ -572,12 +578,12 @@ def listed_hosts(data: dict) -> set[str]:
 
 
 def measure(size: int, gen: dict, args, env: dict) -> dict:
-    cmd = [str(args.ansible_inventory), "-i", str(gen["inventory"]), "--list"]
+    cmd = [str(args.ansible_inventory), "-i", str(gen["inventory"]), "--list", *(["--export"] if args.export else [])]
     # One untimed verification run (also warms the page cache and .pyc files): the output must hold every guest.
     with tempfile.TemporaryFile() as out:
         _, _, rc, err = run_inventory(cmd, env, out, args.timeout)
         if rc != 0:
-            fail(f"ansible-inventory exited {rc} for {size} guests", err)
+            fail(f"ansible-inventory {describe_exit(rc, args.timeout)} for {size} guests", err)
         out.seek(0)
         try:
             data = json.load(out)
@@ -599,7 +605,7 @@ def measure(size: int, gen: dict, args, env: dict) -> dict:
         with open(os.devnull, "wb") as devnull:
             elapsed, peak, rc, err = run_inventory(cmd, env, devnull, args.timeout)
         if rc != 0:
-            fail(f"ansible-inventory exited {rc} for {size} guests", err)
+            fail(f"ansible-inventory {describe_exit(rc, args.timeout)} for {size} guests", err)
         times.append(elapsed)
         peaks.append(peak)
     return {
@@ -650,6 +656,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--enforce", action="store_true", help="exit 1 when a target is missed")
     parser.add_argument("--seed", type=int, default=20240601, help="random seed for the generated configs")
     parser.add_argument("--timeout", type=float, default=600, help="seconds allowed per ansible-inventory run")
+    parser.add_argument(
+        "--export", action="store_true", help="time --list --export (group vars not merged into hosts, as AWX runs it)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the generated config sets and print where")
     parser.add_argument("--generate-only", type=Path, metavar="DIR", help="write DIR/<N>/ config sets and stop")
     parser.add_argument(
@@ -695,6 +704,7 @@ def main(argv: list[str] | None = None) -> int:
         payload = {
             "sizes": args.sizes,
             "repeat": args.repeat,
+            "command": "ansible-inventory --list" + (" --export" if args.export else ""),
             "seed": args.seed,
             "results": [results[size] for size in args.sizes],
             "targets": targets,
