@@ -24,13 +24,15 @@ description:
     C(portainer_<role>), C(swarm_managers), C(swarm_workers), C(gpu), C(vllm), C(traefik_services),
     C(stack_hosts)."
   - "Guest host variables: C(ansible_host) (the guest IP without prefix length), C(phoenix_guest) (the normalized
-    guest), C(phoenix_guest_id), C(phoenix_guest_type), C(phoenix_order) (position in dependency order), and on
-    stack hosts C(phoenix_guest_stacks) (the resolved stacks the guest deploys)."
+    guest), C(phoenix_guest_id), C(phoenix_guest_type), C(phoenix_order) (position in dependency order)."
+  - "The normalized guest keeps every field of the config file except those it replaces: C(network) (from
+    C(network_config) and C(mac_address)), C(clone_from) (from C(clone_from_ctid)/C(clone_from_vmid)) and
+    C(gpus) (from C(gpu_assignment))."
   - "Hypervisor host variables: C(phoenix_hypervisor) (the normalized hypervisor config), C(phoenix_stacks) (every
     stack, resolved for O(environment)), C(phoenix_certificates) and C(phoenix_guest_order) (guest IDs in creation
     order). Guests reach them through C(hostvars[groups['hypervisor'][0]])."
   - "Variables on C(all), kept small because C(ansible-inventory --list) copies them into every host:
-    C(phoenix_domain), C(phoenix_environment), C(phoenix_network) (bridge, subnet, prefix, gateway, name servers)."
+    C(phoenix_domain) and C(phoenix_environment)."
   - The inventory file name must be C(phoenix.yml), C(phoenix.yaml) or end with C(.phoenix.yml) / C(.phoenix.yaml).
 extends_documentation_fragment:
   - ansible.builtin.constructed
@@ -209,7 +211,6 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         # Only small values go on 'all': ansible-inventory --list copies them into every host.
         inv.set_variable('all', 'phoenix_domain', config.domain)
         inv.set_variable('all', 'phoenix_environment', config.environment)
-        inv.set_variable('all', 'phoenix_network', config.hypervisor.get('network_normalized') or {})
         guests = config.ordered_guests()
 
         hyp_name = self.get_option('hypervisor_host')
@@ -247,8 +248,6 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 inv.add_host(name, group='traefik_services')
             if guest['docker_stacks']:
                 inv.add_host(name, group='stack_hosts')
-                inv.set_variable(name, 'phoenix_guest_stacks', dict(
-                    (s['name'], config.stacks[s['name']]) for s in guest['docker_stacks']))
             if guest['network']['ip']:
                 inv.set_variable(name, 'ansible_host', guest['network']['ip'])
             user = (guest.get('user_config') or {}).get('username')

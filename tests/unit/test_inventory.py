@@ -103,13 +103,13 @@ def test_hostvars(project_listing):
     assert order['103'] < order['102'] < order['801']
     assert order['1001'] < order['1002']
     assert guest['phoenix_domain'] == 'internal.thinkheads.ai'
-    assert guest['phoenix_network']['subnet'] == '10.0.0.0/24'
     assert 'phoenix_stacks' not in guest and 'phoenix_hypervisor' not in guest
     hyp = hostvars['phoenix-hypervisor']
     assert [str(i) for i in hyp['phoenix_guest_order']] == sorted(order, key=order.get)
     assert sorted(hyp['phoenix_stacks']) == ['qdrant_service', 'thinkheads_ai_app']
     assert hyp['phoenix_hypervisor']['domain'] == 'internal.thinkheads.ai'
-    assert sorted(hostvars['1002']['phoenix_guest_stacks']) == ['qdrant_service', 'thinkheads_ai_app']
+    assert [s['name'] for s in hostvars['1002']['phoenix_guest']['docker_stacks']] == ['qdrant_service',
+                                                                                    'thinkheads_ai_app']
 
 
 def test_limit_selects_one_guest(tmp_path):

@@ -57,11 +57,13 @@ class DuplicateKeys:
         self.duplicates = []
 
     def __call__(self, pairs):
-        obj = {}
-        for key, value in pairs:
-            if key in obj:
-                self.duplicates.append(key)
-            obj[key] = value
+        obj = dict(pairs)
+        if len(obj) != len(pairs):
+            seen = set()
+            for key, _value in pairs:
+                if key in seen:
+                    self.duplicates.append(key)
+                seen.add(key)
         return obj
 
 

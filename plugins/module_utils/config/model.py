@@ -19,7 +19,8 @@ from ansible_collections.thinkheads.phoenix.plugins.module_utils.config.loader i
     read_json, schema_errors, validate_schema,
 )
 from ansible_collections.thinkheads.phoenix.plugins.module_utils.config.normalize import (
-    as_id, hostname_of, normalize_firewall, normalize_mac, parse_gpus, parse_interface, parse_network, split_list,
+    as_id, hostname_of, in_network, normalize_firewall, normalize_mac, parse_address, parse_gpus, parse_interface,
+    parse_network, split_list,
 )
 from ansible_collections.thinkheads.phoenix.plugins.module_utils.config.report import (
     ERROR, WARNING, PhoenixConfigError, Report, pointer,
@@ -34,7 +35,9 @@ CERT_FILE = 'certificate-manifest.json'
 GPU_FEATURES = ('nvidia', 'vllm')
 PORTAINER_ROLES = ('primary', 'agent', 'infrastructure', 'none')
 POLICY_LEVELS = (ERROR, WARNING)
-SECRET_KEYS = ('admin_password', 'password', 'api_key', 'token', 'secret')
+# Raw guest keys replaced by normalized ones: network_config/mac_address -> network,
+# clone_from_ctid/clone_from_vmid -> clone_from, gpu_assignment -> gpus.
+RAW_REPLACED = ('network_config', 'mac_address', 'clone_from_ctid', 'clone_from_vmid', 'gpu_assignment')
 
 
 class PhoenixConfig:
@@ -203,17 +206,18 @@ def _network(gtype, raw, file, base, subnet, defaults, report):
     if str(ip).strip().lower() in ('dhcp', 'manual'):
         out['dhcp'] = str(ip).strip().lower() == 'dhcp'
         return out
-    iface = parse_interface(ip, file, path + ['ip'], report)
-    if iface is None:
+    parsed = parse_address(ip, file, path + ['ip'], report)
+    if parsed is None:
         return out
-    text = str(ip).strip()
-    prefix = iface.network.prefixlen if '/' in text else (subnet.prefixlen if subnet is not None else 32)
-    out['ip'] = str(iface.ip)
+    address, prefix, number, version = parsed
+    if prefix is None:
+        prefix = subnet.prefixlen if subnet is not None else (32 if version == 4 else 128)
+    out['ip'] = address
     out['prefix'] = prefix
-    out['cidr'] = '%s/%d' % (iface.ip, prefix)
-    if subnet is not None and iface.ip not in subnet:
+    out['cidr'] = '%s/%d' % (address, prefix)
+    if subnet is not None and not in_network(number, version, subnet):
         report.error(file, pointer(*(path + ['ip'])), 'IP %s is outside the hypervisor subnet %s'
-                     % (iface.ip, subnet), 'network.outside_subnet')
+                     % (address, subnet), 'network.outside_subnet')
     return out
 
 
@@ -254,7 +258,6 @@ def _build_guest(gid, gtype, raw, file, base, ctx, declared=None):
         guest['is_template'] = bool(raw.get('template_snapshot_name'))
     clone_key = 'clone_from_ctid' if gtype == 'lxc' else 'clone_from_vmid'
     guest['clone_from'] = as_id(raw.get(clone_key)) if raw.get(clone_key) not in (None, '') else None
-    guest['clone_key'] = clone_key
     deps = []
     for index, dep in enumerate(raw.get('dependencies') or []):
         dep_id = as_id(dep)
@@ -283,6 +286,9 @@ def _build_guest(gid, gtype, raw, file, base, ctx, declared=None):
     guest['firewall'] = normalize_firewall(raw.get('firewall') or {}, file, base + ['firewall'], report)
     guest['traefik_service'] = _traefik_service(raw, ctx['domain'], file, base, report)
     guest['docker_stacks'] = _docker_stacks(raw, ctx['environment'])
+    # Raw fields that have a normalized counterpart are dropped so that each fact is stated once.
+    for key in RAW_REPLACED:
+        guest.pop(key, None)
     warn_unknown_keys(declared if declared is not None else raw, ctx['known_keys'][gtype], file, base, report,
                       '%s guest' % gtype.upper())
     return guest
@@ -390,7 +396,7 @@ def _check_references(by_id, stacks, report, invalid_ids=frozenset()):
                              'dependency.unknown')
         src = guest['clone_from']
         if src is not None:
-            file, path = _where(guest, guest['clone_key'])
+            file, path = _where(guest, 'clone_from_ctid' if guest['type'] == 'lxc' else 'clone_from_vmid')
             if src not in by_id:
                 if src not in invalid_ids:
                     report.error(file, path, 'guest %d clones from %d, which is not defined' % (gid, src),

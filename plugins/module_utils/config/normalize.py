@@ -91,6 +91,37 @@ def parse_interface(value, file, path, report, what='IP address'):
         return None
 
 
+_IPV4_RE = re.compile(r'^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(?:/(\d{1,2}))?$')
+
+
+def parse_address(value, file, path, report):
+    """A guest address, with or without prefix length: (ip_text, prefix_or_None, ip_as_int, version) or None.
+
+    Dotted IPv4 takes a fast path (thousands of guests); anything else goes through ipaddress,
+    which also produces the error message for bad input.
+    """
+    text = str(value).strip()
+    match = _IPV4_RE.match(text)
+    if match:
+        parts = match.groups()
+        octets = [int(p) for p in parts[:4]]
+        prefix = parts[4]
+        if (max(octets) <= 255 and (prefix is None or int(prefix) <= 32)
+                and not any(len(p) > 1 and p[0] == '0' for p in parts[:4])):
+            number = (octets[0] << 24) | (octets[1] << 16) | (octets[2] << 8) | octets[3]
+            return '%d.%d.%d.%d' % tuple(octets), int(prefix) if prefix is not None else None, number, 4
+    iface = parse_interface(text, file, path, report)
+    if iface is None:
+        return None
+    return str(iface.ip), iface.network.prefixlen if '/' in text else None, int(iface.ip), iface.version
+
+
+def in_network(number, version, network):
+    """Whether an address (as int) lies in an ipaddress network."""
+    return (network.version == version
+            and (number & int(network.netmask)) == int(network.network_address))
+
+
 def parse_network(value, file, path, report):
     try:
         return ipaddress.ip_network(str(value).strip(), strict=False)
@@ -125,8 +156,23 @@ def normalize_mac(value, file, path, report):
     return mac
 
 
+# Valid port and address specs seen before: large configs repeat the same few values thousands of times.
+_VALID_PORTS = {}
+_VALID_ADDRESSES = {}
+
+
 def _check_ports(spec, file, path, report):
     """Validate a Proxmox port spec: '22', '80,443', '8000:8010'. Returns the normalized string or None."""
+    known = _VALID_PORTS.get(spec) if isinstance(spec, (str, int)) else None
+    if known is not None:
+        return known
+    text = _parse_ports(spec, file, path, report)
+    if text is not None and len(_VALID_PORTS) < 10000:
+        _VALID_PORTS[spec] = text
+    return text
+
+
+def _parse_ports(spec, file, path, report):
     text = str(spec).strip().replace(' ', '')
     if not text:
         report.error(file, pointer(*path), 'empty port specification', 'firewall.port')
@@ -152,6 +198,16 @@ def _check_ports(spec, file, path, report):
 
 def _check_address(spec, file, path, report):
     """Validate a source/dest: IPs, CIDRs, ranges 'a-b', aliases, '+ipset', comma lists."""
+    if isinstance(spec, str) and spec in _VALID_ADDRESSES:
+        return _VALID_ADDRESSES[spec]
+    warnings_before = len(report.warnings)
+    text = _parse_address(spec, file, path, report)
+    if text is not None and len(report.warnings) == warnings_before and len(_VALID_ADDRESSES) < 10000:
+        _VALID_ADDRESSES[spec] = text
+    return text
+
+
+def _parse_address(spec, file, path, report):
     text = str(spec).strip()
     if not text:
         report.error(file, pointer(*path), 'empty address', 'firewall.address')
