@@ -10,7 +10,7 @@ name: phoenix
 short_description: Phoenix platform guests from the Phoenix JSON configs
 version_added: 0.1.0
 author:
-  - Thinkheads platform team
+  - Thinkheads platform team (@thinkheads)
 description:
   - Reads the Phoenix configuration (C(phoenix_hypervisor_config.json), C(phoenix_lxc_configs.json),
     C(phoenix_vm_configs.json), C(phoenix_stacks_config.json), C(certificate-manifest.json) and
@@ -89,17 +89,17 @@ stacks_dir: ../stacks
 platform_rules: error
 
 # reference.phoenix.yml: an existing deployment's configs, with constructed groups
-plugin: thinkheads.phoenix.phoenix
-config_dir: /usr/local/phoenix_hypervisor/etc
-stacks_dir: /usr/local/phoenix_hypervisor/stacks
-environment: production
-keyed_groups:
-  - key: phoenix_guest.portainer_role
-    prefix: role
-compose:
-  phoenix_cores: phoenix_guest.cores
-groups:
-  big_memory: phoenix_guest.memory_mb | default(0) > 32000
+# plugin: thinkheads.phoenix.phoenix
+# config_dir: /usr/local/phoenix_hypervisor/etc
+# stacks_dir: /usr/local/phoenix_hypervisor/stacks
+# environment: production
+# keyed_groups:
+#   - key: phoenix_guest.portainer_role
+#     prefix: role
+# compose:
+#   phoenix_cores: phoenix_guest.cores
+# groups:
+#   big_memory: phoenix_guest.memory_mb | default(0) > 32000
 '''
 
 import os

@@ -11,7 +11,7 @@ module: phoenix_validate
 short_description: Validate the Phoenix JSON configs and report every error and warning
 version_added: 0.1.0
 author:
-  - Thinkheads platform team
+  - Thinkheads platform team (@thinkheads)
 description:
   - Loads the Phoenix configuration with the same config model the C(thinkheads.phoenix.phoenix) inventory
     plugin uses, and reports every schema and semantic problem at once, each with the file, the JSON path
@@ -48,7 +48,7 @@ requirements:
   - jsonschema
   - PyYAML
 notes:
-  - Run it on the controller (C(hosts: localhost), C(connection: local)); it reads files, not inventory.
+  - "Run it on the controller (C(hosts: localhost), C(connection: local)); it reads files, not inventory."
 seealso:
   - plugin: thinkheads.phoenix.phoenix
     plugin_type: inventory

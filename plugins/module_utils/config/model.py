@@ -546,8 +546,8 @@ def _check_routing(by_id, stacks, report):
                 claims.setdefault(('rule', ' '.join(info['rule'].split())), []).append(claim)
     for router, owners in sorted(routers.items()):
         if len(owners) > 1:
-            names = ', '.join(s for s, _ in owners)
-            for stack_name, info in owners:
+            names = ', '.join(owner[0] for owner in owners)
+            for info in (owner[1] for owner in owners):
                 report.error(info['file'], info['path'], 'router name "%s" is defined by stacks %s' % (router, names),
                              'traefik.duplicate_router')
     for (kind, value), owners in sorted(claims.items()):

@@ -81,10 +81,7 @@ def parse_gpus(value, file, path, report):
 def parse_interface(value, file, path, report, what='IP address'):
     """'10.0.0.5/24' -> IPv4Interface; reports and returns None on bad input."""
     try:
-        text = str(value).strip()
-        if '/' not in text:
-            return ipaddress.ip_interface(text)
-        return ipaddress.ip_interface(text)
+        return ipaddress.ip_interface(str(value).strip())
     except ValueError:
         report.error(file, pointer(*path), '"%s" is not a valid %s (expected e.g. 10.0.0.5/24)' % (value, what),
                      'network.ip')
