@@ -3,7 +3,9 @@
 #   make lint     ruff + ansible-lint (production profile; includes yamllint rules)
 #   make sanity   ansible-test sanity on a clean copy of the collection
 #   make unit     pytest tests/unit
-#   make test     venv + lint + sanity + unit + inventory-check (what .ci/run executes)
+#   make test     venv + lint + schemas-check + sanity + unit + inventory-check (what .ci/run executes)
+#   make schemas  re-export etc/schemas/ from plugins/module_utils/config/schemas.py
+#   make bench    benchmarks (inventory scale)
 #   make lab      venv + inventory-check (the full lab arrives with lab/)
 #   make clean    remove build outputs (keeps .venv; `make distclean` removes it too)
 
@@ -47,7 +49,7 @@ empty :=
 space := $(empty) $(empty)
 SANITY_PATH := $(subst $(space),:,$(strip $(VENV_BIN) $(SANITY_EXTRA_PYTHON_DIRS))):$(PATH)
 
-.PHONY: venv lint sanity unit test inventory-check lab clean distclean python-check
+.PHONY: venv lint sanity unit test inventory-check schemas schemas-check bench lab clean distclean python-check
 
 python-check:
 	@if [ -z "$(PYTHON)" ]; then \
@@ -115,11 +117,22 @@ inventory-check: venv
 	ansible-inventory --graph
 	ansible-playbook playbooks/validate.yml
 
-test: venv lint sanity unit inventory-check
+# etc/schemas/*.schema.json are exported from plugins/module_utils/config/schemas.py.
+schemas: venv
+	python scripts/export_schemas.py
+
+schemas-check: venv
+	python scripts/export_schemas.py --check
+	python scripts/check_schemas.py --reference tests/fixtures/reference
+
+bench: venv
+	python benchmarks/inventory_scale.py
+
+test: venv lint schemas-check sanity unit inventory-check
 
 lab: venv inventory-check
-	@echo "make lab: the configs parse into an inventory and validate."
-	@echo "Bringing up the full lab (pvesim plus Docker-backed guests) is done by lab/, which is not in this repository yet."
+	@echo "make lab: the environment is ready and the topology in etc/ and stacks/ validates."
+	@echo "The Docker-backed lab (Proxmox API simulator and guests) is not part of this release yet."
 
 clean:
 	rm -rf build tests/output .pytest_cache .ruff_cache

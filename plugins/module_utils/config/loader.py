@@ -99,7 +99,7 @@ def read_json(path, name, report):
 def read_yaml(path, name, report):
     """Parse a YAML file (stack compose files)."""
     if not HAS_YAML:
-        report.error(name, '/', 'PyYAML is required to read compose files', 'dependency.yaml')
+        report.error(name, '/', 'PyYAML is required to read compose files', 'library.yaml')
         return None
     try:
         with open(path, 'r') as handle:
@@ -220,7 +220,7 @@ def schema_errors(data, schema_key, name, report):
             pass
     if not HAS_JSONSCHEMA:
         report.error(name, '/', 'the Python library "jsonschema" is required (pip install jsonschema)',
-                     'dependency.jsonschema')
+                     'library.jsonschema')
         return [[]]
     paths = []
     for error in _full_validator(schema_key).iter_errors(data):
