@@ -108,8 +108,8 @@ def test_hostvars(project_listing):
     assert [str(i) for i in hyp['phoenix_guest_order']] == sorted(order, key=order.get)
     assert sorted(hyp['phoenix_stacks']) == ['qdrant_service', 'thinkheads_ai_app']
     assert hyp['phoenix_hypervisor']['domain'] == 'internal.thinkheads.ai'
-    assert [s['name'] for s in hostvars['1002']['phoenix_guest']['docker_stacks']] == ['qdrant_service',
-                                                                                    'thinkheads_ai_app']
+    stacks = [s['name'] for s in hostvars['1002']['phoenix_guest']['docker_stacks']]
+    assert stacks == ['qdrant_service', 'thinkheads_ai_app']
 
 
 def test_limit_selects_one_guest(tmp_path):
@@ -175,8 +175,8 @@ def test_validate_playbook_reports_a_duplicate_ip(phoenix_tree):
 
 
 def test_constructed_options(tmp_path, reference_tree):
-    path = inventory_file(tmp_path, reference_tree, keyed_groups=[{'key': 'phoenix_guest.portainer_role',
-                                                                    'prefix': 'role'}],
+    keyed = [{'key': 'phoenix_guest.portainer_role', 'prefix': 'role'}]
+    path = inventory_file(tmp_path, reference_tree, keyed_groups=keyed,
                           compose={'phoenix_cores': 'phoenix_guest.cores'},
                           groups={'big_memory': 'phoenix_guest.memory_mb > 32000'})
     data = listing(path)

@@ -205,4 +205,3 @@ def _check_compose(name, compose, label, stack, env_path, report, platform_rules
             report.error(stack['source'], pointer(*(env_path + ['services', svc])),
                          'service %s has traefik_labels but stack %s has no such service in its compose file'
                          % (svc, name), 'stack.unknown_service')
-
