@@ -535,8 +535,8 @@ def generate(root: Path, guests: int, seed: int) -> dict:
 # --------------------------------------------------------------------------------------------------------------
 
 
-def run_inventory(cmd: list[str], env: dict, stdout, timeout: float) -> tuple[float, float, int, bytes]:
-    """Run once; return (wall seconds, peak RSS in MiB, exit status, stderr)."""
+def run_inventory(cmd: list[str], env: dict, stdout, timeout: float) -> tuple[float, float, float, int, bytes]:
+    """Run once; return (wall seconds, CPU seconds, peak RSS in MiB, exit status, stderr)."""
     with tempfile.TemporaryFile() as err:
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=stdout, stderr=err)
@@ -552,7 +552,7 @@ def run_inventory(cmd: list[str], env: dict, stdout, timeout: float) -> tuple[fl
         err.seek(0)
         # ru_maxrss is in KiB on Linux (bytes on macOS).
         peak_mib = usage.ru_maxrss / (1024 * 1024 if sys.platform == "darwin" else 1024)
-        return elapsed, peak_mib, proc.returncode, err.read()
+        return elapsed, usage.ru_utime + usage.ru_stime, peak_mib, proc.returncode, err.read()
 
 
 def describe_exit(rc: int, timeout: float) -> str:
@@ -581,7 +581,7 @@ def measure(size: int, gen: dict, args, env: dict) -> dict:
     cmd = [str(args.ansible_inventory), "-i", str(gen["inventory"]), "--list", *(["--export"] if args.export else [])]
     # One untimed verification run (also warms the page cache and .pyc files): the output must hold every guest.
     with tempfile.TemporaryFile() as out:
-        _, _, rc, err = run_inventory(cmd, env, out, args.timeout)
+        _, _, _, rc, err = run_inventory(cmd, env, out, args.timeout)
         if rc != 0:
             fail(f"ansible-inventory {describe_exit(rc, args.timeout)} for {size} guests", err)
         out.seek(0)
@@ -600,13 +600,14 @@ def measure(size: int, gen: dict, args, env: dict) -> dict:
     if len(others) != 1:
         print(f"warning: expected 1 hypervisor host besides the guests, found {len(others)}: {others[:5]}")
 
-    times, peaks = [], []
+    times, cpus, peaks = [], [], []
     for _ in range(args.repeat):
         with open(os.devnull, "wb") as devnull:
-            elapsed, peak, rc, err = run_inventory(cmd, env, devnull, args.timeout)
+            elapsed, cpu, peak, rc, err = run_inventory(cmd, env, devnull, args.timeout)
         if rc != 0:
             fail(f"ansible-inventory {describe_exit(rc, args.timeout)} for {size} guests", err)
         times.append(elapsed)
+        cpus.append(cpu)
         peaks.append(peak)
     return {
         "guests": size,
@@ -615,6 +616,7 @@ def measure(size: int, gen: dict, args, env: dict) -> dict:
         "stacks": gen["stacks"],
         "hosts": len(hosts),
         "runs_s": [round(t, 4) for t in times],
+        "cpu_s": [round(t, 4) for t in cpus],  # user+sys: less sensitive than wall time to a busy machine
         "best_s": round(min(times), 4),
         "median_s": round(statistics.median(times), 4),
         "peak_mb": round(max(peaks), 1),
