@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """Inventory scale benchmark for the thinkheads.phoenix inventory plugin.
 
 For each size N, generate a valid Phoenix config set with N guests (about 85% LXC containers and 15% VMs,
@@ -544,7 +544,7 @@ def run_inventory(cmd: list[str], env: dict, stdout, timeout: float) -> tuple[fl
         watchdog.start()
         try:
             # wait4 gives this child's own rusage (ru_maxrss), unlike getrusage(RUSAGE_CHILDREN)'s running maximum.
-            _, status, usage = os.wait4(proc.pid, 0)
+            status, usage = os.wait4(proc.pid, 0)[1:]
         finally:
             watchdog.cancel()
         elapsed = time.perf_counter() - start
@@ -581,7 +581,7 @@ def measure(size: int, gen: dict, args, env: dict) -> dict:
     cmd = [str(args.ansible_inventory), "-i", str(gen["inventory"]), "--list", *(["--export"] if args.export else [])]
     # One untimed verification run (also warms the page cache and .pyc files): the output must hold every guest.
     with tempfile.TemporaryFile() as out:
-        _, _, _, rc, err = run_inventory(cmd, env, out, args.timeout)
+        rc, err = run_inventory(cmd, env, out, args.timeout)[3:]
         if rc != 0:
             fail(f"ansible-inventory {describe_exit(rc, args.timeout)} for {size} guests", err)
         out.seek(0)
@@ -601,7 +601,7 @@ def measure(size: int, gen: dict, args, env: dict) -> dict:
         print(f"warning: expected 1 hypervisor host besides the guests, found {len(others)}: {others[:5]}")
 
     times, cpus, peaks = [], [], []
-    for _ in range(args.repeat):
+    for _run in range(args.repeat):
         with open(os.devnull, "wb") as devnull:
             elapsed, cpu, peak, rc, err = run_inventory(cmd, env, devnull, args.timeout)
         if rc != 0:
@@ -609,7 +609,11 @@ def measure(size: int, gen: dict, args, env: dict) -> dict:
         times.append(elapsed)
         cpus.append(cpu)
         peaks.append(peak)
+    floor = measure_floor(size, hosts, gen, args, env)
+    model_s = measure_model(gen, env)
     return {
+        "floor_s": floor,
+        "model_s": model_s,
         "guests": size,
         "lxc": gen["lxc"],
         "vm": gen["vm"],
@@ -621,6 +625,46 @@ def measure(size: int, gen: dict, args, env: dict) -> dict:
         "median_s": round(statistics.median(times), 4),
         "peak_mb": round(max(peaks), 1),
     }
+
+
+def measure_floor(size: int, hosts: set[str], gen: dict, args, env: dict) -> float:
+    """ansible-core's own cost: the same command on a plain YAML inventory with the same host names.
+
+    Every host gets only ansible_host, so this is what ansible-inventory --list costs for this many hosts
+    before any plugin work or host variables.
+    """
+    plain = Path(gen["inventory"]).parent / "plain.yml"
+    lines = ["all:", "  hosts:"]
+    for index, host in enumerate(sorted(hosts)):
+        lines.append(f"    '{host}': {{ansible_host: 10.{index // 65536 % 256}.{index // 256 % 256}.{index % 256}}}")
+    plain.write_text("\n".join(lines) + "\n")
+    cmd = [str(args.ansible_inventory), "-i", str(plain), "--list"]
+    times = []
+    for _run in range(args.repeat):
+        with open(os.devnull, "wb") as devnull:
+            result = run_inventory(cmd, env, devnull, args.timeout)
+        elapsed, rc, err = result[0], result[3], result[4]
+        if rc != 0:
+            fail(f"baseline ansible-inventory {describe_exit(rc, args.timeout)} for {size} hosts", err)
+        times.append(elapsed)
+    return round(min(times), 4)
+
+
+def measure_model(gen: dict, env: dict) -> float:
+    """Seconds the collection's config model takes to load and validate the configs (in a fresh process)."""
+    etc = Path(gen["inventory"]).parent / "etc"
+    code = (
+        "import sys, time; sys.path.insert(0, sys.argv[1]);"
+        "from ansible_collections.thinkheads.phoenix.plugins.module_utils.config.model import load_config;"
+        "load_config(sys.argv[2]); t = time.perf_counter(); c = load_config(sys.argv[2]);"
+        "print(time.perf_counter() - t); sys.exit(1 if c.report.errors else 0)"
+    )
+    python = REPO / ".venv" / "bin" / "python"
+    out = subprocess.run([str(python), "-c", code, str(REPO / "collections"), str(etc)], env=env,
+                         capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        fail("the config model rejected the generated configs", out.stderr.encode() + out.stdout.encode())
+    return round(float(out.stdout.strip().splitlines()[-1]), 4)
 
 
 def summarize(results: dict[int, dict]) -> tuple[str, dict[str, dict]]:
@@ -694,10 +738,16 @@ def main(argv: list[str] | None = None) -> int:
         else:
             shutil.rmtree(workdir, ignore_errors=True)
 
-    print(f"{'guests':>7} | {'best seconds':>12} | {'median seconds':>14} | {'peak MB':>8} | {'hosts':>6}")
-    print(f"{'-' * 7}-+-{'-' * 12}-+-{'-' * 14}-+-{'-' * 8}-+-{'-' * 6}")
+    print(f"{'guests':>7} | {'best seconds':>12} | {'median seconds':>14} | {'peak MB':>8} | {'hosts':>6} | "
+          f"{'ansible floor s':>15} | {'config model s':>14}")
+    print(f"{'-' * 7}-+-{'-' * 12}-+-{'-' * 14}-+-{'-' * 8}-+-{'-' * 6}-+-{'-' * 15}-+-{'-' * 14}")
     for size, r in results.items():
-        print(f"{size:>7} | {r['best_s']:>12.3f} | {r['median_s']:>14.3f} | {r['peak_mb']:>8.1f} | {r['hosts']:>6}")
+        print(f"{size:>7} | {r['best_s']:>12.3f} | {r['median_s']:>14.3f} | {r['peak_mb']:>8.1f} | {r['hosts']:>6} | "
+              f"{r['floor_s']:>15.3f} | {r['model_s']:>14.3f}")
+    if 10 in results and 1000 in results:
+        print(f"ansible floor: t1000_over_t10={results[1000]['floor_s'] / results[10]['floor_s']:.2f}"
+              + (f" t5000_s={results[5000]['floor_s']:.2f}" if 5000 in results else "")
+              + " (plain YAML inventory, same host names, only ansible_host)")
     line, targets = summarize(results)
     for name, target in targets.items():
         verdict = "PASS" if target["pass"] else "FAIL"
