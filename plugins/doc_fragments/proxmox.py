@@ -1,0 +1,72 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026 Thinkheads
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
+
+
+class ModuleDocFragment(object):
+
+    DOCUMENTATION = r'''
+options:
+  api_url:
+    description:
+      - Proxmox VE API address, for example V(https://pve.example.com:8006). Only HTTPS is accepted.
+      - Falls back to the E(PHOENIX_PVE_URL) environment variable.
+    type: str
+    required: true
+  api_user:
+    description:
+      - User for password authentication, and the user part of O(api_token_id) when it has none.
+      - Falls back to E(PHOENIX_PVE_USER).
+    type: str
+    default: root@pam
+  api_token_id:
+    description:
+      - API token ID, as V(user@realm!tokenid) or just V(tokenid) (the user is then O(api_user)).
+      - Falls back to E(PHOENIX_PVE_TOKEN_ID).
+    type: str
+  api_token_secret:
+    description:
+      - API token secret (UUID). Falls back to E(PHOENIX_PVE_TOKEN_SECRET).
+    type: str
+  api_password:
+    description:
+      - Password for ticket authentication, used when no token is given. Falls back to E(PHOENIX_PVE_PASSWORD).
+    type: str
+  validate_certs:
+    description:
+      - Verify the API's TLS certificate. Keep it on; point O(ca_file) at the CA that signed the certificate.
+      - Falls back to E(PHOENIX_PVE_VALIDATE_CERTS).
+    type: bool
+    default: true
+  ca_file:
+    description:
+      - PEM file with the CA certificate(s) that sign the API's certificate. Falls back to E(PHOENIX_PVE_CA_FILE).
+    type: path
+  node:
+    description:
+      - Proxmox node the guests live on. Falls back to E(PHOENIX_PVE_NODE).
+    type: str
+    default: pve
+  api_timeout:
+    description: Seconds to wait for one API response.
+    type: int
+    default: 30
+  api_retries:
+    description:
+      - Retries, with exponential backoff, of calls that failed with a connection error or HTTP 502/503/504
+        (and any 5xx for reads). Proxmox's validation errors (HTTP 400) are never retried.
+    type: int
+    default: 4
+  task_timeout:
+    description: Seconds to wait for an asynchronous Proxmox task (create, clone, start, ...).
+    type: int
+    default: 600
+notes:
+  - An API token needs, on C(/vms), C(VM.Allocate), C(VM.Config.*), C(VM.PowerMgmt), C(VM.Clone), C(VM.Audit),
+    C(VM.Snapshot); on C(/storage), C(Datastore.AllocateSpace), C(Datastore.Audit); and C(Sys.Modify) on C(/)
+    for firewall aliases and IP sets. Bind mounts and devices (C(mp[n]) with a host path, C(dev[n])) can only
+    be set by C(root@pam) (password authentication).
+'''

@@ -1,0 +1,295 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026 Thinkheads
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: proxmox_firewall
+short_description: A Proxmox guest firewall (options and ordered rules), or cluster aliases and IP sets
+version_added: 0.1.0
+author:
+  - Thinkheads platform team (@thinkheads)
+description:
+  - O(scope=guest) reconciles one guest's firewall options (enable, input/output policy) and its rules as an
+    ordered list. Rules are moved into place, updated in place, inserted, and rules not listed are deleted.
+    Unchanged rules are not touched.
+  - O(scope=cluster) reconciles cluster-wide firewall aliases and IP sets (with their entries); aliases and
+    IP sets not listed are left alone unless O(purge=true).
+  - A run that finds nothing to change makes two read calls and no write.
+extends_documentation_fragment:
+  - thinkheads.phoenix.proxmox
+options:
+  scope:
+    description: What to manage.
+    type: str
+    choices: [guest, cluster]
+    default: guest
+  vmid:
+    description: Guest ID (O(scope=guest)).
+    type: int
+  kind:
+    description: Guest type (O(scope=guest)). V(vm) is accepted for V(qemu).
+    type: str
+    choices: [lxc, qemu, vm]
+    default: lxc
+  enabled:
+    description: Turn the guest firewall on or off.
+    type: bool
+  policy_in:
+    description: Default policy for incoming traffic.
+    type: str
+    choices: [ACCEPT, DROP, REJECT]
+  policy_out:
+    description: Default policy for outgoing traffic.
+    type: str
+    choices: [ACCEPT, DROP, REJECT]
+  rules:
+    description:
+      - The complete, ordered rule list (the first rule is evaluated first). Normalized Phoenix rules
+        (C(phoenix_guest.firewall.rules)) are accepted as they are; C(port) and C(enabled) are read as
+        Proxmox's C(dport) and C(enable).
+      - Omit to leave rules alone; V([]) deletes every rule.
+    type: list
+    elements: dict
+  aliases:
+    description: Cluster aliases (O(scope=cluster)), each C(name), C(cidr) and optional C(comment).
+    type: list
+    elements: dict
+  ipsets:
+    description: Cluster IP sets (O(scope=cluster)), each C(name), optional C(comment) and C(entries) (CIDRs).
+    type: list
+    elements: dict
+  purge:
+    description: With O(scope=cluster), delete aliases and IP sets that are not listed.
+    type: bool
+    default: false
+attributes:
+  check_mode:
+    description: Can run in check mode and return changed status prediction without modifying target.
+    support: full
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: full
+requirements:
+  - proxmoxer
+  - requests
+seealso:
+  - module: thinkheads.phoenix.proxmox_guest
+'''
+
+EXAMPLES = r'''
+- name: Guest firewall from the Phoenix config
+  thinkheads.phoenix.proxmox_firewall:
+    vmid: "{{ phoenix_guest.id }}"
+    kind: "{{ phoenix_guest.type }}"
+    enabled: "{{ phoenix_guest.firewall.enabled }}"
+    policy_in: DROP
+    rules: "{{ phoenix_guest.firewall.rules }}"
+
+- name: Cluster aliases and IP sets
+  thinkheads.phoenix.proxmox_firewall:
+    scope: cluster
+    aliases:
+      - {name: traefik, cidr: 10.0.0.12, comment: Traefik}
+    ipsets:
+      - name: phoenix-guests
+        entries: [10.0.0.0/24]
+'''
+
+RETURN = r'''
+operations:
+  description: The writes made (or planned in check mode), in order, for example C(move 3 -> 0), C(delete 5).
+  returned: always
+  type: list
+  elements: str
+rules:
+  description: The guest's rules after the run, one readable line each.
+  returned: when O(scope=guest) and O(rules) is given
+  type: list
+  elements: str
+api_calls:
+  description: Number of Proxmox API calls the run made.
+  returned: always
+  type: int
+'''
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.thinkheads.phoenix.plugins.module_utils.proxmox import (
+    HAS_PROXMOXER, PveClient, PveError, proxmox_argument_spec,
+)
+from ansible_collections.thinkheads.phoenix.plugins.module_utils.proxmox_firewall import (
+    api_rule, current_rule, describe, plan_options, plan_rules, update_params,
+)
+
+
+class FirewallRunner:
+
+    def __init__(self, module):
+        self.module = module
+        self.params = module.params
+        self.client = PveClient(**dict((k, module.params[k]) for k in proxmox_argument_spec()))
+        self.ops = []
+        self.changed = False
+        self.diff = {'before': {}, 'after': {}}
+
+    def write(self, method, path, **params):
+        self.changed = True
+        if not self.module.check_mode:
+            return getattr(self.client, method)(path, **params)
+        return None
+
+    # -- guest -------------------------------------------------------------------------------------
+
+    def guest(self):
+        kind = 'qemu' if self.params['kind'] in ('qemu', 'vm') else 'lxc'
+        if self.params['vmid'] is None:
+            self.module.fail_json(msg='vmid is required with scope=guest')
+        base = 'nodes/%s/%s/%d/firewall' % (self.client.node, kind, self.params['vmid'])
+        desired_opts = {'enable': self.params['enabled'], 'policy_in': self.params['policy_in'],
+                        'policy_out': self.params['policy_out']}
+        current_opts = self.client.get(base + '/options') or {}
+        opt_changes = plan_options(desired_opts, current_opts)
+        self.diff['before']['options'] = dict((k, current_opts.get(k)) for k in desired_opts if desired_opts[k] is not None)
+        self.diff['after']['options'] = dict(self.diff['before']['options'], **opt_changes)
+        if opt_changes:
+            self.ops.append('options %s' % ', '.join('%s=%s' % kv for kv in sorted(opt_changes.items())))
+            params = dict(opt_changes)
+            if current_opts.get('digest'):
+                params['digest'] = current_opts['digest']
+            self.write('put', base + '/options', **params)
+        result = {}
+        if self.params['rules'] is not None:
+            desired = [api_rule(r) for r in self.params['rules']]
+            for index, rule in enumerate(desired):
+                if 'type' not in rule or 'action' not in rule:
+                    self.module.fail_json(msg='rules[%d] needs "type" and "action"' % index)
+            raw = sorted(self.client.get(base + '/rules') or [], key=lambda r: int(r.get('pos', 0)))
+            current = [current_rule(r) for r in raw]
+            self.diff['before']['rules'] = [describe(r) for r in current]
+            self.diff['after']['rules'] = [describe(r) for r in desired]
+            work = list(current)
+            for op in plan_rules(desired, current):
+                self.apply_rule_op(base, op, work)
+            result['rules'] = [describe(r) for r in desired]
+        return result
+
+    def apply_rule_op(self, base, op, work):
+        if op[0] == 'move':
+            self.ops.append('move %d -> %d' % (op[1], op[2]))
+            self.write('put', '%s/rules/%d' % (base, op[1]), moveto=op[2])
+            work.insert(op[2], work.pop(op[1]))
+        elif op[0] == 'update':
+            self.ops.append('update %d: %s' % (op[1], describe(op[2])))
+            self.write('put', '%s/rules/%d' % (base, op[1]), **update_params(op[2], work[op[1]]))
+            work[op[1]] = op[2]
+        elif op[0] == 'insert':
+            self.ops.append('insert %d: %s' % (op[1], describe(op[2])))
+            self.write('post', base + '/rules', pos=op[1], **op[2])
+            work.insert(op[1], op[2])
+        else:
+            self.ops.append('delete %d: %s' % (op[1], describe(work[op[1]])))
+            self.write('delete', '%s/rules/%d' % (base, op[1]))
+            work.pop(op[1])
+
+    # -- cluster -----------------------------------------------------------------------------------
+
+    def cluster(self):
+        base = 'cluster/firewall'
+        if self.params['aliases'] is not None:
+            current = dict((a['name'].lower(), a) for a in self.client.get(base + '/aliases') or [])
+            self.diff['before']['aliases'] = sorted('%s=%s' % (a['name'], a.get('cidr')) for a in current.values())
+            wanted = set()
+            for alias in self.params['aliases']:
+                name, cidr = alias.get('name'), alias.get('cidr')
+                if not name or not cidr:
+                    self.module.fail_json(msg='every alias needs "name" and "cidr"')
+                wanted.add(name.lower())
+                have = current.get(name.lower())
+                comment = alias.get('comment') or ''
+                if have is None:
+                    self.ops.append('alias add %s=%s' % (name, cidr))
+                    self.write('post', base + '/aliases', name=name, cidr=cidr, comment=comment or None)
+                elif have.get('cidr') != cidr or (have.get('comment') or '') != comment:
+                    self.ops.append('alias update %s=%s' % (name, cidr))
+                    self.write('put', '%s/aliases/%s' % (base, name), cidr=cidr, comment=comment)
+            if self.params['purge']:
+                for key, have in sorted(current.items()):
+                    if key not in wanted:
+                        self.ops.append('alias delete %s' % have['name'])
+                        self.write('delete', '%s/aliases/%s' % (base, have['name']))
+            self.diff['after']['aliases'] = sorted('%s=%s' % (a['name'], a['cidr']) for a in self.params['aliases'])
+        if self.params['ipsets'] is not None:
+            current = dict((s['name'].lower(), s) for s in self.client.get(base + '/ipset') or [])
+            wanted = set()
+            for ipset in self.params['ipsets']:
+                name = ipset.get('name')
+                if not name:
+                    self.module.fail_json(msg='every ipset needs "name"')
+                wanted.add(name.lower())
+                entries = [str(e) for e in ipset.get('entries') or []]
+                if name.lower() not in current:
+                    self.ops.append('ipset add %s' % name)
+                    self.write('post', base + '/ipset', name=name, comment=ipset.get('comment') or None)
+                    have_entries = []
+                else:
+                    have_entries = [e['cidr'] for e in self.client.get('%s/ipset/%s' % (base, name)) or []]
+                for cidr in entries:
+                    if cidr not in have_entries:
+                        self.ops.append('ipset %s add %s' % (name, cidr))
+                        self.write('post', '%s/ipset/%s' % (base, name), cidr=cidr)
+                for cidr in have_entries:
+                    if cidr not in entries:
+                        self.ops.append('ipset %s delete %s' % (name, cidr))
+                        self.write('delete', '%s/ipset/%s/%s' % (base, name, cidr.replace('/', '%2F')))
+            if self.params['purge']:
+                for key, have in sorted(current.items()):
+                    if key not in wanted:
+                        for entry in self.client.get('%s/ipset/%s' % (base, have['name'])) or []:
+                            self.write('delete', '%s/ipset/%s/%s' % (base, have['name'],
+                                                                   entry['cidr'].replace('/', '%2F')))
+                        self.ops.append('ipset delete %s' % have['name'])
+                        self.write('delete', '%s/ipset/%s' % (base, have['name']))
+        return {}
+
+    def run(self):
+        extra = self.guest() if self.params['scope'] == 'guest' else self.cluster()
+        result = dict(changed=self.changed, operations=self.ops, api_calls=len(self.client.calls), **extra)
+        result['diff'] = self.diff
+        return result
+
+
+def main():
+    argument_spec = proxmox_argument_spec()
+    argument_spec.update(
+        scope=dict(type='str', default='guest', choices=['guest', 'cluster']),
+        vmid=dict(type='int'),
+        kind=dict(type='str', default='lxc', choices=['lxc', 'qemu', 'vm']),
+        enabled=dict(type='bool'),
+        policy_in=dict(type='str', choices=['ACCEPT', 'DROP', 'REJECT']),
+        policy_out=dict(type='str', choices=['ACCEPT', 'DROP', 'REJECT']),
+        rules=dict(type='list', elements='dict'),
+        aliases=dict(type='list', elements='dict'),
+        ipsets=dict(type='list', elements='dict'),
+        purge=dict(type='bool', default=False),
+    )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
+                           required_one_of=[('api_token_id', 'api_password')])
+    if not HAS_PROXMOXER:
+        module.fail_json(msg='the Python library proxmoxer is required on the host running this module')
+    runner = None
+    try:
+        runner = FirewallRunner(module)
+        result = runner.run()
+    except PveError as exc:
+        module.fail_json(msg=exc.message, status=exc.status, errors=exc.errors,
+                         operations=runner.ops if runner else [], changed=bool(runner and runner.changed
+                                                                                and not module.check_mode))
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()

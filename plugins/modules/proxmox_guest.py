@@ -1,0 +1,415 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026 Thinkheads
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: proxmox_guest
+short_description: One Proxmox LXC container or VM from a Phoenix guest definition
+version_added: 0.1.0
+author:
+  - Thinkheads platform team (@thinkheads)
+description:
+  - Creates (from an OS template, or by cloning C(clone_from_ctid) / C(clone_from_vmid)), reconciles,
+    starts, stops or destroys one guest described by the normalized Phoenix guest that the
+    C(thinkheads.phoenix.phoenix) inventory plugin puts in C(phoenix_guest).
+  - Reconciles exactly the keys it manages and nothing else. LXC - C(hostname), C(cores), C(memory), C(swap),
+    C(net0) (name, bridge, ip, gw, hwaddr, firewall), C(nameserver), C(onboot), C(startup) (order, up),
+    C(features), C(tags), C(description), bind mounts C(mp[n]) from C(mount_points), GPU passthrough
+    C(dev[n]) from C(gpus). VM - C(name), C(cores), C(memory), C(net0), cloud-init C(ciuser), C(sshkeys),
+    C(ipconfig0), C(nameserver), C(onboot), C(startup), C(agent), C(tags), C(description).
+    Removed sub-options of a property string and managed keys no longer wanted are removed (C(delete)).
+  - The root disk is grown to C(storage_size_gb) / C(disk_size_gb); Proxmox cannot shrink disks, so a smaller
+    size is reported as a warning. C(unprivileged) can only be chosen at creation; a difference is an error.
+  - A run that finds nothing to change makes no write call (one C(GET) of the config, plus one of the status
+    for O(state=started) or O(state=stopped)).
+extends_documentation_fragment:
+  - thinkheads.phoenix.proxmox
+options:
+  guest:
+    description:
+      - The normalized Phoenix guest (the C(phoenix_guest) host variable), at least C(id), C(type), C(name),
+        C(hostname) and C(network).
+    type: dict
+    required: true
+  state:
+    description:
+      - V(present) creates and reconciles without changing the power state; V(started) and V(stopped) also
+        set it; V(absent) stops and destroys the guest (its disks included).
+    type: str
+    choices: [present, started, stopped, absent]
+    default: present
+  ostemplate:
+    description:
+      - LXC OS template volume (V(local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst)) for a guest that is not
+        cloned. Defaults to the guest's C(template), turned into a volume ID on O(template_storage).
+    type: str
+  template_storage:
+    description: Storage holding OS templates, used when O(ostemplate) comes from a file path.
+    type: str
+    default: local
+  storage:
+    description: Storage for the root disk. Defaults to the guest's C(storage_pool).
+    type: str
+  clone_snapshot:
+    description: Snapshot of the clone source to clone from (for a source that is not a template).
+    type: str
+  full_clone:
+    description: Full clone (V(true)) or linked clone (V(false), only from a template).
+    type: bool
+    default: true
+  gpu_passthrough:
+    description: Pass the guest's GPUs (and the NVIDIA control devices) through as C(dev[n]) entries.
+    type: bool
+    default: true
+  password:
+    description: Root password of a new LXC.
+    type: str
+  ssh_public_keys:
+    description: Public keys for root of a new LXC, or cloud-init keys of a VM (reconciled for VMs).
+    type: list
+    elements: str
+    default: []
+  shutdown_timeout:
+    description: Seconds to wait for a clean shutdown before the guest is stopped hard.
+    type: int
+    default: 60
+attributes:
+  check_mode:
+    description: Can run in check mode and return changed status prediction without modifying target.
+    support: full
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: full
+requirements:
+  - proxmoxer
+  - requests
+seealso:
+  - module: thinkheads.phoenix.proxmox_firewall
+  - plugin: thinkheads.phoenix.phoenix
+    plugin_type: inventory
+'''
+
+EXAMPLES = r'''
+- name: Provision the guest
+  thinkheads.phoenix.proxmox_guest:
+    api_url: https://pve.internal.thinkheads.ai:8006
+    api_token_id: root@pam!phoenix
+    api_token_secret: "{{ vault_pve_token_secret }}"
+    ca_file: /etc/phoenix/pve-ca.pem
+    guest: "{{ phoenix_guest }}"
+    state: started
+  delegate_to: localhost
+
+- name: Destroy guest 801
+  thinkheads.phoenix.proxmox_guest:
+    guest: "{{ hostvars['801'].phoenix_guest }}"
+    state: absent
+'''
+
+RETURN = r'''
+vmid:
+  description: The guest ID.
+  returned: always
+  type: int
+  sample: 801
+kind:
+  description: C(lxc) or C(qemu).
+  returned: always
+  type: str
+created:
+  description: Whether the guest was created (or would be, in check mode).
+  returned: always
+  type: bool
+changes:
+  description: Config values written (or that would be written in check mode).
+  returned: always
+  type: dict
+deleted:
+  description: Managed config keys removed.
+  returned: always
+  type: list
+  elements: str
+config:
+  description: The managed part of the guest config after the run.
+  returned: when the guest exists
+  type: dict
+api_calls:
+  description: Number of Proxmox API calls the run made.
+  returned: always
+  type: int
+tasks:
+  description: UPIDs of the Proxmox tasks the run started.
+  returned: always
+  type: list
+  elements: str
+'''
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.thinkheads.phoenix.plugins.module_utils.proxmox import (
+    HAS_PROXMOXER, PveClient, PveError, proxmox_argument_spec,
+)
+from ansible_collections.thinkheads.phoenix.plugins.module_utils.proxmox_guest import (
+    desired_lxc, desired_qemu, disk_size_gb, encode_for_api, managed_view, ostemplate_volid, plan_config,
+)
+
+
+def _missing(exc):
+    return exc.status == 500 and 'does not exist' in exc.message
+
+
+class GuestRunner:
+
+    def __init__(self, module):
+        self.module = module
+        self.params = module.params
+        self.guest = module.params['guest']
+        self.client = PveClient(**dict((k, module.params[k]) for k in proxmox_argument_spec()))
+        self.kind = 'lxc' if self.guest.get('type', 'lxc') == 'lxc' else 'qemu'
+        self.vmid = int(self.guest['id'])
+        self.base = 'nodes/%s/%s/%d' % (self.client.node, self.kind, self.vmid)
+        self.result = dict(changed=False, vmid=self.vmid, kind=self.kind, created=False, changes={}, deleted=[],
+                           tasks=[])
+        self.before = {}
+        self.after = {}
+
+    # -- API helpers -------------------------------------------------------------------------------
+
+    def task(self, upid):
+        if isinstance(upid, str) and upid.startswith('UPID:'):
+            self.result['tasks'].append(upid)
+            self.client.wait_task(upid)
+
+    def current_config(self):
+        try:
+            return self.client.get(self.base + '/config')
+        except PveError as exc:
+            if _missing(exc):
+                return None
+            raise
+
+    def desired(self):
+        if self.kind == 'lxc':
+            return desired_lxc(self.guest, gpu_passthrough=self.params['gpu_passthrough'])
+        return desired_qemu(self.guest, ssh_keys=self.params['ssh_public_keys'])
+
+    def storage(self):
+        return self.params['storage'] or self.guest.get('storage_pool') or 'local-lvm'
+
+    # -- create ------------------------------------------------------------------------------------
+
+    def create(self, desired):
+        src = self.guest.get('clone_from')
+        if src:
+            self.clone(int(src))
+            return
+        if self.kind == 'lxc':
+            template = self.params['ostemplate'] or ostemplate_volid(self.guest.get('template'),
+                                                                     self.params['template_storage'])
+            if not template:
+                self.module.fail_json(msg='guest %d has neither clone_from_ctid nor a template; set ostemplate'
+                                      % self.vmid, **self.result)
+            params = dict((k, encode_for_api(k, v)) for k, v in desired.items())
+            params.update(vmid=self.vmid, ostemplate=template,
+                          rootfs='%s:%d' % (self.storage(), int(self.guest.get('disk_gb') or 8)),
+                          unprivileged=1 if self.guest.get('unprivileged', True) else 0)
+            if self.params['password']:
+                params['password'] = self.params['password']
+            if self.params['ssh_public_keys']:
+                params['ssh-public-keys'] = '\n'.join(self.params['ssh_public_keys'])
+            self.task(self.client.post('nodes/%s/lxc' % self.client.node, **params))
+        else:
+            params = dict((k, encode_for_api(k, v)) for k, v in desired.items())
+            params.update(vmid=self.vmid, scsihw='virtio-scsi-pci',
+                          scsi0='%s:%d' % (self.storage(), int(self.guest.get('disk_gb') or 8)),
+                          ide2='%s:cloudinit' % self.storage(), boot='order=scsi0', serial0='socket')
+            self.task(self.client.post('nodes/%s/qemu' % self.client.node, **params))
+
+    def clone(self, src):
+        src_base = 'nodes/%s/%s/%d' % (self.client.node, self.kind, src)
+        params = {'newid': self.vmid, 'full': 1 if self.params['full_clone'] else 0}
+        params['hostname' if self.kind == 'lxc' else 'name'] = self.guest['hostname']
+        if self.params['full_clone']:
+            params['storage'] = self.storage()
+        if self.params['clone_snapshot']:
+            params['snapname'] = self.params['clone_snapshot']
+        try:
+            upid = self.client.post(src_base + '/clone', **params)
+        except PveError as exc:
+            if _missing(exc):
+                self.module.fail_json(msg='guest %d clones from %d, which does not exist on node %s; create it first '
+                                      '(playbooks/create.yml orders guests by dependency)'
+                                      % (self.vmid, src, self.client.node), **self.result)
+            raise
+        self.task(upid)
+
+    # -- reconcile ---------------------------------------------------------------------------------
+
+    def reconcile(self, current, desired):
+        if self.kind == 'lxc' and current is not None:
+            want = 1 if self.guest.get('unprivileged', True) else 0
+            have = int(current.get('unprivileged', 0) or 0)
+            if want != have:
+                self.module.fail_json(msg='guest %d is %s but the config asks for %s; unprivileged can only be chosen '
+                                      'when the container is created (destroy and re-create it)' % (
+                                          self.vmid, 'unprivileged' if have else 'privileged',
+                                          'unprivileged' if want else 'privileged'), **self.result)
+        changes, deletes = plan_config(self.kind, desired, current or {})
+        if changes or deletes:
+            self.result['changed'] = True
+            self.result['changes'].update(changes)
+            self.result['deleted'] = sorted(set(self.result['deleted']) | set(deletes))
+            if not self.module.check_mode:
+                params = dict((k, encode_for_api(k, v)) for k, v in changes.items())
+                if deletes:
+                    params['delete'] = ','.join(deletes)
+                if current and current.get('digest'):
+                    params['digest'] = current['digest']
+                self.task(self.client.put(self.base + '/config', **params))
+        self.grow_disk(current or {})
+
+    def grow_disk(self, current):
+        want = self.guest.get('disk_gb')
+        if not want or not current:
+            return
+        key, have = disk_size_gb(self.kind, current)
+        if key is None or have is None:
+            return
+        if have > float(want) + 0.001:
+            self.module.warn('guest %d: %s is %gG, larger than the configured %sG; Proxmox cannot shrink disks'
+                             % (self.vmid, key, have, want))
+        elif have + 0.001 < float(want):
+            self.result['changed'] = True
+            self.result['changes']['%s_size' % key] = '%dG' % int(want)
+            if not self.module.check_mode:
+                self.task(self.client.put(self.base + '/resize', disk=key, size='%dG' % int(want)))
+
+    # -- power -------------------------------------------------------------------------------------
+
+    def status(self):
+        return (self.client.get(self.base + '/status/current') or {}).get('status')
+
+    def power(self, state, is_template):
+        if is_template:
+            if state == 'started':
+                self.module.warn('guest %d is a template; templates are never started' % self.vmid)
+            return
+        status = 'stopped' if self.result['created'] and self.module.check_mode else self.status()
+        if state == 'started' and status != 'running':
+            self.result['changed'] = True
+            self.result['power'] = 'started'
+            if not self.module.check_mode:
+                self.task(self.client.post(self.base + '/status/start'))
+        elif state == 'stopped' and status == 'running':
+            self.result['changed'] = True
+            self.result['power'] = 'stopped'
+            if not self.module.check_mode:
+                self.stop()
+
+    def stop(self):
+        try:
+            self.task(self.client.post(self.base + '/status/shutdown', timeout=self.params['shutdown_timeout'],
+                                       forceStop=1))
+        except PveError:
+            self.task(self.client.post(self.base + '/status/stop'))
+
+    def make_template(self, current):
+        if str((current or {}).get('template', '0')) == '1':
+            return
+        self.result['changed'] = True
+        self.result['changes']['template'] = 1
+        if not self.module.check_mode:
+            if self.status() == 'running':
+                self.stop()
+            self.task(self.client.post(self.base + '/template'))
+
+    # -- entry -------------------------------------------------------------------------------------
+
+    def run(self):
+        state = self.params['state']
+        current = self.current_config()
+        if state == 'absent':
+            return self.absent(current)
+        desired = self.desired()
+        self.before = managed_view(self.kind, current) if current else {}
+        if current is None:
+            self.result.update(changed=True, created=True)
+            if not self.module.check_mode:
+                self.create(desired)
+                current = self.current_config()
+        self.reconcile(current, desired)
+        if not self.module.check_mode and self.result['changed']:
+            current = self.current_config()
+        is_template = bool(self.guest.get('is_template'))
+        if is_template:
+            self.make_template(current)
+        if state in ('started', 'stopped'):
+            self.power(state, is_template)
+        if self.module.check_mode or not self.result['changed']:
+            after = dict(self.before)
+            after.update(self.result['changes'])
+            for key in self.result['deleted']:
+                after.pop(key, None)
+        else:
+            after = managed_view(self.kind, current or {})
+        self.result['config'] = after
+        self.result['diff'] = dict(before=self.before, after=after,
+                                   before_header='%s %d' % (self.kind, self.vmid),
+                                   after_header='%s %d' % (self.kind, self.vmid))
+        return self.result
+
+    def absent(self, current):
+        if current is None:
+            return self.result
+        self.result['changed'] = True
+        self.result['diff'] = dict(before=managed_view(self.kind, current), after={})
+        if self.module.check_mode:
+            return self.result
+        if str(current.get('template', '0')) != '1' and self.status() == 'running':
+            self.task(self.client.post(self.base + '/status/stop'))
+        self.task(self.client.delete(self.base, purge=1, **{'destroy-unreferenced-disks': 1}))
+        return self.result
+
+
+def main():
+    argument_spec = proxmox_argument_spec()
+    argument_spec.update(
+        guest=dict(type='dict', required=True),
+        state=dict(type='str', default='present', choices=['present', 'started', 'stopped', 'absent']),
+        ostemplate=dict(type='str'),
+        template_storage=dict(type='str', default='local'),
+        storage=dict(type='str'),
+        clone_snapshot=dict(type='str'),
+        full_clone=dict(type='bool', default=True),
+        gpu_passthrough=dict(type='bool', default=True),
+        password=dict(type='str', no_log=True),
+        ssh_public_keys=dict(type='list', elements='str', default=[], no_log=False),
+        shutdown_timeout=dict(type='int', default=60),
+    )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
+                           required_one_of=[('api_token_id', 'api_password')])
+    if not HAS_PROXMOXER:
+        module.fail_json(msg='the Python library proxmoxer is required on the host running this module')
+    guest = module.params['guest']
+    for key in ('id', 'name', 'hostname', 'network'):
+        if key not in guest:
+            module.fail_json(msg='guest is missing "%s": pass the normalized guest (phoenix_guest host variable)' % key)
+    runner = None
+    try:
+        runner = GuestRunner(module)
+        result = runner.run()
+    except PveError as exc:
+        extra = dict(runner.result) if runner else {}
+        extra.pop('changed', None)
+        module.fail_json(msg=exc.message, status=exc.status, errors=exc.errors, changed=bool(extra.get('tasks')),
+                         api_calls=len(runner.client.calls) if runner else 0, **extra)
+    result['api_calls'] = len(runner.client.calls)
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()
