@@ -1,0 +1,128 @@
+# -*- coding: utf-8 -*-
+"""Desired Proxmox configs from Phoenix guests, config change plans, firewall rule plans (no API)."""
+
+import random
+
+import pytest
+
+from ansible_collections.thinkheads.phoenix.plugins.module_utils.proxmox_firewall import (
+    api_rule, current_rule, plan_options, plan_rules,
+)
+from ansible_collections.thinkheads.phoenix.plugins.module_utils.proxmox_guest import (
+    desired_lxc, desired_qemu, disk_size_gb, ostemplate_volid, parse_property_string, plan_config,
+)
+
+
+@pytest.fixture(scope='module')
+def guests():
+    from conftest import ETC, STACKS
+    from ansible_collections.thinkheads.phoenix.plugins.module_utils.config.model import load_config
+    return load_config(ETC, STACKS).guests
+
+
+def test_lxc_801(guests):
+    config = desired_lxc(guests[801])
+    net0 = parse_property_string(config['net0'])
+    assert net0 == {'name': 'eth0', 'bridge': 'vmbr0', 'firewall': '1', 'gw': '10.0.0.1',
+                    'hwaddr': guests[801]['network']['mac'], 'ip': '10.0.0.141/24'}
+    assert config['dev0'] == '/dev/nvidia0'
+    assert '/dev/nvidiactl' in config.values() and '/dev/nvidia-uvm' in config.values()
+    assert config['hostname'] == 'granite-embedding'
+    assert config['onboot'] == 1
+
+
+def test_gpu_passthrough_can_be_turned_off(guests):
+    assert not [k for k in desired_lxc(guests[801], gpu_passthrough=False) if k.startswith('dev')]
+
+
+def test_vm_1001_cloud_init(guests):
+    config = desired_qemu(guests[1001], ssh_keys=['ssh-ed25519 AAAA test'])
+    assert config['ipconfig0'] == 'ip=10.0.0.111/24,gw=10.0.0.1'
+    assert config['sshkeys'] == 'ssh-ed25519 AAAA test'
+    assert parse_property_string(config['net0'])['bridge'] == 'vmbr0'
+
+
+def test_plan_is_empty_for_an_identical_config(guests):
+    desired = desired_lxc(guests[801])
+    current = dict(desired)
+    current['net0'] += ',type=veth'     # Proxmox adds type=veth by itself
+    current['rootfs'] = 'local-lvm:vm-801-disk-0,size=64G'
+    current['digest'] = 'abc'
+    current['tags'] = ';'.join(reversed(desired['tags'].split(';')))
+    assert plan_config('lxc', desired, current) == ({}, [])
+
+
+def test_plan_detects_removed_sub_option_and_key(guests):
+    desired = desired_lxc(guests[801])
+    current = dict(desired)
+    current['net0'] += ',tag=5'          # a sub-option the config does not have
+    current['mp3'] = '/srv/old,mp=/old'  # a mount point that was removed from the config
+    current['swap'] = 1024               # managed, but not in this guest's config
+    changes, deletes = plan_config('lxc', desired, current)
+    assert changes == {'net0': desired['net0']}
+    assert deletes == ['mp3', 'swap']
+
+
+def test_plan_detects_value_changes(guests):
+    desired = desired_lxc(guests[801])
+    current = dict(desired, memory=1024, cores=1)
+    changes, deletes = plan_config('lxc', desired, current)
+    assert changes == {'memory': desired['memory'], 'cores': desired['cores']}
+    assert deletes == []
+
+
+def test_disk_sizes():
+    assert disk_size_gb('lxc', {'rootfs': 'local-lvm:vm-801-disk-0,size=8G'}) == ('rootfs', 8.0)
+    assert disk_size_gb('qemu', {'scsi0': 'local-lvm:vm-1001-disk-0,size=32768M'}) == ('scsi0', 32.0)
+
+
+def test_template_paths_become_volume_ids():
+    assert ostemplate_volid('/fastData/shared-iso/template/cache/ubuntu-24.04-standard_24.04-2_amd64.tar.zst') == \
+        'local:vztmpl/ubuntu-24.04-standard_24.04-2_amd64.tar.zst'
+    assert ostemplate_volid('local:vztmpl/x.tar.zst', 'other') == 'local:vztmpl/x.tar.zst'
+
+
+def _apply(current, ops):
+    work = list(current)
+    for op in ops:
+        if op[0] == 'move':
+            work.insert(op[2], work.pop(op[1]))
+        elif op[0] == 'update':
+            work[op[1]] = op[2]
+        elif op[0] == 'insert':
+            work.insert(op[1], op[2])
+        else:
+            work.pop(op[1])
+    return work
+
+
+def test_rule_plan_converges_for_random_lists():
+    rng = random.Random(7)
+    pool = [{'type': 'in', 'action': 'ACCEPT', 'dport': str(p)} for p in range(6)]
+    for _round in range(3000):
+        current = [rng.choice(pool) for _i in range(rng.randint(0, 6))]
+        desired = [rng.choice(pool) for _i in range(rng.randint(0, 6))]
+        ops = plan_rules(desired, current)
+        assert _apply(current, ops) == desired
+        assert plan_rules(desired, desired) == []
+        assert all(op[1] > op[2] for op in ops if op[0] == 'move')
+
+
+def test_rule_plan_moves_a_moved_rule_and_deletes_a_removed_one():
+    a, b, c = ({'type': 'in', 'action': 'ACCEPT', 'dport': p} for p in ('22', '80', '443'))
+    assert plan_rules([c, a, b], [a, b, c]) == [('move', 2, 0)]
+    assert plan_rules([a, c], [a, b, c]) == [('move', 2, 1), ('delete', 2)]
+    assert plan_rules([a, b], [a, c]) == [('update', 1, b)]
+
+
+def test_phoenix_rules_map_to_proxmox_fields():
+    rule = api_rule({'type': 'in', 'action': 'accept', 'proto': 'tcp', 'dport': '22', 'source': '10.0.0.0/24',
+                     'enabled': True, 'comment': 'ssh'})
+    assert rule == {'type': 'in', 'action': 'ACCEPT', 'enable': '1', 'proto': 'tcp', 'dport': '22',
+                    'source': '10.0.0.0/24', 'comment': 'ssh'}
+    assert current_rule(dict(rule, pos=0, ipversion=4, digest='x', enable=1)) == rule
+
+
+def test_firewall_options_plan():
+    assert plan_options({'enable': True, 'policy_in': 'DROP', 'policy_out': None}, {'enable': 1}) == {}
+    assert plan_options({'enable': True, 'policy_in': 'ACCEPT'}, {}) == {'enable': '1', 'policy_in': 'ACCEPT'}
