@@ -1,0 +1,115 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026 Thinkheads
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: proxmox_lxc_raw
+short_description: Raw lxc.* options and ID maps in a Proxmox container's config file
+version_added: 0.1.0
+author:
+  - Thinkheads platform team (@thinkheads)
+description:
+  - Proxmox's API cannot set raw C(lxc.*) keys (AppArmor profile, mount entries, cgroup device rules) or
+    C(lxc.idmap) lines. This module edits C(/etc/pve/lxc/<vmid>.conf) on the Proxmox host so that the main
+    section holds exactly the C(lxc.*) lines the Phoenix config asks for (C(lxc_options), C(id_maps)).
+  - Snapshot sections and every other key are left untouched. Run it on the hypervisor.
+  - The container must be restarted for the change to apply; the module returns C(restart_needed).
+options:
+  vmid:
+    description: Container ID.
+    type: int
+    required: true
+  conf_dir:
+    description: Directory with the container configs.
+    type: path
+    default: /etc/pve/lxc
+  lxc_options:
+    description:
+      - "Raw options as in the Phoenix config (C(lxc_options)): V(lxc.key=value), V(lxc.key: value) or
+        V(lxc.key:value)."
+    type: list
+    elements: str
+    default: []
+  id_maps:
+    description:
+      - IDs mapped straight through from host to container (C(id_maps) in the Phoenix config), each
+        C(type) (V(uid) or V(gid)), C(container_id), C(host_id), C(size). The remaining IDs get Proxmox's
+        default unprivileged mapping (host ID = 100000 + container ID).
+    type: list
+    elements: dict
+    default: []
+attributes:
+  check_mode:
+    description: Can run in check mode and return changed status prediction without modifying target.
+    support: full
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: full
+'''
+
+EXAMPLES = r'''
+- name: Raw LXC options of the Nginx gateway
+  thinkheads.phoenix.proxmox_lxc_raw:
+    vmid: 101
+    lxc_options: "{{ phoenix_guest.lxc_options | default([]) }}"
+    id_maps: "{{ phoenix_guest.id_maps | default([]) }}"
+  delegate_to: "{{ groups['hypervisor'][0] }}"
+'''
+
+RETURN = r'''
+lines:
+  description: The lxc.* lines of the main section after the run.
+  returned: always
+  type: list
+  elements: str
+restart_needed:
+  description: Whether the file changed (the container applies it on its next start).
+  returned: always
+  type: bool
+'''
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.thinkheads.phoenix.plugins.module_utils.lxc_conf import (
+    LxcConfError, current_lines, desired_lines, rewrite,
+)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            vmid=dict(type='int', required=True),
+            conf_dir=dict(type='path', default='/etc/pve/lxc'),
+            lxc_options=dict(type='list', elements='str', default=[]),
+            id_maps=dict(type='list', elements='dict', default=[]),
+        ),
+        supports_check_mode=True,
+    )
+    path = os.path.join(module.params['conf_dir'], '%d.conf' % module.params['vmid'])
+    if not os.path.isfile(path):
+        module.fail_json(msg='%s does not exist: create container %d first' % (path, module.params['vmid']))
+    try:
+        wanted = desired_lines(module.params['lxc_options'], module.params['id_maps'])
+    except LxcConfError as exc:
+        module.fail_json(msg=str(exc))
+    with open(path) as handle:
+        before = handle.read()
+    after = rewrite(before, wanted)
+    changed = after != before
+    if changed and not module.check_mode:
+        tmp = '%s.phoenix-tmp' % path
+        with open(tmp, 'w') as handle:
+            handle.write(after)
+        module.atomic_move(tmp, path)
+    module.exit_json(changed=changed, restart_needed=changed, lines=current_lines(after),
+                     diff=dict(before=before, after=after, before_header=path, after_header=path))
+
+
+if __name__ == '__main__':
+    main()
