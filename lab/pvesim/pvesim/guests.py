@@ -1,0 +1,938 @@
+"""LXC containers and QEMU VMs: create, config, status, snapshots, templates, clones, destroy."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from urllib.parse import unquote
+
+from .conf import GuestConf, Section
+from .errors import ApiError, fail, param_fail
+from .formats import parse_size, split_list
+from .routes import Request, guest_paths, route
+from .state import GIB, STORAGES, TYPE_NAMES, Sim, format_size, random_mac
+
+NEW_DISK_RE = re.compile(r"^([a-z][a-z0-9\-_.]*[a-z0-9]):(\d+(?:\.\d+)?)$", re.I)
+TASK_NAMES = {
+    "lxc": {"create": "vzcreate", "start": "vzstart", "stop": "vzstop", "shutdown": "vzshutdown",
+            "reboot": "vzreboot", "destroy": "vzdestroy", "clone": "vzclone", "template": "vztemplate",
+            "snapshot": "vzsnapshot", "delsnapshot": "vzdelsnapshot", "rollback": "vzrollback", "resize": "resize"},
+    "qemu": {"create": "qmcreate", "start": "qmstart", "stop": "qmstop", "shutdown": "qmshutdown",
+             "reboot": "qmreboot", "destroy": "qmdestroy", "clone": "qmclone", "template": "qmtemplate",
+             "snapshot": "qmsnapshot", "delsnapshot": "qmdelsnapshot", "rollback": "qmrollback", "resize": "resize",
+             "config": "qmconfig"},
+}
+# parameters of create/update that are not config options
+LXC_CREATE_ONLY = {"node", "vmid", "ostemplate", "password", "ssh-public-keys", "start", "storage", "pool", "force",
+                   "unique", "restore", "ignore-unpack-errors", "bwlimit", "ha-managed"}
+QEMU_CREATE_ONLY = {"node", "vmid", "start", "storage", "pool", "force", "unique", "archive", "bwlimit",
+                    "live-restore", "import-working-storage", "ha-managed"}
+MASKED = "**********"
+LXC_NET_ORDER = ("name", "bridge", "firewall", "gw", "hwaddr", "ip")
+SNAPSHOT_ONLY = ("lock", "parent", "snaptime", "vmstate", "template")
+
+
+def _text(value) -> str:
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _load(sim: Sim, req: Request) -> tuple[str, int, GuestConf]:
+    vmid = int(req.params["vmid"])
+    return req.kind, vmid, sim.load_conf(req.kind, vmid)
+
+
+def _tname(kind: str, action: str) -> str:
+    return TASK_NAMES[kind][action]
+
+
+def _typed(sim: Sim, kind: str, options: dict) -> dict:
+    """Config values typed as PVE returns them (integers and booleans as numbers)."""
+    out = {}
+    for key, value in options.items():
+        schema = sim.option_schema(kind, key) or {}
+        typ = schema.get("type")
+        if typ in ("integer", "boolean") and re.fullmatch(r"[+-]?\d+", value):
+            out[key] = int(value)
+        elif typ == "number" and re.fullmatch(r"[+-]?\d+(\.\d+)?", value):
+            out[key] = float(value) if "." in value else int(value)
+        else:
+            out[key] = value
+    return out
+
+
+def _normalize_tags(value: str) -> str:
+    tags = []
+    for tag in split_list(value):
+        if tag not in tags:
+            tags.append(tag)
+    return ";".join(sorted(tags))
+
+
+def _start_task(sim, req, kind, action, vmid, body, on_error=None, vmids=None, flock=False):
+    task = sim.tasks.start(
+        _tname(kind, action), vmid, req.authid, body, on_error, vmids=vmids or (int(vmid),)
+    )
+    task.flock = flock
+    return task.upid
+
+
+def _unlock_on_error(sim, kind, vmid):
+    def on_error(task, message):
+        with sim.lock:
+            sim.set_lock(kind, vmid, None)
+
+    return on_error
+
+
+def _disk_size_text(size_gb: str) -> str:
+    return format_size(int(float(size_gb) * GIB))
+
+
+def _allocate_new_disks(sim: Sim, kind: str, vmid: int, options: dict, keys: list[str], log: list[str]):
+    """Turn `STORAGE:SIZE` (GiB) disk options into allocated volumes with size=."""
+    for key in keys:
+        value = options[key]
+        parsed = sim.parse_option(kind, key, value)
+        volkey = "volume" if kind == "lxc" else "file"
+        vol = parsed.get(volkey, "")
+        if kind == "qemu" and re.fullmatch(r"[a-z][a-z0-9\-_.]*[a-z0-9]:cloudinit", vol, re.I):
+            storage = vol.split(":")[0]
+            parsed[volkey] = sim.alloc_volume(storage, vmid, "images", suffix="cloudinit")
+            parsed["media"] = "cdrom"
+            options[key] = sim.print_option(kind, key, parsed)
+            continue
+        match = NEW_DISK_RE.match(vol)
+        if not match:
+            if kind == "qemu" and vol and ":" in vol and "media" in parsed and not sim.volume_exists(vol):
+                fail(f"volume '{vol}' does not exist")
+            continue
+        storage, size_gb = match.groups()
+        if kind == "qemu" and parsed.get("import-from"):
+            source = parsed.pop("import-from")
+            image = next((v for v in sim.storage_volumes(source.split(":")[0]) if v["volid"] == source), None)
+            if image is None:
+                fail(f"volume '{source}' does not exist")
+            size = max(image["size"], int(float(size_gb) * GIB))
+            log.append(f"importing disk '{source}' to VM {vmid} ...")
+        else:
+            size = int(float(size_gb) * GIB)
+        if key in ("efidisk0", "tpmstate0"):
+            size = 4 * 1024**2
+        content = "rootdir" if kind == "lxc" else "images"
+        parsed[volkey] = sim.alloc_volume(storage, vmid, content)
+        parsed["size"] = format_size(size)
+        options[key] = sim.print_option(kind, key, parsed, first=("mp",) if kind == "lxc" else ())
+        log.append(f"allocated volume {parsed[volkey]} ({format_size(size)}) for {key}")
+
+
+def _complete_nets(sim: Sim, kind: str, options: dict, keys):
+    for key in keys:
+        if not re.fullmatch(r"net\d+", key):
+            continue
+        parsed = sim.parse_option(kind, key, options[key])
+        if kind == "lxc":
+            parsed.setdefault("hwaddr", random_mac())
+            parsed.setdefault("type", "veth")
+            options[key] = sim.print_option(kind, key, parsed, first=LXC_NET_ORDER)
+        else:
+            model = parsed.pop("model", None)
+            mac = parsed.pop("macaddr", None) or random_mac()
+            rest = sim.print_option(kind, key, parsed, first=("bridge",))
+            options[key] = f"{model}={mac}" + (f",{rest}" if rest else "")
+
+
+def _ostype(template: str) -> str:
+    name = template.split("/")[-1].split("-")[0].lower()
+    known = {"debian", "ubuntu", "centos", "fedora", "opensuse", "archlinux", "alpine", "gentoo", "nixos", "devuan"}
+    return name if name in known else "unmanaged"
+
+
+def _cipassword_hash(password: str) -> str:
+    salt = hashlib.sha256(str(time.time()).encode()).hexdigest()[:16]
+    return "$5$" + salt + "$" + hashlib.sha256((salt + password).encode()).hexdigest()
+
+
+def _apply_options(sim: Sim, kind: str, vmid: int, conf: GuestConf, params: dict, deletes: list[str],
+                   running: bool, log: list[str]) -> tuple[dict, list]:
+    """Apply set/delete to the config (the shared part of create and update)."""
+    options = conf.options
+    changed = {}
+    for key in deletes:
+        if key in params:
+            param_fail({"delete": f"you can't use '-{key}' and -delete {key}' at the same time"})
+        if sim.option_schema(kind, key) is None and key != "description":
+            param_fail({"delete": f"unknown option '{key}'"})
+        if kind == "lxc" and key in ("memory", "rootfs", "ostype"):
+            fail(f"unable to delete required option '{key}'")
+        if kind == "lxc" and key == "unprivileged":
+            fail(f"unable to delete read-only option: '{key}'")
+    for key, value in params.items():
+        value = _text(value)
+        if key == "description":
+            conf.main.description = value or None
+            changed[key] = value
+            continue
+        if kind == "lxc" and key == "unprivileged" and value != options.get("unprivileged", "0"):
+            fail(f"unable to modify read-only option: '{key}'")
+        if key == "tags":
+            value = _normalize_tags(value)
+        if kind == "qemu" and key == "cipassword":
+            value = _cipassword_hash(value)
+        options[key] = value
+        changed[key] = value
+    new_disks = [k for k in params if k in options and (sim.disk_keys(kind, {k: 1}))]
+    _allocate_new_disks(sim, kind, vmid, options, new_disks, log)
+    _complete_nets(sim, kind, options, list(params))
+    for key in new_disks + [k for k in params if k.startswith("net")]:
+        changed[key] = options[key]
+    deleted = []
+    for key in deletes:
+        if key == "description":
+            if conf.main.description:
+                conf.main.description = None
+                deleted.append(key)
+            continue
+        if key not in options:
+            log.append(f"cannot delete '{key}' - not set in current configuration!")
+            continue
+        value = options.pop(key)
+        deleted.append(key)
+        if sim.disk_keys(kind, {key: value}) and not key.startswith("unused"):
+            volid, _ = sim.disk_volume(kind, key, value)
+            if volid and "cloudinit" not in volid and ",media=cdrom" not in value:
+                index = 0
+                while f"unused{index}" in options:
+                    index += 1
+                options[f"unused{index}"] = volid
+    return changed, deleted
+
+
+# --------------------------------------------------------------------------------------
+# listing and create
+
+
+@route("GET", "/nodes/{node}/lxc", "/nodes/{node}/qemu")
+def list_guests(sim: Sim, req: Request):
+    result = []
+    for kind, vmid in sim.all_guests():
+        if kind != req.kind:
+            continue
+        conf = sim.load_conf(kind, vmid, missing_ok=True)
+        if conf is not None:
+            result.append(_status(sim, kind, vmid, conf, brief=True))
+    return result
+
+
+@route("POST", "/nodes/{node}/lxc")
+def lxc_create(sim: Sim, req: Request):
+    params = {k: v for k, v in req.params.items() if k not in LXC_CREATE_ONLY}
+    vmid = int(req.params["vmid"])
+    if req.flag("restore"):
+        fail("pvesim: restoring from a backup is not implemented")
+    ostemplate = req.params["ostemplate"]
+    storage = req.get("storage", "local")
+    unprivileged = params.pop("unprivileged", None)
+    unprivileged = True if unprivileged is None else _text(unprivileged) == "1"
+    sim.check_vmid_unused(vmid)
+    if not sim.volume_exists(ostemplate):
+        fail(f"volume '{ostemplate}' does not exist")
+    params.setdefault("rootfs", f"{storage}:4")
+    conf = GuestConf("lxc")
+    log = [f"extracting archive '{ostemplate}'"]
+    conf.options.update({"arch": "amd64", "ostype": _ostype(ostemplate)})
+    _apply_options(sim, "lxc", vmid, conf, params, [], False, log)
+    if unprivileged:
+        conf.options["unprivileged"] = "1"
+    conf.options["lock"] = "create"
+    sim.save_conf("lxc", vmid, conf)
+    secrets = {"password": req.params.get("password"), "ssh-public-keys": req.params.get("ssh-public-keys")}
+    if secrets["ssh-public-keys"]:
+        sim.secrets[str(vmid)] = {"ssh-public-keys": secrets["ssh-public-keys"]}
+    start = req.flag("start")
+
+    def body(task):
+        task.log.extend(log)
+        task.log.append("Total bytes read: 524288000 (500MiB, 12MiB/s)")
+        with sim.lock:
+            guest = sim.guest("lxc", vmid)
+        sim.backend.create(guest, secrets)
+        with sim.lock:
+            sim.set_lock("lxc", vmid, None)
+        if start:
+            _do_start(sim, "lxc", vmid, task)
+
+    def on_error(task, message):
+        with sim.lock:
+            sim.remove_conf("lxc", vmid)
+            sim.secrets.pop(str(vmid), None)
+
+    return _start_task(sim, req, "lxc", "create", vmid, body, on_error)
+
+
+@route("POST", "/nodes/{node}/qemu")
+def qemu_create(sim: Sim, req: Request):
+    params = {k: v for k, v in req.params.items() if k not in QEMU_CREATE_ONLY}
+    vmid = int(req.params["vmid"])
+    if req.params.get("archive"):
+        fail("pvesim: restoring from a backup is not implemented")
+    sim.check_vmid_unused(vmid)
+    conf = GuestConf("qemu")
+    log = []
+    ctime = int(time.time())
+    conf.options.update({
+        "meta": f"creation-qemu=9.2.0,ctime={ctime}",
+        "smbios1": f"uuid={_uuid(vmid, ctime)}",
+        "vmgenid": _uuid(vmid, ctime + 1),
+    })
+    _apply_options(sim, "qemu", vmid, conf, params, [], False, log)
+    conf.options["lock"] = "create"
+    sim.save_conf("qemu", vmid, conf)
+    start = req.flag("start")
+
+    def body(task):
+        task.log.extend(log)
+        with sim.lock:
+            guest = sim.guest("qemu", vmid)
+        sim.backend.create(guest, {"cipassword": req.params.get("cipassword")})
+        with sim.lock:
+            sim.set_lock("qemu", vmid, None)
+        if start:
+            _do_start(sim, "qemu", vmid, task)
+
+    def on_error(task, message):
+        with sim.lock:
+            sim.remove_conf("qemu", vmid)
+
+    return _start_task(sim, req, "qemu", "create", vmid, body, on_error)
+
+
+def _uuid(vmid, salt) -> str:
+    digest = hashlib.sha1(f"{vmid}-{salt}".encode()).hexdigest()
+    return f"{digest[:8]}-{digest[8:12]}-4{digest[13:16]}-a{digest[17:20]}-{digest[20:32]}"
+
+
+# --------------------------------------------------------------------------------------
+# config
+
+
+@route("GET", *guest_paths(""))
+def guest_index(sim: Sim, req: Request):
+    _load(sim, req)
+    subdirs = ["config", "pending", "status", "snapshot", "firewall", "rrd", "rrddata", "clone", "resize", "template"]
+    return [{"subdir": s} for s in subdirs]
+
+
+@route("GET", *guest_paths("/config"))
+def get_config(sim: Sim, req: Request):
+    kind, vmid, conf = _load(sim, req)
+    section = conf.main
+    if req.params.get("snapshot"):
+        snap = conf.snapshots.get(req.params["snapshot"])
+        if snap is None:
+            fail(f"snapshot '{req.params['snapshot']}' does not exist")
+        section = snap
+    return _config_data(sim, kind, conf, section)
+
+
+def _config_data(sim, kind, conf, section: Section) -> dict:
+    data = _typed(sim, kind, section.options)
+    if kind == "qemu" and "cipassword" in data:
+        data["cipassword"] = MASKED
+    if section.description:
+        data["description"] = section.description + "\n"
+    if kind == "lxc" and section.lxc:
+        data["lxc"] = [list(x) for x in section.lxc]
+    data["digest"] = conf.digest
+    return data
+
+
+@route("GET", *guest_paths("/pending"))
+def get_pending(sim: Sim, req: Request):
+    kind, vmid, conf = _load(sim, req)
+    result = []
+    for key, value in sorted(_config_data(sim, kind, conf, conf.main).items()):
+        if key in ("digest", "lxc"):
+            continue
+        result.append({"key": key, "value": value})
+    return result
+
+
+def _update_config(sim: Sim, req: Request, log: list[str] | None = None):
+    kind, vmid, conf = _load(sim, req)
+    params = {k: v for k, v in req.params.items() if k not in ("node", "vmid", "digest", "delete", "revert",
+                                                                  "skiplock", "background_delay", "force")}
+    deletes = split_list(req.params.get("delete"))
+    if not params and not deletes and not req.params.get("revert"):
+        fail("no options specified")
+    if not req.flag("skiplock"):
+        sim.check_lock(kind, conf)
+    digest = req.params.get("digest")
+    if digest and digest != conf.digest:
+        fail("detected modified configuration - file changed by other user? Try again.")
+    log = log if log is not None else []
+    changed, deleted = _apply_options(sim, kind, vmid, conf, params, deletes, sim.is_running(vmid), log)
+    sim.save_conf(kind, vmid, conf)
+    if changed or deleted:
+        sim.backend.config_changed(sim.guest(kind, vmid, conf), changed, deleted)
+    return kind, vmid
+
+
+@route("PUT", *guest_paths("/config"))
+def put_config(sim: Sim, req: Request):
+    _update_config(sim, req)
+    return None
+
+
+@route("POST", "/nodes/{node}/qemu/{vmid}/config")
+def post_qemu_config(sim: Sim, req: Request):
+    log: list[str] = []
+    kind, vmid = _update_config(sim, req, log)
+    return _start_task(sim, req, kind, "config", vmid, lambda task: task.log.extend(log), flock=True)
+
+
+# --------------------------------------------------------------------------------------
+# status
+
+
+def _status(sim: Sim, kind: str, vmid: int, conf: GuestConf, brief: bool = False) -> dict:
+    options = conf.options
+    running = sim.is_running(vmid)
+    started = sim.runtime.get(str(vmid), {}).get("started", time.time())
+    if kind == "lxc":
+        name = options.get("hostname") or f"CT{vmid}"
+        memory = int(options.get("memory", "512"))
+        rootfs = sim.parse_option("lxc", "rootfs", options.get("rootfs", ""))
+        maxdisk = parse_size(rootfs.get("size", "0")) or 0
+        cpus = int(float(options.get("cores", "0"))) or 1
+    else:
+        name = options.get("name") or f"VM{vmid}"
+        mem = options.get("memory", "2048")
+        memory = int(re.sub(r"^(current=)?(\d+).*$", r"\2", mem)) if re.match(r"^(current=)?\d+", mem) else 2048
+        maxdisk = 0
+        for key in sorted(options):
+            if re.fullmatch(r"(scsi|virtio|sata|ide)\d+", key) and "media=cdrom" not in options[key]:
+                maxdisk = parse_size(sim.parse_option("qemu", key, options[key]).get("size", "0")) or 0
+                break
+        cpus = int(options.get("cores", "1")) * int(options.get("sockets", "1"))
+    data = {
+        "vmid": int(vmid), "name": name, "status": "running" if running else "stopped",
+        "uptime": int(time.time() - started) if running else 0, "cpus": cpus, "cpu": 0.01 if running else 0,
+        "maxmem": memory * 1024**2, "mem": (memory * 1024**2) // 8 if running else 0,
+        "maxdisk": maxdisk, "disk": maxdisk // 10 if running else 0,
+        "netin": 0, "netout": 0, "diskread": 0, "diskwrite": 0, "type": kind,
+    }
+    if kind == "lxc":
+        swap = int(options.get("swap", "512"))
+        data.update({"maxswap": swap * 1024**2, "swap": 0})
+    if options.get("template") == "1":
+        data["template"] = 1
+    if options.get("lock"):
+        data["lock"] = options["lock"]
+    if options.get("tags"):
+        data["tags"] = options["tags"]
+    if brief:
+        return data
+    data["ha"] = {"managed": 0}
+    if kind == "qemu":
+        data["qmpstatus"] = data["status"]
+        agent = sim.parse_option("qemu", "agent", options.get("agent", "0"))
+        if agent.get("enabled") == "1":
+            data["agent"] = 1
+        if running:
+            data["running-qemu"] = "9.2.0"
+            data["running-machine"] = "pc-i440fx-9.2+pve1"
+    data.update(sim.backend.status(sim.guest(kind, vmid, conf)) or {})
+    return data
+
+
+@route("GET", *guest_paths("/status"))
+def status_index(sim: Sim, req: Request):
+    _load(sim, req)
+    names = ["current", "start", "stop", "shutdown", "reboot", "suspend", "resume"]
+    return [{"subdir": n} for n in names]
+
+
+@route("GET", *guest_paths("/status/current"))
+def status_current(sim: Sim, req: Request):
+    kind, vmid, conf = _load(sim, req)
+    return _status(sim, kind, vmid, conf)
+
+
+def _do_start(sim, kind, vmid, task):
+    with sim.lock:
+        guest = sim.guest(kind, vmid)
+    sim.backend.start(guest)
+    with sim.lock:
+        sim.set_running(vmid, True)
+        sim.save()
+    task.log.append(f"starting {TYPE_NAMES[kind]} {vmid}")
+
+
+def _do_stop(sim, kind, vmid, task):
+    with sim.lock:
+        guest = sim.guest(kind, vmid)
+    sim.backend.stop(guest)
+    with sim.lock:
+        sim.set_running(vmid, False)
+        sim.save()
+    task.log.append(f"stopped {TYPE_NAMES[kind]} {vmid}")
+
+
+def _check_lock_unless_skip(sim, req, kind, conf):
+    if not req.flag("skiplock"):
+        sim.check_lock(kind, conf)
+
+
+@route("POST", *guest_paths("/status/start"))
+def status_start(sim: Sim, req: Request):
+    kind, vmid, conf = _load(sim, req)
+    _check_lock_unless_skip(sim, req, kind, conf)
+    if kind == "lxc":
+        if sim.is_running(vmid):
+            fail(f"CT {vmid} already running")
+        if conf.options.get("template") == "1":
+            fail("you can't start a CT if it's a template")
+
+    def body(task):
+        if kind == "qemu":
+            with sim.lock:
+                current = sim.load_conf(kind, vmid)
+                if current.options.get("template") == "1":
+                    raise RuntimeError("you can't start a vm if it's a template")
+                if sim.is_running(vmid):
+                    raise RuntimeError(f"VM {vmid} already running")
+        _do_start(sim, kind, vmid, task)
+
+    return _start_task(sim, req, kind, "start", vmid, body, flock=True)
+
+
+@route("POST", *guest_paths("/status/stop"), *guest_paths("/status/shutdown"))
+def status_stop(sim: Sim, req: Request):
+    kind, vmid, conf = _load(sim, req)
+    action = "shutdown" if req.template.endswith("shutdown") else "stop"
+    if not req.flag("skiplock"):
+        sim.check_lock(kind, conf)
+    if not sim.is_running(vmid) and (kind == "lxc" or action == "shutdown"):
+        fail(f"{TYPE_NAMES[kind]} {vmid} not running")
+
+    def body(task):
+        if sim.is_running(vmid):
+            _do_stop(sim, kind, vmid, task)
+
+    return _start_task(sim, req, kind, action, vmid, body, flock=True)
+
+
+@route("POST", *guest_paths("/status/reboot"))
+def status_reboot(sim: Sim, req: Request):
+    kind, vmid, conf = _load(sim, req)
+    sim.check_lock(kind, conf)
+    if not sim.is_running(vmid):
+        fail(f"{TYPE_NAMES[kind]} {vmid} not running")
+
+    def body(task):
+        _do_stop(sim, kind, vmid, task)
+        _do_start(sim, kind, vmid, task)
+
+    return _start_task(sim, req, kind, "reboot", vmid, body, flock=True)
+
+
+# --------------------------------------------------------------------------------------
+# destroy
+
+
+@route("DELETE", *guest_paths(""))
+def destroy(sim: Sim, req: Request):
+    kind, vmid, conf = _load(sim, req)
+    if not req.flag("skiplock"):
+        sim.check_lock(kind, conf)
+    if conf.options.get("protection") == "1":
+        fail(f"can't remove {TYPE_NAMES[kind]} {vmid} - protection mode enabled")
+    running = sim.is_running(vmid)
+    if running:
+        if kind == "lxc" and not req.flag("force"):
+            fail(f"unable to destroy CT {vmid} - container is running")
+        if kind == "qemu":
+            fail(f"VM {vmid} is running - destroy failed")
+    sim.set_lock(kind, vmid, "destroyed")
+
+    def body(task):
+        with sim.lock:
+            guest = sim.guest(kind, vmid)
+        if sim.is_running(vmid):
+            _do_stop(sim, kind, vmid, task)
+        sim.backend.destroy(guest)
+        with sim.lock:
+            current = sim.load_conf(kind, vmid, missing_ok=True)
+            if current is not None:
+                for key in sim.disk_keys(kind, current.options):
+                    volid, _ = sim.disk_volume(kind, key, current.options[key])
+                    if volid:
+                        task.log.append(f"  Logical volume \"{volid.split(':', 1)[1]}\" successfully removed.")
+            sim.remove_conf(kind, vmid)
+            sim.firewall["guests"].pop(str(vmid), None)
+            sim.secrets.pop(str(vmid), None)
+            sim.set_running(vmid, False)
+            sim.save()
+
+    return _start_task(sim, req, kind, "destroy", vmid, body, _unlock_on_error(sim, kind, vmid))
+
+
+# --------------------------------------------------------------------------------------
+# resize
+
+
+@route("PUT", *guest_paths("/resize"))
+def resize(sim: Sim, req: Request):
+    kind, vmid, conf = _load(sim, req)
+    disk = req.params["disk"]
+    size_text = _text(req.params["size"])
+    digest = req.params.get("digest")
+    if digest and digest != conf.digest:
+        fail("detected modified configuration - file changed by other user? Try again.")
+    if not req.flag("skiplock"):
+        sim.check_lock(kind, conf)
+    if disk not in conf.options:
+        fail(f"disk '{disk}' does not exist")
+    match = re.fullmatch(r"(\+)?(\d+(?:\.\d+)?)([KMGT])?", size_text)
+    if not match:
+        param_fail({"size": "invalid format"})
+    parsed = sim.parse_option(kind, disk, conf.options[disk])
+    if kind == "qemu" and parsed.get("media") == "cdrom":
+        fail("you can't resize a cdrom")
+    current = parse_size(parsed.get("size", "0")) or 0
+    request = parse_size(match.group(2) + (match.group(3) or "")) or 0
+    newsize = current + request if match.group(1) else request
+    if kind == "lxc":
+        if newsize < current:
+            fail("unable to shrink disk size")
+        if newsize == current:
+            fail("disk is already at specified size")
+
+    def body(task):
+        if kind == "qemu" and newsize < current:
+            raise RuntimeError("shrinking disks is not supported")
+        with sim.lock:
+            fresh = sim.load_conf(kind, vmid)
+            data = sim.parse_option(kind, disk, fresh.options[disk])
+            data["size"] = format_size(newsize)
+            fresh.options[disk] = sim.print_option(kind, disk, data, first=("mp",) if kind == "lxc" else ())
+            sim.save_conf(kind, vmid, fresh)
+            task.log.append(f"resized {disk} to {format_size(newsize)}")
+            guest = sim.guest(kind, vmid, fresh)
+        sim.backend.config_changed(guest, {disk: fresh.options[disk]}, [])
+
+    return _start_task(sim, req, kind, "resize", vmid, body, flock=True)
+
+
+# --------------------------------------------------------------------------------------
+# snapshots
+
+
+@route("GET", *guest_paths("/snapshot"))
+def snapshot_list(sim: Sim, req: Request):
+    kind, vmid, conf = _load(sim, req)
+    result = []
+    for name, snap in conf.snapshots.items():
+        item = {"name": name, "description": snap.description or ""}
+        if snap.options.get("snaptime"):
+            item["snaptime"] = int(snap.options["snaptime"])
+        if snap.options.get("parent"):
+            item["parent"] = snap.options["parent"]
+        if kind == "qemu":
+            item["vmstate"] = 1 if snap.options.get("vmstate") else 0
+        result.append(item)
+    current = {"name": "current", "description": "You are here!", "running": 1 if sim.is_running(vmid) else 0}
+    if conf.options.get("parent"):
+        current["parent"] = conf.options["parent"]
+    result.append(current)
+    return result
+
+
+@route("POST", *guest_paths("/snapshot"))
+def snapshot_create(sim: Sim, req: Request):
+    kind, vmid, conf = _load(sim, req)
+    name = req.params["snapname"]
+    if name == "current":
+        param_fail({"snapname": "invalid snapshot name 'current'"})
+    sim.check_lock(kind, conf)
+    if name in conf.snapshots:
+        fail(f"snapshot name '{name}' already used")
+    description = req.params.get("description")
+    vmstate = req.flag("vmstate")
+    sim.set_lock(kind, vmid, "snapshot")
+
+    def body(task):
+        with sim.lock:
+            fresh = sim.load_conf(kind, vmid)
+            fresh.options.pop("lock", None)
+            snap = Section(dict(fresh.options), description, [list(x) for x in fresh.main.lxc])
+            snap.options["snaptime"] = str(int(time.time()))
+            if vmstate and kind == "qemu" and sim.is_running(vmid):
+                snap.options["vmstate"] = f"local-lvm:vm-{vmid}-state-{name}"
+            fresh.snapshots[name] = snap
+            fresh.options["parent"] = name
+            sim.save_conf(kind, vmid, fresh)
+            task.log.append(f"snapshot '{name}' created")
+
+    return _start_task(sim, req, kind, "snapshot", vmid, body, _unlock_on_error(sim, kind, vmid))
+
+
+def _get_snapshot(conf, name):
+    snap = conf.snapshots.get(name)
+    if snap is None:
+        fail(f"snapshot '{name}' does not exist")
+    return snap
+
+
+@route("GET", *guest_paths("/snapshot/{snapname}"))
+def snapshot_index(sim: Sim, req: Request):
+    kind, vmid, conf = _load(sim, req)
+    _get_snapshot(conf, req.params["snapname"])
+    return [{"cmd": "rollback"}, {"cmd": "config"}]
+
+
+@route("GET", *guest_paths("/snapshot/{snapname}/config"))
+def snapshot_config(sim: Sim, req: Request):
+    kind, vmid, conf = _load(sim, req)
+    snap = _get_snapshot(conf, req.params["snapname"])
+    return _config_data(sim, kind, conf, snap)
+
+
+@route("PUT", *guest_paths("/snapshot/{snapname}/config"))
+def snapshot_config_update(sim: Sim, req: Request):
+    kind, vmid, conf = _load(sim, req)
+    snap = _get_snapshot(conf, req.params["snapname"])
+    sim.check_lock(kind, conf)
+    if "description" in req.params:
+        snap.description = req.params["description"] or None
+    sim.save_conf(kind, vmid, conf)
+    return None
+
+
+@route("DELETE", *guest_paths("/snapshot/{snapname}"))
+def snapshot_delete(sim: Sim, req: Request):
+    kind, vmid, conf = _load(sim, req)
+    name = req.params["snapname"]
+    _get_snapshot(conf, name)
+    if not req.flag("force"):
+        sim.check_lock(kind, conf)
+    sim.set_lock(kind, vmid, "snapshot-delete")
+
+    def body(task):
+        with sim.lock:
+            fresh = sim.load_conf(kind, vmid)
+            snap = fresh.snapshots.pop(name)
+            parent = snap.options.get("parent")
+            for other in [fresh.main, *fresh.snapshots.values()]:
+                if other.options.get("parent") == name:
+                    if parent:
+                        other.options["parent"] = parent
+                    else:
+                        other.options.pop("parent", None)
+            fresh.options.pop("lock", None)
+            sim.save_conf(kind, vmid, fresh)
+            task.log.append(f"snapshot '{name}' removed")
+
+    return _start_task(sim, req, kind, "delsnapshot", vmid, body, _unlock_on_error(sim, kind, vmid))
+
+
+@route("POST", *guest_paths("/snapshot/{snapname}/rollback"))
+def snapshot_rollback(sim: Sim, req: Request):
+    kind, vmid, conf = _load(sim, req)
+    name = req.params["snapname"]
+    _get_snapshot(conf, name)
+    sim.check_lock(kind, conf)
+    start = req.flag("start")
+    sim.set_lock(kind, vmid, "rollback")
+
+    def body(task):
+        if sim.is_running(vmid):
+            _do_stop(sim, kind, vmid, task)
+        with sim.lock:
+            fresh = sim.load_conf(kind, vmid)
+            snap = fresh.snapshots[name]
+            options = {k: v for k, v in snap.options.items() if k not in ("snaptime", "vmstate")}
+            options["parent"] = name
+            fresh.main = Section(options, fresh.main.description, [list(x) for x in snap.lxc])
+            sim.save_conf(kind, vmid, fresh)
+            task.log.append(f"rolled back to snapshot '{name}'")
+        if start:
+            _do_start(sim, kind, vmid, task)
+
+    return _start_task(sim, req, kind, "rollback", vmid, body, _unlock_on_error(sim, kind, vmid))
+
+
+# --------------------------------------------------------------------------------------
+# template and clone
+
+
+@route("POST", *guest_paths("/template"))
+def make_template(sim: Sim, req: Request):
+    kind, vmid, conf = _load(sim, req)
+    sim.check_lock(kind, conf)
+    if conf.options.get("template") == "1":
+        fail(f"{TYPE_NAMES[kind]} {vmid} is already a template" if kind == "lxc" else "VM is already a template")
+    if sim.is_running(vmid):
+        fail(f"you can't convert a {'CT' if kind == 'lxc' else 'VM'} to template if it is running")
+    if kind == "lxc" and conf.snapshots:
+        fail("you can't convert a CT to template if the CT has snapshots")
+    sim.set_lock(kind, vmid, "template" if kind == "qemu" else "create")
+
+    def body(task):
+        with sim.lock:
+            fresh = sim.load_conf(kind, vmid)
+            for key in sim.disk_keys(kind, fresh.options):
+                volid, parsed = sim.disk_volume(kind, key, fresh.options[key])
+                if not volid or "cloudinit" in volid or parsed.get("media") == "cdrom":
+                    continue
+                base = volid.replace(f"vm-{vmid}-disk-", f"base-{vmid}-disk-")
+                fresh.options[key] = fresh.options[key].replace(volid, base, 1)
+                task.log.append(f"renamed volume {volid} to {base}")
+            fresh.options.pop("lock", None)
+            fresh.options["template"] = "1"
+            sim.save_conf(kind, vmid, fresh)
+
+    return _start_task(sim, req, kind, "template", vmid, body, _unlock_on_error(sim, kind, vmid))
+
+
+@route("POST", *guest_paths("/clone"))
+def clone(sim: Sim, req: Request):
+    kind, vmid, conf = _load(sim, req)
+    newid = int(req.params["newid"])
+    snapname = req.params.get("snapname")
+    storage = req.params.get("storage")
+    target = req.params.get("target")
+    if target and target != sim.node:
+        fail(f"can't clone {TYPE_NAMES[kind]} to node '{target}' ({TYPE_NAMES[kind]} uses local storage)")
+    if storage:
+        sim.storage(storage)
+    is_template = conf.options.get("template") == "1"
+    full = req.params.get("full")
+    full = (not is_template) if full is None else _text(full) == "1"
+    if storage and not full:
+        fail("parameter 'storage' not allowed for linked clones")
+    sim.check_lock(kind, conf)
+    sim.check_vmid_unused(newid)
+    source = conf.main
+    if snapname:
+        source = _get_snapshot(conf, snapname)
+    if kind == "lxc" and full and sim.is_running(vmid) and not snapname:
+        fail("Full clone of a running container is only possible from a snapshot")
+    newconf = GuestConf(kind)
+    options = {k: v for k, v in source.options.items() if k not in SNAPSHOT_ONLY}
+    newconf.main = Section(options, source.description, [list(x) for x in source.lxc])
+    if req.params.get("description") is not None:
+        newconf.main.description = req.params["description"]
+    name_key = "hostname" if kind == "lxc" else "name"
+    new_name = req.params.get(name_key)
+    if new_name:
+        options[name_key] = new_name
+    elif kind == "qemu":
+        options["name"] = f"Copy-of-VM-{options.get('name', vmid)}"
+    log = [f"create {'full' if full else 'linked'} clone of {TYPE_NAMES[kind]} {vmid} to {newid}"]
+    pending_disks = []
+    for key in sim.disk_keys(kind, options):
+        if key.startswith("unused"):
+            del options[key]
+            continue
+        volid, parsed = sim.disk_volume(kind, key, options[key])
+        if not volid:
+            continue
+        volkey = "volume" if kind == "lxc" else "file"
+        if "cloudinit" in volid:
+            parsed[volkey] = sim.alloc_volume(volid.split(":")[0], newid, "images", suffix="cloudinit")
+        elif parsed.get("media") == "cdrom":
+            continue
+        elif full:
+            target_storage = storage or volid.split(":")[0]
+            pending_disks.append((key, target_storage))
+            continue
+        else:
+            if f"base-{vmid}-" not in volid:
+                if kind == "lxc":
+                    fail(f"Linked clone feature for '{volid}' is not available")
+                fail(f"Linked clone feature is not supported for drive '{key}'")
+            src_storage, name = volid.split(":", 1)
+            allocated = sim.alloc_volume(src_storage, newid, "rootdir" if kind == "lxc" else "images")
+            parsed[volkey] = f"{src_storage}:{name}/{allocated.split(':', 1)[1]}"
+        options[key] = sim.print_option(kind, key, parsed, first=("mp",) if kind == "lxc" else ())
+    # new MAC addresses
+    for key in [k for k in options if re.fullmatch(r"net\d+", k)]:
+        parsed = sim.parse_option(kind, key, options[key])
+        if kind == "lxc":
+            parsed["hwaddr"] = random_mac()
+            options[key] = sim.print_option(kind, key, parsed, first=LXC_NET_ORDER)
+        else:
+            model = parsed.pop("model", "virtio")
+            parsed.pop("macaddr", None)
+            rest = sim.print_option(kind, key, parsed, first=("bridge",))
+            options[key] = f"{model}={random_mac()}" + (f",{rest}" if rest else "")
+    if kind == "qemu":
+        ctime = int(time.time())
+        options["vmgenid"] = _uuid(newid, ctime)
+        options["smbios1"] = f"uuid={_uuid(newid, ctime + 1)}"
+    options["lock"] = "create" if kind == "lxc" else "clone"
+    # allocate full-clone disks now so that parallel clones do not pick the same names
+    sim.save_conf(kind, newid, newconf)
+    for key, target_storage in pending_disks:
+        volid, parsed = sim.disk_volume(kind, key, options[key])
+        volkey = "volume" if kind == "lxc" else "file"
+        parsed[volkey] = sim.alloc_volume(target_storage, newid, "rootdir" if kind == "lxc" else "images")
+        options[key] = sim.print_option(kind, key, parsed, first=("mp",) if kind == "lxc" else ())
+        log.append(f"create full clone of drive {key} ({volid}) to {parsed[volkey]}")
+    sim.save_conf(kind, newid, newconf)
+    source_locked = kind == "lxc" and not is_template
+    if source_locked:
+        sim.set_lock(kind, vmid, "disk")
+
+    def body(task):
+        task.log.extend(log)
+        with sim.lock:
+            guest = sim.guest(kind, newid)
+        sim.backend.create(guest, dict(sim.secrets.get(str(vmid), {})))
+        with sim.lock:
+            sim.set_lock(kind, newid, None)
+            if source_locked:
+                sim.set_lock(kind, vmid, None)
+
+    def on_error(task, message):
+        with sim.lock:
+            sim.remove_conf(kind, newid)
+            if source_locked:
+                sim.set_lock(kind, vmid, None)
+
+    return _start_task(sim, req, kind, "clone", vmid, body, on_error, vmids=(vmid, newid))
+
+
+# --------------------------------------------------------------------------------------
+# LXC interfaces (addresses from the config; a backend may add real ones)
+
+
+@route("GET", "/nodes/{node}/lxc/{vmid}/interfaces")
+def lxc_interfaces(sim: Sim, req: Request):
+    kind, vmid, conf = _load(sim, req)
+    if not sim.is_running(vmid):
+        fail(f"CT {vmid} not running")
+    result = [{"name": "lo", "hwaddr": "00:00:00:00:00:00", "inet": "127.0.0.1/8", "inet6": "::1/128"}]
+    for key in sorted(k for k in conf.options if re.fullmatch(r"net\d+", k)):
+        net = sim.parse_option("lxc", key, conf.options[key])
+        item = {"name": net.get("name", key), "hwaddr": net.get("hwaddr", "").lower()}
+        if net.get("ip") and net["ip"] not in ("dhcp", "manual"):
+            item["inet"] = net["ip"]
+        if net.get("ip6") and net["ip6"] not in ("dhcp", "manual", "auto"):
+            item["inet6"] = net["ip6"]
+        result.append(item)
+    return result
+
+
+def decode_sshkeys(value: str) -> str:
+    """The `sshkeys` option is stored URL-encoded (as PVE expects it)."""
+    return unquote(value)
+
+
+__all__ = ["decode_sshkeys", "ApiError", "STORAGES"]

@@ -1,0 +1,378 @@
+"""The simulated node: storages, guest config files, runtime state, tasks, faults.
+
+Guest configs live in `<state-dir>/etc/pve/{lxc,qemu-server}/<vmid>.conf` and are re-read
+on every use, so an edit made by hand (or by a host-side Ansible task) is what the API
+sees next. Everything else (running flags, tasks, firewall, secrets) is kept in memory
+and saved to `<state-dir>/sim/state.json`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import re
+import secrets as pysecrets
+import threading
+import time
+from pathlib import Path
+
+from .backend import Backend, Guest, MemoryBackend
+from .conf import GuestConf, parse_conf, write_conf
+from .errors import ApiError, fail
+from .formats import parse_size
+from .schema import ApiSchema, parse_property_string, print_property_string
+from .tasks import TaskManager
+
+__all__ = ["Sim", "format_size", "STORAGES"]
+
+GIB = 1024**3
+
+STORAGES = {
+    "local": {
+        "type": "dir", "path": "/var/lib/vz", "content": "backup,import,iso,vztmpl", "shared": 0,
+        "total": 100 * GIB,
+    },
+    "local-lvm": {
+        "type": "lvmthin", "vgname": "pve", "thinpool": "data", "content": "images,rootdir", "shared": 0,
+        "total": 400 * GIB,
+    },
+}
+
+STATIC_VOLUMES = [
+    {"volid": "local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst", "content": "vztmpl", "format": "tzst",
+     "size": 126 * 1024**2},
+    {"volid": "local:vztmpl/ubuntu-24.04-standard_24.04-2_amd64.tar.zst", "content": "vztmpl", "format": "tzst",
+     "size": 141 * 1024**2},
+    {"volid": "local:vztmpl/alpine-3.20-default_20240908_amd64.tar.xz", "content": "vztmpl", "format": "txz",
+     "size": 3 * 1024**2},
+    {"volid": "local:iso/debian-12.7.0-amd64-netinst.iso", "content": "iso", "format": "iso", "size": 631 * 1024**2},
+    {"volid": "local:import/debian-12-genericcloud-amd64.qcow2", "content": "import", "format": "qcow2",
+     "size": 2 * GIB},
+]
+
+CONF_DIRS = {"lxc": "lxc", "qemu": "qemu-server"}
+TYPE_NAMES = {"lxc": "CT", "qemu": "VM"}
+
+LXC_DISK_RE = re.compile(r"^(rootfs|mp\d+)$")
+QEMU_DISK_RE = re.compile(r"^(ide\d+|sata\d+|scsi\d+|virtio\d+|efidisk0|tpmstate0)$")
+UNUSED_RE = re.compile(r"^unused\d+$")
+
+
+def format_size(size: int) -> str:
+    """Bytes -> PVE's size text (8G, 512M, ...), exact units only."""
+    size = int(size)
+    for unit in ("T", "G", "M", "K"):
+        factor = 1024 ** {"K": 1, "M": 2, "G": 3, "T": 4}[unit]
+        if size >= factor and size % factor == 0:
+            return f"{size // factor}{unit}"
+    return str(size)
+
+
+def random_mac() -> str:
+    tail = pysecrets.token_bytes(3)
+    return "BC:24:11:" + ":".join(f"{b:02X}" for b in tail)
+
+
+class Faults:
+    def __init__(self):
+        self.clear()
+
+    def clear(self):
+        self.latency_ms = 0
+        self.error_rate = 0.0
+        self.error_status = 500
+        self.error_message = "simulated failure"
+        self.fail_tasks: list[dict] = []
+        self.locks: list[dict] = []
+        self.rng = random.Random()
+
+    def to_json(self) -> dict:
+        return {
+            "latency_ms": self.latency_ms, "error_rate": self.error_rate, "error_status": self.error_status,
+            "error_message": self.error_message, "fail_task": self.fail_tasks, "lock": self.locks,
+        }
+
+
+class Sim:
+    def __init__(
+        self,
+        state_dir: str | os.PathLike,
+        schema: ApiSchema,
+        node: str = "pve",
+        task_seconds: float = 0.2,
+        backend: Backend | None = None,
+        strict: bool = True,
+    ):
+        self.dir = Path(state_dir)
+        self.schema = schema
+        self.node = node
+        self.strict = strict
+        self.backend = backend or MemoryBackend()
+        self.lock = threading.RLock()
+        self.etc = self.dir / "etc" / "pve"
+        for sub in CONF_DIRS.values():
+            (self.etc / sub).mkdir(parents=True, exist_ok=True)
+        self.simdir = self.dir / "sim"
+        self.simdir.mkdir(parents=True, exist_ok=True)
+        self.state_file = self.simdir / "state.json"
+        self.tasks = TaskManager(node, task_seconds, on_change=self.save)
+        self.tasks.fail_hook = self._injected_task_failure
+        self.faults = Faults()
+        self.request_log: list[dict] = []
+        self.started = time.time()
+        self.runtime: dict[str, dict] = {}
+        self.firewall: dict = {"cluster": {}, "guests": {}}
+        self.secrets: dict[str, dict] = {}
+        self.ticket_secret = pysecrets.token_bytes(32)
+        self._load()
+
+    # -- persistence ----------------------------------------------------------------
+
+    def _load(self):
+        if not self.state_file.is_file():
+            self.save()
+            return
+        data = json.loads(self.state_file.read_text(encoding="utf-8"))
+        self.runtime = data.get("runtime") or {}
+        self.firewall = data.get("firewall") or {"cluster": {}, "guests": {}}
+        self.secrets = data.get("secrets") or {}
+        if data.get("ticket_secret"):
+            self.ticket_secret = bytes.fromhex(data["ticket_secret"])
+        self.tasks.load(data.get("tasks") or [])
+        # guests whose config vanished while we were down are not running any more
+        for vmid in list(self.runtime):
+            if self.guest_kind(int(vmid)) is None:
+                del self.runtime[vmid]
+
+    def save(self):
+        with self.lock:
+            data = {
+                "node": self.node,
+                "runtime": self.runtime,
+                "firewall": self.firewall,
+                "secrets": self.secrets,
+                "ticket_secret": self.ticket_secret.hex(),
+                "tasks": self.tasks.dump(),
+            }
+            tmp = self.state_file.with_suffix(".tmp")
+            tmp.write_text(json.dumps(data, indent=1, sort_keys=True), encoding="utf-8")
+            os.replace(tmp, self.state_file)
+
+    # -- guests and their config files -----------------------------------------------
+
+    def conf_path(self, kind: str, vmid: int) -> Path:
+        return self.etc / CONF_DIRS[kind] / f"{int(vmid)}.conf"
+
+    def guest_kind(self, vmid: int) -> str | None:
+        for kind in CONF_DIRS:
+            if self.conf_path(kind, vmid).is_file():
+                return kind
+        return None
+
+    def all_guests(self) -> list[tuple[str, int]]:
+        found = []
+        for kind, sub in CONF_DIRS.items():
+            for path in (self.etc / sub).glob("*.conf"):
+                if path.stem.isdigit():
+                    found.append((kind, int(path.stem)))
+        return sorted(found, key=lambda item: item[1])
+
+    def load_conf(self, kind: str, vmid: int, missing_ok: bool = False) -> GuestConf | None:
+        path = self.conf_path(kind, vmid)
+        try:
+            raw = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            if missing_ok:
+                return None
+            fail(f"Configuration file 'nodes/{self.node}/{CONF_DIRS[kind]}/{int(vmid)}.conf' does not exist")
+        return parse_conf(raw, kind)
+
+    def save_conf(self, kind: str, vmid: int, conf: GuestConf) -> str:
+        return write_conf(self.conf_path(kind, vmid), conf)
+
+    def remove_conf(self, kind: str, vmid: int):
+        try:
+            self.conf_path(kind, vmid).unlink()
+        except FileNotFoundError:
+            pass
+
+    def check_lock(self, kind: str, conf: GuestConf):
+        lock = conf.options.get("lock")
+        if lock:
+            fail(f"{TYPE_NAMES[kind]} is locked ({lock})")
+
+    def set_lock(self, kind: str, vmid: int, lock: str | None):
+        conf = self.load_conf(kind, vmid, missing_ok=True)
+        if conf is None:
+            return
+        if lock:
+            conf.options["lock"] = lock
+        else:
+            conf.options.pop("lock", None)
+        self.save_conf(kind, vmid, conf)
+
+    def check_vmid_unused(self, vmid: int):
+        kind = self.guest_kind(vmid)
+        if kind:
+            fail(f"{TYPE_NAMES[kind]} {vmid} already exists on node '{self.node}'")
+
+    def guest(self, kind: str, vmid: int, conf: GuestConf | None = None) -> Guest:
+        conf = conf or self.load_conf(kind, vmid)
+        return Guest(
+            vmid=int(vmid), kind=kind, node=self.node, config=dict(conf.options),
+            conf_path=str(self.conf_path(kind, vmid)), lxc=[list(x) for x in conf.main.lxc],
+        )
+
+    def is_running(self, vmid: int) -> bool:
+        return self.runtime.get(str(vmid), {}).get("status") == "running"
+
+    def set_running(self, vmid: int, running: bool):
+        if running:
+            self.runtime[str(vmid)] = {"status": "running", "started": time.time()}
+        else:
+            self.runtime.pop(str(vmid), None)
+
+    # -- property strings of guest options ----------------------------------------
+
+    def option_schema(self, kind: str, key: str) -> dict | None:
+        return self.schema.property_schema(f"/nodes/{{node}}/{kind}/{{vmid}}/config", "PUT", key) or (
+            self.schema.property_schema(f"/nodes/{{node}}/{kind}", "POST", key)
+        )
+
+    def parse_option(self, kind: str, key: str, value: str) -> dict:
+        schema = self.option_schema(kind, key) or {}
+        fmt = schema.get("format")
+        if not isinstance(fmt, dict):
+            return {}
+        try:
+            return parse_property_string(fmt, value, key)
+        except ValueError:
+            return {}
+
+    def print_option(self, kind: str, key: str, data: dict, first: tuple[str, ...] = ()) -> str:
+        schema = self.option_schema(kind, key) or {}
+        fmt = schema.get("format") if isinstance(schema.get("format"), dict) else {}
+        return print_property_string(fmt, data, first)
+
+    # -- storage and volumes ---------------------------------------------------------
+
+    def storage(self, storage: str) -> dict:
+        scfg = STORAGES.get(storage)
+        if scfg is None:
+            fail(f"storage '{storage}' does not exist")
+        return scfg
+
+    def disk_keys(self, kind: str, options: dict) -> list[str]:
+        pattern = LXC_DISK_RE if kind == "lxc" else QEMU_DISK_RE
+        return [k for k in options if pattern.match(k) or UNUSED_RE.match(k)]
+
+    def disk_volume(self, kind: str, key: str, value: str) -> tuple[str | None, dict]:
+        """(volid, parsed) for a disk option; volid None for non-volume entries (paths, none, cdrom)."""
+        parsed = self.parse_option(kind, key, value)
+        volid = parsed.get("volume") or parsed.get("file") or value.split(",")[0]
+        if not volid or volid in ("none", "cdrom") or volid.startswith("/") or ":" not in volid:
+            return None, parsed
+        return volid, parsed
+
+    def referenced_volumes(self) -> dict[str, dict]:
+        """Every volume that a config (current, snapshots, unused) refers to."""
+        found: dict[str, dict] = {}
+        for kind, vmid in self.all_guests():
+            conf = self.load_conf(kind, vmid, missing_ok=True)
+            if conf is None:
+                continue
+            sections = [conf.main, *conf.snapshots.values()]
+            for section in sections:
+                for key in self.disk_keys(kind, section.options):
+                    volid, parsed = self.disk_volume(kind, key, section.options[key])
+                    if not volid:
+                        continue
+                    storage, _, name = volid.partition(":")
+                    if storage not in STORAGES or volid in found:
+                        continue
+                    owner = re.search(r"(?:vm|base)-(\d+)-", name.split("/")[-1])
+                    size = parse_size(parsed.get("size", "")) or 0
+                    content = "rootdir" if kind == "lxc" else "images"
+                    if parsed.get("media") == "cdrom" and "cloudinit" not in name:
+                        content = "iso"
+                    found[volid] = {
+                        "volid": volid, "size": size, "vmid": int(owner.group(1)) if owner else vmid,
+                        "content": content, "format": "raw", "ctime": int(self.started),
+                    }
+        return found
+
+    def storage_volumes(self, storage: str) -> list[dict]:
+        items = [dict(v, ctime=int(self.started)) for v in STATIC_VOLUMES if v["volid"].startswith(storage + ":")]
+        for volid, info in self.referenced_volumes().items():
+            if volid.startswith(storage + ":") and info["content"] != "iso":
+                items.append(info)
+        return sorted(items, key=lambda v: v["volid"])
+
+    def volume_exists(self, volid: str) -> bool:
+        storage = volid.split(":", 1)[0]
+        return any(v["volid"] == volid for v in self.storage_volumes(storage))
+
+    def alloc_volume(self, storage: str, vmid: int, content: str, prefix: str = "vm", suffix: str = "") -> str:
+        scfg = self.storage(storage)
+        if content not in scfg["content"].split(","):
+            what = {"rootdir": "container directories", "images": "VM images"}.get(content, content)
+            fail(f"storage '{storage}' does not support {what}")
+        used = {v.split(":", 1)[1].split("/")[-1] for v in self.referenced_volumes() if v.startswith(storage + ":")}
+        if suffix:
+            name = f"{prefix}-{vmid}-{suffix}"
+        else:
+            index = 0
+            while any(u.startswith(f"{p}-{vmid}-disk-{index}") for u in used for p in ("vm", "base")):
+                index += 1
+            name = f"{prefix}-{vmid}-disk-{index}"
+        if scfg["type"] == "dir":
+            return f"{storage}:{vmid}/{name}.raw"
+        return f"{storage}:{name}"
+
+    def storage_status(self, storage: str) -> dict:
+        scfg = self.storage(storage)
+        used = sum(v["size"] for v in self.storage_volumes(storage))
+        return {
+            "storage": storage, "type": scfg["type"], "content": scfg["content"], "shared": scfg["shared"],
+            "active": 1, "enabled": 1, "total": scfg["total"], "used": used, "avail": scfg["total"] - used,
+            "used_fraction": used / scfg["total"],
+        }
+
+    # -- faults ----------------------------------------------------------------------
+
+    def _injected_task_failure(self, task) -> str | None:
+        with self.lock:
+            for spec in self.faults.fail_tasks:
+                vmid = spec.get("vmid")
+                if vmid is not None and str(vmid) != task.id and int(vmid) not in task.vmids:
+                    continue
+                wanted = spec.get("type")
+                if wanted and wanted != task.type and not task.type.endswith(str(wanted)):
+                    continue
+                if spec.get("times") is not None:
+                    spec["times"] = int(spec["times"]) - 1
+                    if spec["times"] <= 0:
+                        self.faults.fail_tasks.remove(spec)
+                return spec.get("message") or "simulated task failure"
+        return None
+
+    def apply_lock_fault(self, vmid: int, reason: str | None):
+        kind = self.guest_kind(vmid)
+        if kind is None:
+            raise ApiError(400, f"no guest {vmid}")
+        self.set_lock(kind, vmid, reason)
+
+    # -- misc ------------------------------------------------------------------------
+
+    def digest_of(self, items) -> str:
+        """PVE's digest over a list of dicts or a dict (sorted key:value lines)."""
+        sha = hashlib.sha1()
+        for entry in items if isinstance(items, list) else [items]:
+            for key in sorted(entry):
+                value = entry[key]
+                if value is None or isinstance(value, (dict, list)):
+                    continue
+                sha.update(f"{key}:{value}\n".encode())
+        return sha.hexdigest()
