@@ -59,7 +59,8 @@ ABSOLUTE_PATH_PATTERN = r"^/"
 URL_PATTERN = r"^https?://[^\s/]+(/\S*)?$"
 FW_ACTION_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]*$"
 FW_PROTO_PATTERN = r"^[a-z0-9-]+$|^[0-9]+$"
-# One port, a service name, or a range, or a comma separated list of them.
+# Only the rough shape of a port spec: the config model checks the numbers, ranges and lists itself
+# (with clear messages, and without rejecting the whole guest for one bad rule).
 _PORT_ITEM = r"[A-Za-z0-9][A-Za-z0-9-]*(:[0-9]+)?"
 FW_PORT_PATTERN = r"^" + _PORT_ITEM + r"( ?, ?" + _PORT_ITEM + r")*$"
 GPU_ASSIGNMENT_PATTERN = r"^(none|[0-9]+( ?, ?[0-9]+)*)$"
@@ -70,6 +71,29 @@ TRAEFIK_LABEL_PATTERN = r"^traefik\.[^=\s]+=.*$"
 PORT_MAPPING_PATTERN = r"^[0-9]{1,5}:[0-9]{1,5}$"
 VERSION_PATTERN = r"^[0-9]+(\.[0-9]+)*([.+-][0-9A-Za-z.+-]+)?$"
 TIMEZONE_PATTERN = r"^[A-Za-z_]+(/[A-Za-z0-9_+-]+)*$"
+
+# What a value must look like, for the config model's messages about a pattern mismatch
+# ("'abc' is not a guest ID: ..."). A pattern without a hint is explained by the first sentence
+# of the field's description, so such descriptions start with the format.
+PATTERN_HINTS = {
+    GUEST_ID_PATTERN: "a guest ID: guest IDs are integers from 100 to 999999999",
+    MAC_PATTERN: "a MAC address (expected six hex octets such as 52:54:00:AA:BB:CC)",
+    GUEST_NAME_PATTERN: (
+        "a valid guest name (letters, digits, '.' and '-', starting and ending with a letter or "
+        "digit, at most 63 characters)"
+    ),
+    DNS_LABEL_PATTERN: (
+        "a DNS label (lower-case letters, digits and '-', starting and ending with a letter or "
+        "digit, at most 63 characters)"
+    ),
+    DOMAIN_PATTERN: "a domain name such as internal.example.com",
+    HOSTNAME_PATTERN: "a host name such as portainer.internal.example.com",
+    IDENTIFIER_PATTERN: "a valid name (letters, digits, '_' and '-', starting with a letter or digit)",
+    FEATURE_PATTERN: "a feature name (lower-case letters, digits and '_', starting with a letter)",
+    ENV_VAR_PATTERN: "a variable name (letters, digits and '_', not starting with a digit)",
+    FW_ACTION_PATTERN: "a valid name (letters, digits, '_' and '-', starting with a letter)",
+    TRAEFIK_LABEL_PATTERN: "a Traefik label 'traefik.<key>=<value>'",
+}
 
 FIREWALL_LOG_LEVELS = ["emerg", "alert", "crit", "err", "warning", "notice", "info", "debug", "nolog"]
 FIREWALL_POLICIES = ["ACCEPT", "DROP", "REJECT"]
@@ -220,8 +244,8 @@ _FIREWALL_RULE = {
     },
     "required": ["type", "action"],
     "additionalProperties": False,
-    # 'port' and 'dport' are the same field: give one of them.
-    "not": {"required": ["port", "dport"]},
+    # 'port' and 'dport' are the same field; a rule with both is reported by the config model, which
+    # says so in words (a schema 'not' can only print the whole rule).
     # Plain rules take one of the three verdicts; only 'group' rules name a group.
     "if": {
         "properties": {"type": {"enum": ["in", "out", "forward"]}},
@@ -232,9 +256,9 @@ _FIREWALL_RULE = {
 
 _PORT_SPEC = {
     "description": (
-        "A port as an integer (1-65535), or a string holding a port, a service name from "
-        "/etc/services, a range 'first:last', or a comma separated list of those "
-        "(for example \"80,443\")."
+        "A port as an integer (1-65535), or a string holding a port number, a range "
+        "'first:last' or a comma separated list of those (for example \"80,443\" or "
+        "\"8000:8010\"). Service names are not accepted."
     ),
     "type": ["integer", "string"],
     "minimum": 1,
@@ -921,7 +945,8 @@ _GUEST_COMMON = {
     ),
     "network_config": _ref("network_config", "The guest's network interface."),
     "mac_address": _string(
-        "Fixed MAC address of the network interface; must be unique across all guests.",
+        "Fixed MAC address of the network interface: six hex octets separated by colons "
+        "(52:54:00:AA:BB:CC). Must be unique across all guests and unicast.",
         pattern=MAC_PATTERN,
     ),
     "firewall": _ref("guest_firewall", "The guest's firewall settings and rules."),
@@ -973,6 +998,12 @@ _GUEST_COMMON = {
     ),
     "tests": _ref("test_suites", "Tests the health playbook runs against this guest."),
     "health_check": _ref("health_check", "How the health playbook checks this guest."),
+    "docker_stacks": _array(
+        {"$ref": "#/definitions/docker_stack_ref"},
+        "Docker stacks deployed on this guest through Portainer. The guest needs the 'docker' "
+        "feature (the config model reports an error without it) and a Portainer role of "
+        "primary or agent.",
+    ),
 }
 
 _LXC_ONLY = {
@@ -991,7 +1022,8 @@ _LXC_ONLY = {
     ),
     "gpu_assignment": _string(
         "GPUs passed into the container: 'none', or a comma separated list of NVIDIA GPU "
-        "indices such as '0' or '0,1'. Needs the 'nvidia' feature (here or in the template).",
+        "indices such as '0' or '0,1'. Needs the 'nvidia' (or 'vllm') feature on this "
+        "container itself: a clone does not inherit the features of its template.",
         pattern=GPU_ASSIGNMENT_PATTERN,
     ),
     "pct_options": _array(
@@ -1082,11 +1114,6 @@ _VM_ONLY = {
         {"$ref": "#/definitions/vm_volume"},
         "Network shares mounted inside the VM.",
     ),
-    "docker_stacks": _array(
-        {"$ref": "#/definitions/docker_stack_ref"},
-        "Docker stacks deployed on this guest through Portainer (needs the 'docker' feature "
-        "and a Portainer role of primary or agent).",
-    ),
 }
 
 _LXC_GUEST = {
@@ -1111,21 +1138,30 @@ _VM_GUEST = {
     "additionalProperties": True,
 }
 
+# vm_defaults takes every VM setting except the VM's identity; each default is copied into the
+# VMs that do not set it, so it is typed exactly like the VM field it stands for.
 _VM_DEFAULTS = {
     "type": "object",
-    "description": "Defaults for every VM in 'vms' that does not set the field itself.",
-    "properties": {
-        "template": _string("Name of the default OS template the VMs are based on.", minLength=1),
-        "cores": _integer("Default number of CPU cores.", minimum=1, maximum=8192),
-        "memory_mb": _integer("Default memory in MiB.", minimum=16),
-        "disk_size_gb": _integer("Default disk size in GiB.", minimum=1),
-        "storage_pool": _string(
-            "Default Proxmox storage ID for VM disks.", pattern=r"^[A-Za-z][A-Za-z0-9_.-]*$"
-        ),
-        "network_bridge": _string(
-            "Default Proxmox bridge for VM interfaces.", pattern=r"^[A-Za-z][A-Za-z0-9_.-]*$"
-        ),
-    },
+    "description": (
+        "Defaults for every VM in 'vms' that does not set the field itself. Any VM setting "
+        "except vmid and name may be given here, with the same type as in a VM; a VM's own "
+        "value replaces the default as a whole (objects and lists are not merged)."
+    ),
+    "properties": _merge(
+        dict((k, v) for k, v in _merge(_GUEST_COMMON, _VM_ONLY).items() if k not in ("vmid", "name")),
+        {
+            "template": _string("Name of the default OS template the VMs are based on.", minLength=1),
+            "cores": _integer("Default number of CPU cores.", minimum=1, maximum=8192),
+            "memory_mb": _integer("Default memory in MiB.", minimum=16),
+            "disk_size_gb": _integer("Default disk size in GiB.", minimum=1),
+            "storage_pool": _string(
+                "Default Proxmox storage ID for VM disks.", pattern=r"^[A-Za-z][A-Za-z0-9_.-]*$"
+            ),
+            "network_bridge": _string(
+                "Default Proxmox bridge for VM interfaces.", pattern=r"^[A-Za-z][A-Za-z0-9_.-]*$"
+            ),
+        },
+    ),
     "additionalProperties": True,
 }
 
@@ -1626,10 +1662,10 @@ LXC_SCHEMA = _build(
                         "Containers keyed by container ID (100-999999999, as a string). The "
                         "ID is the Proxmox CTID and the inventory host's guest ID."
                     ),
-                    "patternProperties": {
-                        GUEST_ID_PATTERN: {"$ref": "#/definitions/lxc_guest"},
-                    },
-                    "additionalProperties": False,
+                    # propertyNames (not patternProperties) so that a bad key is reported as
+                    # a bad key, at its own path, and the other containers still load.
+                    "propertyNames": {"pattern": GUEST_ID_PATTERN},
+                    "additionalProperties": {"$ref": "#/definitions/lxc_guest"},
                 },
             },
         ),
