@@ -57,6 +57,8 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "pve-api-daemon/3.0"
     sys_version = ""
+    disable_nagle_algorithm = True
+    wbufsize = -1  # one write per response; handle_one_request flushes
 
     def log_message(self, format, *args):  # noqa: A002 - BaseHTTPRequestHandler's signature
         if self.server.verbose:
