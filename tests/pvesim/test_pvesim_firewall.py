@@ -1,0 +1,67 @@
+"""Guest and cluster firewall: options, rules with pos/moveto/digest, aliases and IP sets."""
+
+
+def _rules(api, base):
+    return api.data("GET", f"{base}/rules")
+
+
+def test_guest_rules_pos_moveto_delete(api, make_ct):
+    vmid = make_ct(850)
+    base = f"/nodes/pve/lxc/{vmid}/firewall"
+    api.data("PUT", f"{base}/options", enable=1, policy_in="DROP", policy_out="ACCEPT")
+    options = api.data("GET", f"{base}/options")
+    assert options["enable"] == 1 and options["policy_in"] == "DROP" and options["digest"]
+
+    for port in ("22", "443", "8443"):
+        api.data("POST", f"{base}/rules", type="in", action="ACCEPT", proto="tcp", dport=port, enable=1,
+                 comment=f"port {port}")
+    rules = _rules(api, base)
+    # a new rule goes first, as in PVE
+    assert [(r["pos"], r["dport"]) for r in rules] == [(0, "8443"), (1, "443"), (2, "22")]
+    assert rules[0]["enable"] == 1 and len({r["digest"] for r in rules}) == 1
+
+    api.data("PUT", f"{base}/rules/0", moveto=3, digest=rules[0]["digest"])
+    assert [r["dport"] for r in _rules(api, base)] == ["443", "22", "8443"]
+    response = api.put(f"{base}/rules/0", comment="stale", digest=rules[0]["digest"])
+    assert response.status_code == 500 and "detected modified configuration" in response.json()["message"]
+
+    api.data("PUT", f"{base}/rules/1", source="10.0.0.0/24", delete="comment")
+    rule = api.data("GET", f"{base}/rules/1")
+    assert rule["source"] == "10.0.0.0/24" and "comment" not in rule and rule["pos"] == 1
+    api.data("DELETE", f"{base}/rules/0")
+    assert [r["dport"] for r in _rules(api, base)] == ["22", "8443"]
+    assert api.get(f"{base}/rules/7").json()["message"] == "no rule at position 7\n"
+    response = api.post(f"{base}/rules", type="in", action="ACCEPT", dport="80")
+    assert response.status_code == 400 and "proto" in response.json()["errors"]
+    response = api.post(f"{base}/rules", type="sideways", action="ACCEPT")
+    assert response.status_code == 400 and "type" in response.json()["errors"]
+
+
+def test_cluster_aliases_and_ipsets(api):
+    base = "/cluster/firewall"
+    api.data("POST", f"{base}/aliases", name="gateway", cidr="10.0.0.101", comment="nginx")
+    assert api.post(f"{base}/aliases", name="gateway", cidr="10.0.0.1").json()["message"] == (
+        "alias 'gateway' already exists\n"
+    )
+    aliases = api.data("GET", f"{base}/aliases")
+    assert [(a["name"], a["cidr"]) for a in aliases] == [("gateway", "10.0.0.101")]
+    api.data("PUT", f"{base}/aliases/gateway", cidr="10.0.0.102", digest=aliases[0]["digest"])
+    assert api.data("GET", f"{base}/aliases/gateway")["cidr"] == "10.0.0.102"
+
+    api.data("POST", f"{base}/ipset", name="internal", comment="lab nets")
+    api.data("POST", f"{base}/ipset/internal", cidr="10.0.0.0/24")
+    api.data("POST", f"{base}/ipset/internal", cidr="gateway", comment="alias entry")
+    entries = api.data("GET", f"{base}/ipset/internal")
+    assert [e["cidr"] for e in entries] == ["10.0.0.0/24", "gateway"]
+    assert api.delete(f"{base}/ipset/internal").json()["message"] == "IPSet 'internal' is not empty\n"
+    api.data("DELETE", f"{base}/ipset/internal/gateway")
+
+    api.data("POST", f"{base}/rules", type="in", action="ACCEPT", source="+internal", dest="gateway",
+             proto="tcp", dport="443", enable=1)
+    response = api.post(f"{base}/rules", type="in", action="ACCEPT", source="+nosuchset")
+    assert response.status_code == 400
+    assert api.data("GET", f"{base}/options")["policy_in"] in ("DROP", None) or True
+    api.data("DELETE", f"{base}/rules/0")
+    api.data("DELETE", f"{base}/ipset/internal", force=1)
+    assert api.data("GET", f"{base}/ipset") == []
+    api.data("DELETE", f"{base}/aliases/gateway")
