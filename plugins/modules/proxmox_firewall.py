@@ -187,8 +187,12 @@ class FirewallRunner:
             self.write('put', '%s/rules/%d' % (base, op[1]), **update_params(op[2], work[op[1]]))
             work[op[1]] = op[2]
         elif op[0] == 'insert':
+            # Proxmox adds a new rule at the top whatever 'pos' says; a move puts it in place. 'moveto' counts
+            # in the list before the move, where the new rule still sits at 0: index i is reached with i + 1.
             self.ops.append('insert %d: %s' % (op[1], describe(op[2])))
-            self.write('post', base + '/rules', pos=op[1], **op[2])
+            self.write('post', base + '/rules', **op[2])
+            if op[1] > 0:
+                self.write('put', '%s/rules/0' % base, moveto=op[1] + 1)
             work.insert(op[1], op[2])
         else:
             self.ops.append('delete %d: %s' % (op[1], describe(work[op[1]])))

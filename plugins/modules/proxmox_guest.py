@@ -337,7 +337,7 @@ class GuestRunner:
         desired = self.desired()
         self.before = managed_view(self.kind, current) if current else {}
         if current is None:
-            self.result.update(changed=True, created=True)
+            self.result.update(changed=True, created=True, changes=dict(desired))
             if not self.module.check_mode:
                 self.create(desired)
                 current = self.current_config()

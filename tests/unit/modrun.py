@@ -15,7 +15,9 @@ def run_module(module, args, check=False, diff=True, env=None):
     """ansible localhost -c local -m thinkheads.phoenix.<module> -a <json>; returns the task result."""
     cmd = [os.path.join(BIN, 'ansible'), 'localhost', '-i', 'localhost,', '-c', 'local',
            '-e', 'ansible_python_interpreter=%s' % sys.executable,
-           '-m', 'thinkheads.phoenix.%s' % module, '-a', json.dumps(args)]
+           '-m', 'thinkheads.phoenix.%s' % module]
+    if args:
+        cmd += ['-a', json.dumps(args)]
     if check:
         cmd.append('--check')
     if diff:

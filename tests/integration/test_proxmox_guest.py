@@ -1,0 +1,144 @@
+# -*- coding: utf-8 -*-
+"""proxmox_guest, proxmox_firewall and proxmox_guest_info against a Proxmox API (pvesim by default).
+
+The guests are the project's own topology (etc/): template 900 -> template 901 -> GPU guest 801.
+"""
+
+import copy
+
+import pytest
+
+from conftest import REAL_PVE
+from modrun import run_module
+
+OSTEMPLATE = 'local:vztmpl/ubuntu-24.04-standard_24.04-2_amd64.tar.zst'
+pytestmark = pytest.mark.skipif(REAL_PVE, reason='these tests inject faults through pvesim')
+
+
+def guest_args(topology, gid, **extra):
+    args = {'guest': topology.guests[gid], 'storage': 'local-lvm', 'ostemplate': OSTEMPLATE}
+    args.update(extra)
+    return args
+
+
+def run(pve, module, args, check=False):
+    return run_module(module, args, check=check, env=pve.env)
+
+
+@pytest.fixture(scope='module')
+def templates(pve, topology):
+    for gid in (900, 901):
+        result = run(pve, 'proxmox_guest', guest_args(topology, gid))
+        assert result['changed'] is True, result
+        assert result['created'] is True
+    return True
+
+
+def test_guest_info_lists_the_templates(pve, templates):
+    result = run(pve, 'proxmox_guest_info', {})
+    assert result['guests']['900']['template'] is True
+    assert result['guests']['901']['type'] == 'lxc'
+
+
+def test_801_create_then_unchanged_without_writes(pve, topology, templates):
+    first = run(pve, 'proxmox_guest', guest_args(topology, 801, state='started'))
+    assert first['changed'] is True and first['created'] is True, first
+    assert first['config']['memory'] == topology.guests[801]['memory_mb']
+    assert first['config']['dev0'] == '/dev/nvidia0'
+    pve.clear_log()
+    second = run(pve, 'proxmox_guest', guest_args(topology, 801, state='started'))
+    assert second['changed'] is False, second
+    assert pve.writes() == []
+    assert second['api_calls'] <= 2
+
+
+def test_check_mode_reports_a_memory_change_with_a_diff_and_writes_nothing(pve, topology, templates):
+    guest = copy.deepcopy(topology.guests[801])
+    guest['memory_mb'] = guest['memory_mb'] * 2
+    pve.clear_log()
+    result = run(pve, 'proxmox_guest', guest_args(topology, 801, guest=guest), check=True)
+    assert result['changed'] is True
+    assert result['changes'] == {'memory': guest['memory_mb']}
+    assert result['diff']['before']['memory'] == topology.guests[801]['memory_mb']
+    assert result['diff']['after']['memory'] == guest['memory_mb']
+    assert pve.writes() == []
+
+
+def test_removed_mount_and_changed_sub_option_are_reconciled(pve, topology, templates):
+    guest = copy.deepcopy(topology.guests[801])
+    guest['mount_points'] = [{'host_path': '/srv/models', 'container_path': '/models'}]
+    result = run(pve, 'proxmox_guest', guest_args(topology, 801, guest=guest))
+    assert result['changed'] is True and 'mp0' in result['changes']
+    result = run(pve, 'proxmox_guest', guest_args(topology, 801))
+    assert result['changed'] is True and result['deleted'] == ['mp0']
+    assert run(pve, 'proxmox_guest', guest_args(topology, 801))['changed'] is False
+
+
+def test_firewall_rules_removed_and_moved(pve, topology, templates):
+    rules = topology.guests[801]['firewall']['rules']
+    assert len(rules) >= 2
+    args = {'vmid': 801, 'kind': 'lxc', 'enabled': True, 'policy_in': 'DROP', 'rules': rules}
+    first = run(pve, 'proxmox_firewall', args)
+    assert first['changed'] is True
+    pve.clear_log()
+    again = run(pve, 'proxmox_firewall', args)
+    assert again['changed'] is False and pve.writes() == []
+    moved = run(pve, 'proxmox_firewall', dict(args, rules=list(reversed(rules))))
+    assert moved['changed'] is True
+    assert any(op.startswith('move') for op in moved['operations'])
+    assert moved['rules'] == list(reversed(again['rules']))
+    assert run(pve, 'proxmox_firewall', dict(args, rules=list(reversed(rules))))['changed'] is False
+    removed = run(pve, 'proxmox_firewall', dict(args, rules=rules[:1]))
+    assert removed['changed'] is True
+    assert [op for op in removed['operations'] if op.startswith('delete')]
+    assert removed['rules'] == [again['rules'][0]]
+    assert run(pve, 'proxmox_firewall', dict(args, rules=rules[:1]), check=True)['changed'] is False
+
+
+def test_firewall_check_mode_writes_nothing(pve, topology, templates):
+    rules = topology.guests[801]['firewall']['rules']
+    pve.clear_log()
+    result = run(pve, 'proxmox_firewall', {'vmid': 801, 'rules': rules + rules[:1]}, check=True)
+    assert result['changed'] is True
+    assert pve.writes() == []
+    assert len(result['diff']['after']['rules']) == len(result['diff']['before']['rules']) + 1
+
+
+def test_failed_clone_task_fails_the_module_then_a_rerun_converges(pve, topology, templates):
+    pve.control.set_faults(fail_task={'vmid': 102, 'type': 'vzclone', 'message': 'disk quota exceeded'})
+    try:
+        result = run(pve, 'proxmox_guest', guest_args(topology, 102))
+    finally:
+        pve.control.clear_faults()
+    assert result.get('failed') is True
+    assert 'disk quota exceeded' in result['msg']
+    rerun = run(pve, 'proxmox_guest', guest_args(topology, 102))
+    assert rerun.get('failed') is not True, rerun
+    assert run(pve, 'proxmox_guest', guest_args(topology, 102))['changed'] is False
+
+
+def test_bad_input_fails_before_any_api_call(pve, topology):
+    guest = dict(topology.guests[801])
+    del guest['network']
+    pve.clear_log()
+    result = run(pve, 'proxmox_guest', {'guest': guest})
+    assert result.get('failed') is True
+    assert result['msg'] == 'guest is missing "network": pass the normalized guest (phoenix_guest host variable)'
+    assert pve.control.requests() == []
+
+
+def test_proxmox_validation_errors_are_shown_verbatim(pve, topology, templates):
+    guest = copy.deepcopy(topology.guests[103])
+    guest['clone_from'] = None
+    pve.clear_log()
+    result = run(pve, 'proxmox_guest', guest_args(topology, 103, guest=guest, storage='no such storage'))
+    assert result.get('failed') is True
+    assert result['status'] == 400
+    assert result['errors'] and result['msg'].startswith('POST nodes/pve/lxc failed (HTTP 400)')
+    print(result['msg'])
+
+
+def test_absent_destroys(pve, topology, templates):
+    assert run(pve, 'proxmox_guest', guest_args(topology, 102, state='absent'))['changed'] is True
+    assert run(pve, 'proxmox_guest', guest_args(topology, 102, state='absent'))['changed'] is False
+    assert '102' not in run(pve, 'proxmox_guest_info', {})['guests']
