@@ -176,3 +176,20 @@ def test_task_duration(api):
     started = time.time()
     api.run("POST", "/nodes/pve/lxc", vmid=831, ostemplate=TEMPLATE, rootfs="local-lvm:1")
     assert time.time() - started >= 0.1
+
+
+def test_several_new_disks_get_distinct_volumes(api, make_ct):
+    vmid = make_ct(832, mp0="local-lvm:2,mp=/data", mp1="local-lvm:3,mp=/logs", mp2="/srv/models,mp=/models")
+    config = api.data("GET", f"/nodes/pve/lxc/{vmid}/config")
+    volumes = [config[k].split(",")[0] for k in ("rootfs", "mp0", "mp1")]
+    assert volumes == [f"local-lvm:vm-{vmid}-disk-{i}" for i in range(3)]
+    assert config["mp2"] == "/srv/models,mp=/models"
+    api.run("POST", f"/nodes/pve/lxc/{vmid}/template")
+    api.run("POST", f"/nodes/pve/lxc/{vmid}/clone", newid=833)
+    clone = api.data("GET", "/nodes/pve/lxc/833/config")
+    assert [clone[k].split(",")[0].split("/")[-1] for k in ("rootfs", "mp0", "mp1")] == [
+        f"vm-833-disk-{i}" for i in range(3)
+    ]
+    response = api.post(f"/nodes/pve/lxc/{vmid}/clone", newid=834, full=1, storage="local")
+    assert response.json()["message"] == "storage 'local' does not support container directories\n"
+    assert api.get("/nodes/pve/lxc/834/config").status_code == 500

@@ -10,10 +10,9 @@ proxmoxer = pytest.importorskip("proxmoxer")
 
 
 @pytest.fixture
-def no_ca_env(monkeypatch):
-    # requests prefers REQUESTS_CA_BUNDLE over a session's `verify`; proxmoxer must not need that
-    for var in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
-        monkeypatch.delenv(var, raising=False)
+def ca_env(monkeypatch):
+    # proxmoxer passes verify_ssl with every request, so a CA path wins over REQUESTS_CA_BUNDLE
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/nonexistent/ca-bundle.crt")
 
 
 def _client(server, **auth):
@@ -21,7 +20,7 @@ def _client(server, **auth):
     return proxmoxer.ProxmoxAPI(url.hostname, port=url.port, verify_ssl=server.ca_file, timeout=30, **auth)
 
 
-def test_token_auth_end_to_end(server, no_ca_env):
+def test_token_auth_end_to_end(server, ca_env):
     user, token_name = TOKEN_ID.split("!")
     pve = _client(server, user=user, token_name=token_name, token_value=TOKEN_SECRET)
     assert pve.version.get()["release"].startswith("9.")
@@ -37,14 +36,14 @@ def test_token_auth_end_to_end(server, no_ca_env):
     assert err.value.status_code == 400 and "net0" in err.value.errors
 
 
-def test_password_auth_end_to_end(server, no_ca_env):
+def test_password_auth_end_to_end(server, ca_env):
     pve = _client(server, user="root@pam", password=PASSWORD)
     assert [n["node"] for n in pve.nodes.get()] == ["pve"]
     pve.cluster.firewall.aliases.post(name="proxmoxer", cidr="192.0.2.1")
     pve.cluster.firewall.aliases("proxmoxer").delete()
 
 
-def test_wrong_ca_is_refused(server, tmp_path, no_ca_env):
+def test_wrong_ca_is_refused(server, tmp_path, ca_env):
     from pvesim.tls import ensure_tls
 
     other = ensure_tls(tmp_path / "other")["ca_file"]

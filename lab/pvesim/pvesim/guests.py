@@ -95,6 +95,7 @@ def _disk_size_text(size_gb: str) -> str:
 
 def _allocate_new_disks(sim: Sim, kind: str, vmid: int, options: dict, keys: list[str], log: list[str]):
     """Turn `STORAGE:SIZE` (GiB) disk options into allocated volumes with size=."""
+    taken = {sim.disk_volume(kind, k, options[k])[0] for k in sim.disk_keys(kind, options)} - {None}
     for key in keys:
         value = options[key]
         parsed = sim.parse_option(kind, key, value)
@@ -102,7 +103,7 @@ def _allocate_new_disks(sim: Sim, kind: str, vmid: int, options: dict, keys: lis
         vol = parsed.get(volkey, "")
         if kind == "qemu" and re.fullmatch(r"[a-z][a-z0-9\-_.]*[a-z0-9]:cloudinit", vol, re.I):
             storage = vol.split(":")[0]
-            parsed[volkey] = sim.alloc_volume(storage, vmid, "images", suffix="cloudinit")
+            parsed[volkey] = sim.alloc_volume(storage, vmid, "images", suffix="cloudinit", taken=taken)
             parsed["media"] = "cdrom"
             options[key] = sim.print_option(kind, key, parsed)
             continue
@@ -124,7 +125,7 @@ def _allocate_new_disks(sim: Sim, kind: str, vmid: int, options: dict, keys: lis
         if key in ("efidisk0", "tpmstate0"):
             size = 4 * 1024**2
         content = "rootdir" if kind == "lxc" else "images"
-        parsed[volkey] = sim.alloc_volume(storage, vmid, content)
+        parsed[volkey] = sim.alloc_volume(storage, vmid, content, taken=taken)
         parsed["size"] = format_size(size)
         options[key] = sim.print_option(kind, key, parsed, first=("mp",) if kind == "lxc" else ())
         log.append(f"allocated volume {parsed[volkey]} ({format_size(size)}) for {key}")
@@ -836,6 +837,7 @@ def clone(sim: Sim, req: Request):
         options["name"] = f"Copy-of-VM-{options.get('name', vmid)}"
     log = [f"create {'full' if full else 'linked'} clone of {TYPE_NAMES[kind]} {vmid} to {newid}"]
     pending_disks = []
+    taken: set[str] = set()
     for key in sim.disk_keys(kind, options):
         if key.startswith("unused"):
             del options[key]
@@ -845,7 +847,7 @@ def clone(sim: Sim, req: Request):
             continue
         volkey = "volume" if kind == "lxc" else "file"
         if "cloudinit" in volid:
-            parsed[volkey] = sim.alloc_volume(volid.split(":")[0], newid, "images", suffix="cloudinit")
+            parsed[volkey] = sim.alloc_volume(volid.split(":")[0], newid, "images", suffix="cloudinit", taken=taken)
         elif parsed.get("media") == "cdrom":
             continue
         elif full:
@@ -858,7 +860,7 @@ def clone(sim: Sim, req: Request):
                     fail(f"Linked clone feature for '{volid}' is not available")
                 fail(f"Linked clone feature is not supported for drive '{key}'")
             src_storage, name = volid.split(":", 1)
-            allocated = sim.alloc_volume(src_storage, newid, "rootdir" if kind == "lxc" else "images")
+            allocated = sim.alloc_volume(src_storage, newid, "rootdir" if kind == "lxc" else "images", taken=taken)
             parsed[volkey] = f"{src_storage}:{name}/{allocated.split(':', 1)[1]}"
         options[key] = sim.print_option(kind, key, parsed, first=("mp",) if kind == "lxc" else ())
     # new MAC addresses
@@ -877,15 +879,24 @@ def clone(sim: Sim, req: Request):
         options["vmgenid"] = _uuid(newid, ctime)
         options["smbios1"] = f"uuid={_uuid(newid, ctime + 1)}"
     options["lock"] = "create" if kind == "lxc" else "clone"
+    content = "rootdir" if kind == "lxc" else "images"
+    for _, target_storage in pending_disks:
+        if content not in sim.storage(target_storage)["content"].split(","):
+            what = "container directories" if kind == "lxc" else "VM images"
+            fail(f"storage '{target_storage}' does not support {what}")
     # allocate full-clone disks now so that parallel clones do not pick the same names
     sim.save_conf(kind, newid, newconf)
-    for key, target_storage in pending_disks:
-        volid, parsed = sim.disk_volume(kind, key, options[key])
-        volkey = "volume" if kind == "lxc" else "file"
-        parsed[volkey] = sim.alloc_volume(target_storage, newid, "rootdir" if kind == "lxc" else "images")
-        options[key] = sim.print_option(kind, key, parsed, first=("mp",) if kind == "lxc" else ())
-        log.append(f"create full clone of drive {key} ({volid}) to {parsed[volkey]}")
-    sim.save_conf(kind, newid, newconf)
+    try:
+        for key, target_storage in pending_disks:
+            volid, parsed = sim.disk_volume(kind, key, options[key])
+            volkey = "volume" if kind == "lxc" else "file"
+            parsed[volkey] = sim.alloc_volume(target_storage, newid, content, taken=taken)
+            options[key] = sim.print_option(kind, key, parsed, first=("mp",) if kind == "lxc" else ())
+            log.append(f"create full clone of drive {key} ({volid}) to {parsed[volkey]}")
+        sim.save_conf(kind, newid, newconf)
+    except Exception:
+        sim.remove_conf(kind, newid)
+        raise
     source_locked = kind == "lxc" and not is_template
     if source_locked:
         sim.set_lock(kind, vmid, "disk")

@@ -265,8 +265,16 @@ class Sim:
         return scfg
 
     def disk_keys(self, kind: str, options: dict) -> list[str]:
+        """Disk option keys in PVE's volume order (rootfs first, then by bus and number)."""
         pattern = LXC_DISK_RE if kind == "lxc" else QEMU_DISK_RE
-        return [k for k in options if pattern.match(k) or UNUSED_RE.match(k)]
+        keys = [k for k in options if pattern.match(k) or UNUSED_RE.match(k)]
+
+        def order(key):
+            match = re.match(r"^([a-z]+)(\d*)$", key)
+            name, num = match.group(1), int(match.group(2) or 0)
+            return (key.startswith("unused"), name != "rootfs", name, num)
+
+        return sorted(keys, key=order)
 
     def disk_volume(self, kind: str, key: str, value: str) -> tuple[str | None, dict]:
         """(volid, parsed) for a disk option; volid None for non-volume entries (paths, none, cdrom)."""
@@ -314,22 +322,26 @@ class Sim:
         storage = volid.split(":", 1)[0]
         return any(v["volid"] == volid for v in self.storage_volumes(storage))
 
-    def alloc_volume(self, storage: str, vmid: int, content: str, prefix: str = "vm", suffix: str = "") -> str:
+    def alloc_volume(self, storage: str, vmid: int, content: str, prefix: str = "vm", suffix: str = "",
+                     taken: set[str] | None = None) -> str:
+        """A free volume name on `storage`; `taken` adds volids not yet written to a config."""
         scfg = self.storage(storage)
         if content not in scfg["content"].split(","):
             what = {"rootdir": "container directories", "images": "VM images"}.get(content, content)
             fail(f"storage '{storage}' does not support {what}")
-        used = {v.split(":", 1)[1].split("/")[-1] for v in self.referenced_volumes() if v.startswith(storage + ":")}
+        known = set(self.referenced_volumes()) | set(taken or ())
+        used = {v.split(":", 1)[1].split("/")[-1] for v in known if v.startswith(storage + ":")}
         if suffix:
             name = f"{prefix}-{vmid}-{suffix}"
         else:
             index = 0
-            while any(u.startswith(f"{p}-{vmid}-disk-{index}") for u in used for p in ("vm", "base")):
+            while any(re.match(rf"(vm|base)-{vmid}-disk-{index}(\.|$)", u) for u in used):
                 index += 1
             name = f"{prefix}-{vmid}-disk-{index}"
-        if scfg["type"] == "dir":
-            return f"{storage}:{vmid}/{name}.raw"
-        return f"{storage}:{name}"
+        volid = f"{storage}:{vmid}/{name}.raw" if scfg["type"] == "dir" else f"{storage}:{name}"
+        if taken is not None:
+            taken.add(volid)
+        return volid
 
     def storage_status(self, storage: str) -> dict:
         scfg = self.storage(storage)
