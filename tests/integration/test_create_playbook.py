@@ -1,0 +1,58 @@
+# -*- coding: utf-8 -*-
+"""playbooks/create.yml and destroy.yml with the project inventory against pvesim."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REAL_PVE, REPO
+
+pytestmark = pytest.mark.skipif(REAL_PVE, reason='runs against pvesim only')
+BIN = os.path.dirname(sys.executable)
+
+
+def playbook(pve, name, *extra):
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, 'ansible.cfg'), ANSIBLE_NOCOLOR='1', **pve.env)
+    cmd = [os.path.join(BIN, 'ansible-playbook'), 'playbooks/%s' % name,
+           # the guests and the hypervisor are simulated: run every task on the controller
+           '-e', 'ansible_connection=local', '-e', 'ansible_python_interpreter=%s' % sys.executable,
+           '-e', 'phoenix_create_conf_dir=%s/etc/pve/lxc' % pve.state_dir,
+           '-e', 'phoenix_create_storage=local-lvm',
+           '-e', 'phoenix_create_ostemplate=local:vztmpl/ubuntu-24.04-standard_24.04-2_amd64.tar.zst']
+    cmd += list(extra)
+    return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600, check=False)
+
+
+def test_limit_to_a_guest_whose_template_is_missing_stops_before_any_change(pve):
+    pve.clear_log()
+    result = playbook(pve, 'create.yml', '-l', '801')
+    assert result.returncode != 0
+    out = result.stdout + result.stderr
+    assert 'guest 801 needs 102, 901, which do not exist on Proxmox and are not selected' in out
+    assert pve.writes() == []
+
+
+def test_create_in_dependency_order_then_nothing_to_do(pve):
+    result = playbook(pve, 'create.yml', '-l', '900,901,103,102,801')
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert 'failed=0' in result.stdout
+    conf = open(os.path.join(pve.state_dir, 'etc', 'pve', 'lxc', '801.conf')).read()
+    assert 'hwaddr=' in conf and 'dev0: /dev/nvidia0' in conf
+    pve.clear_log()
+    again = playbook(pve, 'create.yml', '-l', '900,901,103,102,801')
+    assert again.returncode == 0, again.stdout[-4000:]
+    assert 'changed=0' in again.stdout and 'changed=1' not in again.stdout
+    assert pve.writes() == []
+
+
+def test_destroy_needs_a_confirmation_naming_the_guests(pve):
+    pve.clear_log()
+    refused = playbook(pve, 'destroy.yml', '-l', '801')
+    assert refused.returncode != 0
+    assert 'phoenix_destroy_confirm=801' in refused.stdout + refused.stderr
+    assert pve.writes() == []
+    done = playbook(pve, 'destroy.yml', '-l', '801', '-e', 'phoenix_destroy_confirm=801')
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert not os.path.exists(os.path.join(pve.state_dir, 'etc', 'pve', 'lxc', '801.conf'))
