@@ -240,8 +240,13 @@ def _parse_address(spec, file, path, report):
     return text
 
 
-def normalize_rule(rule, file, path, report):
-    """Normalize one firewall rule to Proxmox's field names; None when it is unusable."""
+def normalize_rule(rule, file, path, report, group_refs=None):
+    """Normalize one firewall rule to Proxmox's field names; None when it is unusable.
+
+    A rule of type 'group' names a security group; with ``group_refs`` (a list) each such
+    reference is appended as (group name, file, JSON path parts of 'action'), so that the caller
+    can check that the group exists.
+    """
     if not isinstance(rule, dict):
         report.error(file, pointer(*path), 'a firewall rule must be an object', 'firewall.rule')
         return None
@@ -257,6 +262,8 @@ def normalize_rule(rule, file, path, report):
             report.error(file, pointer(*(path + ['action'])), 'security group name "%s" is not valid' % action,
                          'firewall.action')
             ok = False
+        elif group_refs is not None:
+            group_refs.append((action, file, list(path) + ['action']))
     elif action.upper() not in FIREWALL_ACTIONS:
         report.error(file, pointer(*(path + ['action'])), 'firewall action "%s" is not one of %s'
                      % (rule.get('action'), ', '.join(FIREWALL_ACTIONS)), 'firewall.action')
@@ -268,12 +275,13 @@ def normalize_rule(rule, file, path, report):
         action = action.upper()
     out = {'type': rtype, 'action': action, 'enabled': bool(rule.get('enabled', True))}
     proto = rule.get('proto')
+    proto_ok = True
     if proto is not None:
         proto = str(proto).strip().lower()
         if not (proto in FIREWALL_PROTOCOLS or (proto.isdigit() and 0 <= int(proto) <= 255)):
             report.error(file, pointer(*(path + ['proto'])), 'protocol "%s" is not a known protocol name or number'
                          % rule.get('proto'), 'firewall.proto')
-            ok = False
+            ok = proto_ok = False
         out['proto'] = proto
     if 'port' in rule and 'dport' in rule:
         report.error(file, pointer(*(path + ['port'])), 'both "port" and "dport" are set; "port" is an alias of '
@@ -289,7 +297,7 @@ def normalize_rule(rule, file, path, report):
         if proto is None:
             report.error(file, pointer(*(path + [key])), 'a port needs "proto" (tcp or udp)', 'firewall.port')
             ok = False
-        elif proto not in PORT_PROTOCOLS:
+        elif proto_ok and proto not in PORT_PROTOCOLS:  # an unknown protocol is one mistake, reported above
             report.error(file, pointer(*(path + [key])), 'protocol "%s" has no ports; remove "%s" or use tcp/udp'
                          % (proto, key), 'firewall.port')
             ok = False
@@ -313,17 +321,22 @@ def normalize_rule(rule, file, path, report):
     return out if ok else None
 
 
-def normalize_firewall(fw, file, path, report):
-    """{'enabled', 'rules'} with normalized rules; duplicate rules are warned about."""
+def normalize_firewall(fw, file, path, report, group_refs=None):
+    """{'enabled', 'rules'} with normalized rules; duplicate rules are warned about.
+
+    ``group_refs``: see normalize_rule().
+    """
     if not isinstance(fw, dict):
         fw = {}
     rules = []
     seen = {}
     raw_rules = fw.get('rules', fw.get('global_firewall_rules', []))
+    if not isinstance(raw_rules, list):
+        raw_rules = []  # reported by the schema
     rules_key = 'rules' if 'rules' in fw or 'global_firewall_rules' not in fw else 'global_firewall_rules'
     for index, rule in enumerate(raw_rules or []):
         rpath = path + [rules_key, index]
-        norm = normalize_rule(rule, file, rpath, report)
+        norm = normalize_rule(rule, file, rpath, report, group_refs)
         if norm is None:
             continue
         key = tuple(sorted((k, str(v)) for k, v in norm.items() if k != 'comment'))
