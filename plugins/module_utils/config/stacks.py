@@ -43,15 +43,24 @@ def deep_merge(base, override):
 
 def parse_labels(labels):
     """Traefik labels as ["key=value", ...] or {"key": "value"} -> ordered dict."""
-    out = {}
+    return label_positions(labels)[0]
+
+
+def label_positions(labels):
+    """(labels as an ordered dict, {key: position}): a label's position is its list index (or its key
+    in the object form), for messages about one label. A repeated key keeps its last value and position."""
+    out, positions = {}, {}
     if isinstance(labels, dict):
         for key, value in labels.items():
             out[str(key)] = '' if value is None else str(value)
-        return out
-    for label in labels or []:
+            positions[str(key)] = key
+        return out, positions
+    for index, label in enumerate(labels if isinstance(labels, list) else []):
         key, sep, value = str(label).partition('=')
-        out[key.strip()] = value.strip() if sep else ''
-    return out
+        key = key.strip()
+        out[key] = value.strip() if sep else ''
+        positions[key] = index
+    return out, positions
 
 
 def rule_hosts(rule):
@@ -83,8 +92,14 @@ def _find_compose(stack_dir):
     return None, None
 
 
-def load_stacks(config_dir, stacks_dir, environment, report, platform_rules=ERROR):
-    """Load, validate and merge every stack. Returns {name: stack}."""
+def load_stacks(config_dir, stacks_dir, environment, report, platform_rules=ERROR, deployments=None,
+                group_refs=None):
+    """Load, validate and merge every stack. Returns {name: stack}.
+
+    Each stack is resolved for ``environment``. ``deployments`` ({stack name: environments guests
+    deploy it in}) adds the other environments in use: each is resolved and checked too, and kept
+    under the stack's ``other_environments``. ``group_refs``: see normalize_rule().
+    """
     central = {}
     central_path = os.path.join(config_dir, STACKS_FILE)
     if os.path.isfile(central_path):
@@ -110,17 +125,39 @@ def load_stacks(config_dir, stacks_dir, environment, report, platform_rules=ERRO
                 if data is not None and validate_schema(data, STACK_MANIFEST, label, report):
                     local[entry]['manifest'] = data
 
+    deployments = deployments or {}
     stacks = {}
     for name in sorted(names):
-        stacks[name] = _build_stack(name, central.get(name), local.get(name), environment, report, platform_rules)
+        others = sorted(e for e in deployments.get(name, ()) if e != environment)
+        stacks[name] = _build_stack(name, central.get(name), local.get(name), environment, others, report,
+                                    platform_rules, group_refs)
     return stacks
 
 
-def _build_stack(name, central, local, environment, report, platform_rules):
-    merged = deep_merge(central or {}, (local or {}).get('manifest') or {})
-    # Which file a merged value came from, for error messages.
-    source_file = 'stacks/%s/%s' % (name, STACK_MANIFEST) if (local or {}).get('manifest') else STACKS_FILE
-    source_base = [] if (local or {}).get('manifest') else ['docker_stacks', name]
+def _origin(sources, keys):
+    """Where a merged value is written: (file, JSON path parts) in the first source (highest precedence
+    first) that has the whole key path. Objects are merged key by key, so the deepest key decides."""
+    for file, base, doc in sources:
+        node = doc
+        for key in keys:
+            if not isinstance(node, dict) or key not in node:
+                break
+            node = node[key]
+        else:
+            return file, base + list(keys)
+    file, base = sources[-1][:2] if sources else (STACKS_FILE, [])
+    return file, base + list(keys)
+
+
+def _build_stack(name, central, local, environment, others, report, platform_rules, group_refs=None):
+    manifest = (local or {}).get('manifest')
+    merged = deep_merge(central or {}, manifest or {})
+    # Where each merged value is written, for messages: the per-stack file wins over the central one.
+    sources = []
+    if manifest:
+        sources.append(('stacks/%s/%s' % (name, STACK_MANIFEST), [], manifest))
+    if central:
+        sources.append((STACKS_FILE, ['docker_stacks', name], central))
     environments = merged.get('environments', {}) or {}
     stack = {
         'name': name,
@@ -131,48 +168,18 @@ def _build_stack(name, central, local, environment, report, platform_rules):
         'compose_file': None,
         'compose_file_path': merged.get('compose_file_path'),
         'compose': None,
-        'variables': [],
-        'files': [],
-        'services': {},
-        'routers': {},
-        'firewall_rules': [],
-        'source': source_file,
+        'source': sources[0][0] if sources else STACKS_FILE,
+        'other_environments': {},
     }
-    env = environments.get(environment) or {}
-    env_path = source_base + ['environments', environment]
-    for index, var in enumerate(env.get('variables', []) or []):
-        entry = {'name': var.get('name'), 'secret': bool(var.get('secret', False))}
-        if 'value_from' in var:
-            entry['value_from'] = var['value_from']
-            entry['secret'] = bool(var.get('secret', True))
-        else:
-            entry['value'] = var.get('value', '')
-            if entry['value'] and SECRET_NAME_RE.search(str(entry['name'] or '')) and not var.get('secret', False):
-                report.warning(source_file, pointer(*(env_path + ['variables', index, 'value'])),
-                               'variable %s of stack %s looks like a secret stored in plain text; use "value_from" '
-                               'with a vaulted variable' % (entry['name'], name), 'secret.plaintext')
-        stack['variables'].append(entry)
-    stack['files'] = list(env.get('files', []) or [])
-    for svc, svc_conf in sorted((env.get('services', {}) or {}).items()):
-        labels = parse_labels((svc_conf or {}).get('traefik_labels', []))
-        stack['services'][svc] = {'traefik_labels': labels}
-        for router, rule in routers_from_labels(labels).items():
-            hosts, only_hosts = rule_hosts(rule)
-            stack['routers'][router] = {
-                'service': svc, 'rule': rule, 'hosts': hosts, 'only_hosts': only_hosts,
-                'file': source_file,
-                'path': pointer(*(env_path + ['services', svc, 'traefik_labels'])),
-            }
-        port_label = [v for k, v in labels.items() if k.endswith('.loadbalancer.server.port')]
-        for value in port_label:
-            if not (value.isdigit() and 1 <= int(value) <= 65535):
-                report.error(source_file, pointer(*(env_path + ['services', svc, 'traefik_labels'])),
-                             'load balancer port "%s" of service %s is not a port number 1-65535' % (value, svc),
-                             'traefik.port')
-    for index, rule in enumerate(env.get('firewall_rules', []) or []):
-        norm = normalize_rule(rule, source_file, env_path + ['firewall_rules', index], report)
-        if norm is not None:
-            stack['firewall_rules'].append(norm)
+    # variables, files, services, routers, firewall_rules of the load environment
+    views = [(environment, _resolve_environment(environment, environments, sources, report, group_refs, name))]
+    stack.update(views[0][1])
+    for env in others:
+        if env in environments:  # an environment the stack lacks is reported where the guest deploys it
+            view = _resolve_environment(env, environments, sources, report, group_refs,
+                                        '%s (environment %s)' % (name, env))
+            stack['other_environments'][env] = view
+            views.append((env, view))
 
     compose_path = (local or {}).get('compose_path')
     if compose_path:
@@ -180,16 +187,70 @@ def _build_stack(name, central, local, environment, report, platform_rules):
         stack['compose_file'] = compose_path
         compose = read_yaml(compose_path, compose_label, report)
         if compose is not None:
-            _check_compose(name, compose, compose_label, stack, env_path, report, platform_rules)
+            if _check_compose(name, compose, compose_label, report, platform_rules):
+                for env, view in views:
+                    _check_services(name if env == environment else '%s (environment %s)' % (name, env),
+                                    compose, view, sources, env, report)
             stack['compose'] = compose
     return stack
 
 
-def _check_compose(name, compose, label, stack, env_path, report, platform_rules):
+def _resolve_environment(env_name, environments, sources, report, group_refs, label):
+    """The settings of one environment of a stack, checked; findings point where each value is written.
+
+    ``label`` names the stack in messages (with the environment when it is not the load environment).
+    """
+    env = environments.get(env_name) or {}
+    base = ['environments', env_name]
+    view = {'variables': [], 'files': [], 'services': {}, 'routers': {}, 'firewall_rules': []}
+    var_file, var_path = _origin(sources, base + ['variables'])
+    for index, var in enumerate(_as_list(env.get('variables'))):
+        entry = {'name': var.get('name'), 'secret': bool(var.get('secret', False))}
+        if 'value_from' in var:
+            entry['value_from'] = var['value_from']
+            entry['secret'] = bool(var.get('secret', True))
+        else:
+            entry['value'] = var.get('value', '')
+            if entry['value'] and SECRET_NAME_RE.search(str(entry['name'] or '')) and not var.get('secret', False):
+                report.warning(var_file, pointer(*(var_path + [index, 'value'])),
+                               'variable %s of stack %s looks like a secret stored in plain text; use "value_from" '
+                               'with a vaulted variable' % (entry['name'], label), 'secret.plaintext')
+        view['variables'].append(entry)
+    view['files'] = list(_as_list(env.get('files')))
+    services = env.get('services') if isinstance(env.get('services'), dict) else {}
+    for svc, svc_conf in sorted(services.items()):
+        labels, positions = label_positions((svc_conf or {}).get('traefik_labels', []))
+        label_file, label_path = _origin(sources, base + ['services', svc, 'traefik_labels'])
+        view['services'][svc] = {'traefik_labels': labels}
+        for router, rule in routers_from_labels(labels).items():
+            hosts, only_hosts = rule_hosts(rule)
+            view['routers'][router] = {
+                'service': svc, 'rule': rule, 'hosts': hosts, 'only_hosts': only_hosts,
+                'file': label_file, 'path': pointer(*label_path),
+            }
+        for key, value in labels.items():
+            if key.endswith('.loadbalancer.server.port') and not (value.isdigit() and 1 <= int(value) <= 65535):
+                report.error(label_file, pointer(*(label_path + [positions[key]])),
+                             'load balancer port "%s" of service %s is not a port number 1-65535' % (value, svc),
+                             'traefik.port')
+    rule_file, rule_path = _origin(sources, base + ['firewall_rules'])
+    for index, rule in enumerate(_as_list(env.get('firewall_rules'))):
+        norm = normalize_rule(rule, rule_file, rule_path + [index], report, group_refs)
+        if norm is not None:
+            view['firewall_rules'].append(norm)
+    return view
+
+
+def _as_list(value):
+    return value if isinstance(value, list) else []
+
+
+def _check_compose(name, compose, label, report, platform_rules):
+    """The compose file itself; True when it has services to check the stack's settings against."""
     if not isinstance(compose, dict) or not isinstance(compose.get('services'), dict) or not compose['services']:
         report.error(label, '/services', 'a compose file needs a "services" mapping with at least one service',
                      'compose.services')
-        return
+        return False
     for svc, conf in compose['services'].items():
         if not isinstance(conf, dict):
             report.error(label, pointer('services', svc), 'service %s must be a mapping' % svc, 'compose.service')
@@ -200,8 +261,14 @@ def _check_compose(name, compose, label, stack, env_path, report, platform_rules
                            'service %s of stack %s uses "%s": stacks must not publish or expose ports, every '
                            'service is reached through Traefik (declare traefik_labels in phoenix.json)'
                            % (svc, name, key), 'platform.compose_ports')
-    for svc in stack['services']:
+    return True
+
+
+def _check_services(label, compose, view, sources, env, report):
+    """Traefik labels only for services the compose file has."""
+    for svc in view['services']:
         if svc not in compose['services']:
-            report.error(stack['source'], pointer(*(env_path + ['services', svc])),
+            file, path = _origin(sources, ['environments', env, 'services', svc, 'traefik_labels'])
+            report.error(file, pointer(*path[:-1]),
                          'service %s has traefik_labels but stack %s has no such service in its compose file'
-                         % (svc, name), 'stack.unknown_service')
+                         % (svc, label), 'stack.unknown_service')
