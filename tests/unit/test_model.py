@@ -195,3 +195,55 @@ def test_missing_config_dir_is_an_error_not_a_crash(tmp_path):
     from ansible_collections.thinkheads.phoenix.plugins.module_utils.config.model import load_config
     config = load_config(str(tmp_path / 'nope'))
     assert [f.code for f in config.report.errors] == ['file.missing']
+
+
+def test_compose_merge_tags_are_accepted(phoenix_tree):
+    """docker compose's !reset and !override tags load as plain values."""
+    path = phoenix_tree.path('stacks/qdrant_service/docker-compose.yml')
+    with open(path) as handle:
+        text = handle.read()
+    with open(path, 'w') as handle:
+        handle.write(text.replace('    volumes:\n', '    labels: !reset []\n    dns: !reset null\n'
+                                  '    volumes: !override\n', 1))
+    config = phoenix_tree.load(platform_rules='error')
+    assert errors_of(config) == []
+    service = config.stacks['qdrant_service']['compose']['services']['qdrant']
+    assert service['labels'] == [] and service['dns'] is None
+    assert service['volumes'] == ['qdrant_storage:/qdrant/storage', 'qdrant_snapshots:/qdrant/snapshots']
+
+
+def test_defined_security_group_is_accepted(phoenix_tree):
+    hyp = phoenix_tree.read('phoenix_hypervisor_config.json')
+    hyp['firewall']['security_groups'] = {'webservers': {'rules': [
+        {'type': 'in', 'action': 'ACCEPT', 'proto': 'tcp', 'dport': '443'}]}}
+    phoenix_tree.write('phoenix_hypervisor_config.json', hyp)
+    lxc = phoenix_tree.read('phoenix_lxc_configs.json')
+    lxc['lxc_configs']['801']['firewall']['rules'].append({'type': 'group', 'action': 'webservers'})
+    phoenix_tree.write('phoenix_lxc_configs.json', lxc)
+    config = phoenix_tree.load(platform_rules='error')
+    assert errors_of(config) == []
+    assert {'type': 'group', 'action': 'webservers', 'enabled': True} in config.guests[801]['firewall']['rules']
+
+
+def test_per_guest_stack_environment_is_resolved(phoenix_tree):
+    vms = phoenix_tree.read('phoenix_vm_configs.json')
+    vms['vms'][2]['docker_stacks'][0] = {'name': 'qdrant_service', 'environment': 'testing'}
+    phoenix_tree.write('phoenix_vm_configs.json', vms)
+    config = phoenix_tree.load(platform_rules='error')
+    assert errors_of(config) == []
+    stack = config.stacks['qdrant_service']
+    assert sorted(stack['routers']) == ['qdrant']                      # the load environment (production)
+    assert sorted(stack['other_environments']) == ['testing']           # the one guest 1002 deploys
+    testing = stack['other_environments']['testing']
+    assert testing['routers']['qdrant-testing']['hosts'] == ['qdrant-testing.internal.thinkheads.ai']
+    assert [v['value_from'] for v in testing['variables'] if v['secret']] == ['vault_qdrant_api_key_testing']
+    assert config.stacks['thinkheads_ai_app']['other_environments'] == {}
+    copy = PhoenixConfig.from_dict(json.loads(json.dumps(config.as_dict())))
+    assert copy.stacks == config.stacks
+
+
+def test_guest_may_publish_its_own_name(phoenix_tree):
+    """801 granite-embedding publishes traefik_service granite-embedding: its own DNS name, not a clash."""
+    config = phoenix_tree.load(platform_rules='error')
+    assert config.guests[801]['traefik_service']['host'] == config.guests[801]['fqdn']
+    assert errors_of(config) == []

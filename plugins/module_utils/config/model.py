@@ -130,7 +130,15 @@ def warn_unknown_keys(obj, known, file, path, report, what):
 
 # --------------------------------------------------------------------------- hypervisor
 
-def _build_hypervisor(raw, report):
+def _cluster_firewall_raw(raw):
+    """The raw cluster firewall and its JSON path: top-level 'firewall', else shared_volumes.firewall."""
+    fw = raw.get('firewall')
+    if fw is None and isinstance((raw.get('shared_volumes') or {}).get('firewall'), dict):
+        return raw['shared_volumes']['firewall'], ['shared_volumes', 'firewall']
+    return fw, ['firewall']
+
+
+def _build_hypervisor(raw, report, group_refs=None):
     file = HYPERVISOR_FILE
     network = raw.get('network') or {}
     iface = network.get('interfaces') or {}
@@ -163,12 +171,8 @@ def _build_hypervisor(raw, report):
         'gateway': gateway,
         'nameservers': split_list(iface.get('dns_nameservers')),
     }
-    fw = raw.get('firewall')
-    fw_path = ['firewall']
-    if fw is None and isinstance((raw.get('shared_volumes') or {}).get('firewall'), dict):
-        fw = raw['shared_volumes']['firewall']
-        fw_path = ['shared_volumes', 'firewall']
-    hyp['cluster_firewall'] = normalize_firewall(fw or {}, file, fw_path, report)
+    fw, fw_path = _cluster_firewall_raw(raw)
+    hyp['cluster_firewall'] = normalize_firewall(fw or {}, file, fw_path, report, group_refs)
     portainer_api = raw.get('portainer_api') or {}
     hyp['portainer'] = {
         'server_ip': network.get('portainer_server_ip'),
@@ -186,7 +190,10 @@ def _build_hypervisor(raw, report):
 
 # --------------------------------------------------------------------------- guests
 
-def _network(gtype, raw, file, base, subnet, defaults, report):
+def _network(gtype, raw, file, base, ctx):
+    report = ctx['report']
+    subnet = ctx['subnet']
+    defaults = ctx['vm_defaults']
     nc = raw.get('network_config')
     if not isinstance(nc, dict):
         nc = {}
@@ -200,6 +207,8 @@ def _network(gtype, raw, file, base, subnet, defaults, report):
         'mac': normalize_mac(raw.get('mac_address') or nc.get('mac_address') or nc.get('hwaddr'), file,
                              base + ['mac_address'], report),
     }
+    if out['gateway'] and subnet is not None:
+        _check_gateway(out['gateway'], file, path + ['gw' if nc.get('gw') else 'gateway'], ctx)
     ip = nc.get('ip')
     if ip is None:
         return out
@@ -210,15 +219,35 @@ def _network(gtype, raw, file, base, subnet, defaults, report):
     if parsed is None:
         return out
     address, prefix, number, version = parsed
+    given = prefix
     if prefix is None:
         prefix = subnet.prefixlen if subnet is not None else (32 if version == 4 else 128)
     out['ip'] = address
     out['prefix'] = prefix
     out['cidr'] = '%s/%d' % (address, prefix)
-    if subnet is not None and not in_network(number, version, subnet):
-        report.error(file, pointer(*(path + ['ip'])), 'IP %s is outside the hypervisor subnet %s'
-                     % (address, subnet), 'network.outside_subnet')
+    if subnet is not None:
+        if not in_network(number, version, subnet):
+            report.error(file, pointer(*(path + ['ip'])), 'IP %s is outside the hypervisor subnet %s'
+                         % (address, subnet), 'network.outside_subnet')
+        elif given is not None and given != subnet.prefixlen:
+            report.error(file, pointer(*(path + ['ip'])), 'prefix length /%d of %s/%d does not match the '
+                         'hypervisor subnet %s' % (given, address, given, subnet), 'network.prefix')
     return out
+
+
+def _check_gateway(gateway, file, path, ctx):
+    """A guest's gateway must lie in the hypervisor subnet (results are cached: guests share gateways)."""
+    cache = ctx['gateway_ok']
+    inside = cache.get(gateway)
+    if inside is None:
+        parsed = parse_address(gateway, file, path, ctx['report'])
+        if parsed is None:
+            return
+        inside = in_network(parsed[2], parsed[3], ctx['subnet'])
+        cache[gateway] = inside
+    if not inside:
+        ctx['report'].error(file, pointer(*path), 'gateway %s is outside the hypervisor subnet %s'
+                            % (gateway, ctx['subnet']), 'network.gateway')
 
 
 def _traefik_service(raw, domain, file, base, report):
@@ -233,9 +262,14 @@ def _traefik_service(raw, domain, file, base, report):
     return out
 
 
+def _as_list(value):
+    """A list value as it is; anything else (wrong type, reported by the schema) as an empty list."""
+    return value if isinstance(value, list) else []
+
+
 def _docker_stacks(raw, environment):
     out = []
-    for item in raw.get('docker_stacks') or []:
+    for item in _as_list(raw.get('docker_stacks')):
         if isinstance(item, dict):
             out.append({'name': str(item.get('name')), 'environment': item.get('environment') or environment})
         else:
@@ -259,7 +293,8 @@ def _build_guest(gid, gtype, raw, file, base, ctx, declared=None):
     clone_key = 'clone_from_ctid' if gtype == 'lxc' else 'clone_from_vmid'
     guest['clone_from'] = as_id(raw.get(clone_key)) if raw.get(clone_key) not in (None, '') else None
     deps = []
-    for index, dep in enumerate(raw.get('dependencies') or []):
+    dep_indexes = []  # position of each dependency in the raw list, for messages
+    for index, dep in enumerate(_as_list(raw.get('dependencies'))):
         dep_id = as_id(dep)
         if dep_id is None:
             report.error(file, pointer(*(base + ['dependencies', index])), 'dependency "%s" is not a guest ID' % dep,
@@ -269,11 +304,14 @@ def _build_guest(gid, gtype, raw, file, base, ctx, declared=None):
                            % dep_id, 'dependency.duplicate')
         else:
             deps.append(dep_id)
+            dep_indexes.append(index)
     guest['dependencies'] = deps
+    ctx['dep_indexes'].setdefault(gid, dep_indexes)
     features = []
-    for feature in raw.get('features') or []:
+    for feature in _as_list(raw.get('features')):
+        feature = str(feature)
         if feature not in features:
-            features.append(str(feature))
+            features.append(feature)
     guest['features'] = features
     guest['gpus'] = parse_gpus(raw.get('gpu_assignment'), file, base + ['gpu_assignment'], report)
     role = str(raw.get('portainer_role') or 'none').lower()
@@ -282,8 +320,9 @@ def _build_guest(gid, gtype, raw, file, base, ctx, declared=None):
     if swarm_role is None and ('docker' in features or gtype == 'vm' and role in ('primary', 'agent')):
         swarm_role = {'primary': 'manager', 'agent': 'worker'}.get(role)
     guest['swarm_role'] = swarm_role
-    guest['network'] = _network(gtype, raw, file, base, ctx['subnet'], ctx['vm_defaults'], report)
-    guest['firewall'] = normalize_firewall(raw.get('firewall') or {}, file, base + ['firewall'], report)
+    guest['network'] = _network(gtype, raw, file, base, ctx)
+    guest['firewall'] = normalize_firewall(raw.get('firewall') or {}, file, base + ['firewall'], report,
+                                           ctx['group_refs'])
     guest['traefik_service'] = _traefik_service(raw, ctx['domain'], file, base, report)
     guest['docker_stacks'] = _docker_stacks(raw, ctx['environment'])
     # Raw fields that have a normalized counterpart are dropped so that each fact is stated once.
@@ -294,15 +333,28 @@ def _build_guest(gid, gtype, raw, file, base, ctx, declared=None):
     return guest
 
 
-def _load_lxc(data, ctx, guests, id_sources, broken):
+def _mark_invalid(ctx, gid, raw):
+    """A guest left out for schema errors: its ID stays known, so references to it do not cascade, and
+    so does its Portainer role (None when it cannot be told), for the cross-guest Portainer checks."""
+    ctx['invalid_ids'].add(gid)
+    role = None
+    if isinstance(raw, dict):
+        role = str(raw.get('portainer_role') or 'none').lower()
+    ctx['invalid_roles'][gid] = role
+
+
+def _load_lxc(data, ctx, guests, id_sources, broken, all_broken=False):
     defaults = (ctx['hypervisor_raw'].get('proxmox_defaults') or {}).get('lxc') or {}
-    for key, raw in (data.get('lxc_configs') or {}).items():
+    configs = data.get('lxc_configs')
+    if not isinstance(configs, dict):
+        return  # reported by the schema
+    for key, raw in configs.items():
         gid = as_id(key)
         base = ['lxc_configs', key]
-        if gid is None or not isinstance(raw, dict):
-            continue  # reported by the schema
-        if key in broken:
-            ctx['invalid_ids'].add(gid)
+        if gid is None:
+            continue  # reported by the schema (a key that is not a guest ID)
+        if all_broken or key in broken or not isinstance(raw, dict):
+            _mark_invalid(ctx, gid, raw)
             continue
         raw = dict(raw)
         for field in ('cores', 'memory_mb'):
@@ -315,18 +367,17 @@ def _load_lxc(data, ctx, guests, id_sources, broken):
         guests.append(guest)
 
 
-def _load_vms(data, ctx, guests, id_sources, broken):
-    defaults = data.get('vm_defaults') or {}
-    ctx['vm_defaults'] = defaults
-    for index, raw in enumerate(data.get('vms') or []):
+def _load_vms(data, ctx, guests, id_sources, broken, all_broken=False):
+    defaults = ctx['vm_defaults']
+    for index, raw in enumerate(_as_list(data.get('vms'))):
         if not isinstance(raw, dict):
             continue
         gid = as_id(raw.get('vmid'))
         base = ['vms', index]
         if gid is None:
             continue
-        if index in broken:
-            ctx['invalid_ids'].add(gid)
+        if all_broken or index in broken:
+            _mark_invalid(ctx, gid, dict(defaults, **raw) if isinstance(defaults, dict) else raw)
             continue
         merged = dict((k, v) for k, v in defaults.items() if k not in ('network_bridge',))
         merged.update(raw)
@@ -383,29 +434,47 @@ def _check_unique(guests, id_sources, hyp_net, report):
                 report.error(file, path, 'duplicate MAC %s: used by guests %s' % (mac, ids), 'network.duplicate_mac')
 
 
-def _check_references(by_id, stacks, report, invalid_ids=frozenset()):
+def _dependency_path(guest, dep, dep_indexes):
+    """(file, pointer) of the entry in a guest's raw dependencies list that names ``dep``."""
+    position = guest['dependencies'].index(dep)
+    indexes = dep_indexes.get(guest['id']) or []
+    return _where(guest, 'dependencies', indexes[position] if position < len(indexes) else position)
+
+
+def _clone_key(guest):
+    return 'clone_from_ctid' if guest['type'] == 'lxc' else 'clone_from_vmid'
+
+
+def _check_references(by_id, stacks, report, ctx):
+    invalid_ids = ctx['invalid_ids']
+    dep_indexes = ctx['dep_indexes']
     for guest in by_id.values():
         gid = guest['id']
-        for index, dep in enumerate(guest['dependencies']):
+        for dep in guest['dependencies']:
             if dep == gid:
-                file, path = _where(guest, 'dependencies', index)
+                file, path = _dependency_path(guest, dep, dep_indexes)
                 report.error(file, path, 'guest %d depends on itself' % gid, 'dependency.self')
             elif dep not in by_id and dep not in invalid_ids:
-                file, path = _where(guest, 'dependencies', index)
+                file, path = _dependency_path(guest, dep, dep_indexes)
                 report.error(file, path, 'guest %d depends on %d, which is not defined' % (gid, dep),
                              'dependency.unknown')
         src = guest['clone_from']
         if src is not None:
-            file, path = _where(guest, 'clone_from_ctid' if guest['type'] == 'lxc' else 'clone_from_vmid')
+            file, path = _where(guest, _clone_key(guest))
             if src not in by_id:
                 if src not in invalid_ids:
                     report.error(file, path, 'guest %d clones from %d, which is not defined' % (gid, src),
                                  'clone.unknown')
             elif by_id[src]['type'] != guest['type']:
-                report.error(file, path, 'guest %d (%s) clones from %d, which is a %s' % (
-                    gid, guest['type'].upper(), src, by_id[src]['type'].upper()), 'clone.type')
+                report.error(file, path, 'guest %d (%s) clones from %d, which is %s' % (
+                    gid, guest['type'].upper(), src, 'an LXC' if by_id[src]['type'] == 'lxc' else 'a VM'),
+                    'clone.type')
             elif src == gid:
                 report.error(file, path, 'guest %d clones from itself' % gid, 'clone.self')
+        if guest['docker_stacks'] and 'docker' not in guest['features']:
+            file, path = _where(guest, 'docker_stacks')
+            report.error(file, path, 'guest %d deploys docker stacks (%s) but does not have the "docker" feature' % (
+                gid, ', '.join(s['name'] for s in guest['docker_stacks'])), 'stack.without_docker')
         for index, stack in enumerate(guest['docker_stacks']):
             file, path = _where(guest, 'docker_stacks', index)
             entry = stacks.get(stack['name'])
@@ -440,15 +509,56 @@ def _check_references(by_id, stacks, report, invalid_ids=frozenset()):
             file, path = _where(guest, 'portainer_role')
             report.error(file, path, 'more than one Portainer primary: guests %s' % ids, 'portainer.primary')
     agents = [g for g in by_id.values() if g['portainer_role'] == 'agent']
-    if agents and not primaries:
+    # A guest left out for schema errors may be the primary (or its role cannot be told): then the
+    # agents are not reported, the schema error is the one to fix.
+    maybe_primary = any(role not in ('agent', 'infrastructure', 'none') for role in ctx['invalid_roles'].values())
+    if agents and not primaries and not maybe_primary:
         for guest in agents:
             file, path = _where(guest, 'portainer_role')
             report.error(file, path, 'guest %d is a Portainer agent but no guest has portainer_role "primary"'
                          % guest['id'], 'portainer.no_primary')
 
 
-def _dependency_order(by_id, report):
-    """Topological order over dependencies and clone sources; reports every cycle once."""
+def _check_names(by_id, report):
+    """Every guest gets a DNS record <hostname>.<domain>: two guests must not share one. Returns {fqdn: [guest]}."""
+    by_fqdn = {}
+    for guest in by_id.values():
+        by_fqdn.setdefault(guest['fqdn'], []).append(guest)
+    for fqdn, owners in sorted(by_fqdn.items()):
+        if len(owners) > 1:
+            owners.sort(key=lambda g: g['id'])
+            ids = ', '.join(str(g['id']) for g in owners)
+            for guest in owners:
+                file, path = _where(guest, 'name')
+                report.error(file, path, 'DNS name %s is used by guests %s' % (fqdn, ids), 'guest.duplicate_name')
+    return by_fqdn
+
+
+def _check_security_groups(group_refs, hypervisor_raw, report):
+    """Rules of type 'group' must name a security group of the cluster firewall.
+
+    The configs are authoritative for the firewall, so a group is checked even when the hypervisor
+    config defines no security groups at all (the rule would insert a group that the sync does not
+    create). Skipped when the hypervisor config could not be loaded (its error is the one to fix).
+    """
+    if not group_refs or not isinstance(hypervisor_raw, dict):
+        return
+    fw, fw_path = _cluster_firewall_raw(hypervisor_raw)
+    groups = fw.get('security_groups') if isinstance(fw, dict) else None
+    defined = set(groups) if isinstance(groups, dict) else set()
+    where = '%s %s' % (HYPERVISOR_FILE, pointer(*(fw_path + ['security_groups'])))
+    for name, file, path in group_refs:
+        if name not in defined:
+            report.error(file, pointer(*path), 'security group "%s" is not defined in %s' % (name, where),
+                         'firewall.unknown_group')
+
+
+def _dependency_order(by_id, report, dep_indexes):
+    """Topological order over dependencies and clone sources; reports every cycle once.
+
+    A cycle is printed from the guest where the search entered it, and reported at that guest's
+    entry (dependencies/<i>, or the clone source) that leads into the rest of the cycle.
+    """
     edges = {}
     for gid, guest in by_id.items():
         before = [d for d in guest['dependencies'] if d in by_id and d != gid]
@@ -476,7 +586,10 @@ def _dependency_order(by_id, report):
                         reported.add(key)
                         text = ' -> '.join(str(c) for c in cycle)
                         guest = by_id[cycle[0]]
-                        file, path = _where(guest, 'dependencies')
+                        if cycle[1] in guest['dependencies']:
+                            file, path = _dependency_path(guest, cycle[1], dep_indexes)
+                        else:
+                            file, path = _where(guest, _clone_key(guest))
                         report.error(file, path, 'dependency cycle: %s' % text, 'dependency.cycle')
                 elif color[child] == white:
                     color[child] = grey
@@ -509,8 +622,32 @@ def _dependency_order(by_id, report):
     return order
 
 
-def _check_routing(by_id, stacks, report):
-    """Unique traefik_service names, unique router names, one owner per Host() rule."""
+def _on_guests(ids):
+    ids = sorted(ids)
+    return 'on guest%s %s' % ('s' if len(ids) > 1 else '', ', '.join(str(i) for i in ids))
+
+
+def _stack_variants(stacks, environment, deployed_on):
+    """(stack name, environment, routers) for every stack variant that Traefik may serve.
+
+    The load environment's variant of every stack, except for a stack that guests deploy
+    only in other environments; and every (stack, environment) pair a guest deploys.
+    """
+    deployed_envs = {}
+    for name, env in deployed_on:
+        deployed_envs.setdefault(name, set()).add(env)
+    out = []
+    for name, stack in sorted(stacks.items()):
+        envs = deployed_envs.get(name)
+        if not envs or environment in envs:
+            out.append((name, environment, stack['routers']))
+        for env, view in sorted((stack.get('other_environments') or {}).items()):
+            out.append((name, env, view['routers']))
+    return out
+
+
+def _check_routing(by_id, stacks, report, environment, by_fqdn):
+    """Unique traefik_service names, unique router names, one owner per Host() rule, no route on a guest's name."""
     services = {}
     for guest in sorted(by_id.values(), key=lambda g: g['id']):
         ts = guest['traefik_service']
@@ -525,20 +662,26 @@ def _check_routing(by_id, stacks, report):
     deployed_on = {}
     for guest in by_id.values():
         for stack in guest['docker_stacks']:
-            deployed_on.setdefault(stack['name'], set()).add(guest['id'])
+            deployed_on.setdefault((stack['name'], stack['environment']), set()).add(guest['id'])
     routers = {}
     claims = {}
     for name, ts_owners in services.items():
         for guest in ts_owners:
             ts = guest['traefik_service']
+            what = 'traefik_service "%s" of guest %d' % (name, guest['id'])
             claims.setdefault(('host', ts['host']), []).append({
-                'what': 'traefik_service "%s" of guest %d' % (name, guest['id']), 'file': guest['source']['file'],
-                'path': ts['path'], 'guests': {guest['id']}, 'kind': 'service'})
-    for stack_name, stack in sorted(stacks.items()):
-        for router, info in sorted(stack['routers'].items()):
-            routers.setdefault(router, []).append((stack_name, info))
-            claim = {'what': 'router "%s" of stack %s' % (router, stack_name), 'file': info['file'],
-                     'path': info['path'], 'guests': deployed_on.get(stack_name, set()), 'kind': 'router'}
+                'what': what, 'full': what, 'file': guest['source']['file'], 'path': ts['path'],
+                'guests': {guest['id']}, 'kind': 'service'})
+    for stack_name, env, stack_routers in _stack_variants(stacks, environment, deployed_on):
+        label = stack_name if env == environment else '%s (environment %s)' % (stack_name, env)
+        guests = deployed_on.get((stack_name, env), set())
+        notes = ([] if env == environment else ['environment %s' % env]) + ([_on_guests(guests)] if guests else [])
+        for router, info in sorted(stack_routers.items()):
+            routers.setdefault(router, []).append((label, info))
+            what = 'router "%s" of stack %s' % (router, stack_name)
+            claim = {'what': what + (' (environment %s)' % env if env != environment else ''),
+                     'full': what + (' (%s)' % ', '.join(notes) if notes else ''),
+                     'file': info['file'], 'path': info['path'], 'guests': guests, 'kind': 'router'}
             if info['only_hosts'] and info['hosts']:
                 for host in info['hosts']:
                     claims.setdefault(('host', host), []).append(claim)
@@ -551,22 +694,60 @@ def _check_routing(by_id, stacks, report):
                 report.error(info['file'], info['path'], 'router name "%s" is defined by stacks %s' % (router, names),
                              'traefik.duplicate_router')
     for (kind, value), owners in sorted(claims.items()):
+        if kind == 'host' and value in by_fqdn:
+            _check_guest_host(value, owners, by_fqdn[value], report)
         if len(owners) < 2:
             continue
         label = 'Host(`%s`)' % value if kind == 'host' else 'rule "%s"' % value
         twins = (len(owners) == 2 and set(o['kind'] for o in owners) == {'service', 'router'}
                  and owners[0]['guests'] & owners[1]['guests'])
-        what = ' and '.join(o['what'] for o in owners)
         for owner in owners:
             if twins:
                 report.warning(owner['file'], owner['path'], '%s is declared twice on the same guest (%s); the stack '
-                               'router serves it' % (label, what), 'traefik.twin_host')
+                               'router serves it' % (label, ' and '.join(o['what'] for o in owners)),
+                               'traefik.twin_host')
             else:
-                report.error(owner['file'], owner['path'], '%s is claimed by %s' % (label, what),
-                             'traefik.duplicate_host')
+                report.error(owner['file'], owner['path'], '%s is claimed by %s'
+                             % (label, ' and '.join(o['full'] for o in owners)), 'traefik.duplicate_host')
+
+
+def _check_guest_host(host, claims, guests, report):
+    """A route's host that is the DNS name of another guest: the name cannot point at Traefik and at that guest.
+
+    A guest may publish its own name (traefik_service "granite-embedding" on the guest of that name),
+    and a router may serve the name of a guest that runs its stack.
+    """
+    for claim in claims:
+        if not claim['guests']:
+            continue  # a stack that no guest deploys has no router
+        others = sorted(g['id'] for g in guests if g['id'] not in claim['guests'])
+        if others:
+            report.error(claim['file'], claim['path'], '%s claims %s, the DNS name of guest%s %s' % (
+                claim['full'], host, 's' if len(others) > 1 else '', ', '.join(str(i) for i in others)),
+                'traefik.guest_host')
 
 
 # --------------------------------------------------------------------------- entry point
+
+def _broken_guests(name, error_paths):
+    """Which guests of a guest file its schema errors break: (keys or indexes, all of them, top-level keys).
+
+    A guest that breaks the schema is left out; the rest of the file is still used, and the broken
+    guest's ID stays known so that references to it do not cascade into more errors. An error in
+    vm_defaults, in the guest collection itself or at the root breaks every guest of the file; one in
+    another top-level key (nvidia_driver_version, ...) breaks none.
+    """
+    collection = 'lxc_configs' if name == LXC_FILE else 'vms'
+    bad, all_bad, top = set(), False, set()
+    for error_path in error_paths:
+        if len(error_path) >= 2 and error_path[0] == collection:
+            bad.add(error_path[1])
+        elif not error_path or error_path[0] == collection:
+            all_bad = True
+        else:
+            top.add(error_path[0])
+    return bad, all_bad, top
+
 
 def load_config(config_dir, stacks_dir=None, environment='production', platform_rules=ERROR, raise_on_error=False):
     """Load and validate every Phoenix config file under ``config_dir`` (and ``stacks_dir``).
@@ -593,9 +774,10 @@ def load_config(config_dir, stacks_dir=None, environment='production', platform_
         if hypervisor_raw is not None and not validate_schema(hypervisor_raw, HYPERVISOR_FILE, HYPERVISOR_FILE,
                                                               report):
             hypervisor_raw = None
+    group_refs = []  # (security group, file, path) of every firewall rule of type 'group'
     hypervisor, subnet = {}, None
     if isinstance(hypervisor_raw, dict):
-        hypervisor, subnet, _address = _build_hypervisor(hypervisor_raw, report)
+        hypervisor, subnet, _address = _build_hypervisor(hypervisor_raw, report, group_refs)
     docs, broken = {}, {}
     for name in (LXC_FILE, VM_FILE):
         fpath = os.path.join(config_dir, name)
@@ -606,22 +788,13 @@ def load_config(config_dir, stacks_dir=None, environment='production', platform_
         data = read_json(fpath, name, report)
         if data is None:
             continue
-        # A guest that breaks the schema is left out; the rest of the file is still used, and the
-        # broken guest's ID stays known so that references to it do not cascade into more errors.
-        collection = 'lxc_configs' if name == LXC_FILE else 'vms'
-        bad = set()
-        for error_path in schema_errors(data, name, name, report):
-            if len(error_path) >= 2 and error_path[0] == collection:
-                bad.add(error_path[1])
-            else:
-                bad = None
-                break
-        if bad is None:
-            continue
+        error_paths = schema_errors(data, name, name, report)
+        if not isinstance(data, dict):
+            continue  # reported by the schema
         docs[name] = data
-        broken[name] = bad
+        broken[name] = _broken_guests(name, error_paths)
     lxc_doc = docs.get(LXC_FILE, {})
-    if lxc_doc.get('nvidia_driver_version') and hypervisor:
+    if lxc_doc.get('nvidia_driver_version') and hypervisor and 'nvidia_driver_version' not in broken[LXC_FILE][2]:
         hypervisor.setdefault('nvidia_driver_version', lxc_doc['nvidia_driver_version'])
     elif hypervisor and isinstance(hypervisor.get('nvidia_driver'), dict):
         hypervisor.setdefault('nvidia_driver_version', hypervisor['nvidia_driver'].get('version'))
@@ -633,20 +806,33 @@ def load_config(config_dir, stacks_dir=None, environment='production', platform_
         'environment': environment,
         'hypervisor_raw': hypervisor_raw or {},
         'vm_defaults': {},
-        'invalid_ids': set(),
+        'invalid_ids': set(),     # IDs of guests left out for schema errors
+        'invalid_roles': {},      # their Portainer roles
+        'dep_indexes': {},        # {guest ID: raw list position of each dependency}
+        'gateway_ok': {},         # {gateway: inside the subnet}
+        'group_refs': group_refs,
         'known_keys': {
             'lxc': _known_keys(LXC_FILE, 'lxc_configs', '*'),
             'vm': _known_keys(VM_FILE, 'vms', '[]'),
         },
     }
     guests, id_sources = [], {}
+    if VM_FILE in docs and 'vm_defaults' not in broken[VM_FILE][2]:
+        defaults = docs[VM_FILE].get('vm_defaults')
+        ctx['vm_defaults'] = defaults if isinstance(defaults, dict) else {}
+    if LXC_FILE in docs:
+        bad, all_bad, _top = broken[LXC_FILE]
+        _load_lxc(lxc_doc, ctx, guests, id_sources, bad, all_bad)
     if VM_FILE in docs:
-        ctx['vm_defaults'] = docs[VM_FILE].get('vm_defaults') or {}
-    _load_lxc(lxc_doc, ctx, guests, id_sources, broken.get(LXC_FILE, set()))
-    if VM_FILE in docs:
-        _load_vms(docs[VM_FILE], ctx, guests, id_sources, broken[VM_FILE])
+        bad, all_bad, top = broken[VM_FILE]
+        _load_vms(docs[VM_FILE], ctx, guests, id_sources, bad, all_bad or 'vm_defaults' in top)
 
-    stacks = load_stacks(config_dir, stacks_dir, environment, report, platform_rules)
+    # Every (stack, environment) pair a guest deploys is resolved and checked, not only the load environment.
+    deployments = {}
+    for guest in guests:
+        for item in guest['docker_stacks']:
+            deployments.setdefault(item['name'], set()).add(item['environment'])
+    stacks = load_stacks(config_dir, stacks_dir, environment, report, platform_rules, deployments, group_refs)
 
     certificates = []
     cert_path = os.path.join(config_dir, CERT_FILE)
@@ -659,13 +845,15 @@ def load_config(config_dir, stacks_dir=None, environment='production', platform_
     by_id = {}
     for guest in guests:
         by_id.setdefault(guest['id'], guest)
-    _check_references(by_id, stacks, report, ctx['invalid_ids'])
-    order = _dependency_order(by_id, report)
+    _check_references(by_id, stacks, report, ctx)
+    by_fqdn = _check_names(by_id, report)
+    _check_security_groups(group_refs, hypervisor_raw, report)
+    order = _dependency_order(by_id, report, ctx['dep_indexes'])
     ordered = {}
     for index, gid in enumerate(order):
         by_id[gid]['order'] = index
         ordered[gid] = by_id[gid]
-    _check_routing(ordered, stacks, report)
+    _check_routing(ordered, stacks, report, environment, by_fqdn)
     config = PhoenixConfig(hypervisor, ordered, stacks, certificates, environment, report)
     if raise_on_error and report.errors:
         raise PhoenixConfigError(report)
