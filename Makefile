@@ -3,6 +3,7 @@
 #   make lint     ruff + ansible-lint (production profile; includes yamllint rules)
 #   make sanity   ansible-test sanity on a clean copy of the collection
 #   make unit     pytest tests/unit
+#   make integration  pytest tests/pvesim tests/integration (modules and playbooks against pvesim)
 #   make test     venv + lint + schemas-check + sanity + unit + inventory-check (what .ci/run executes)
 #   make schemas  re-export etc/schemas/ from plugins/module_utils/config/schemas.py
 #   make bench    benchmarks (inventory scale)
@@ -49,7 +50,7 @@ empty :=
 space := $(empty) $(empty)
 SANITY_PATH := $(subst $(space),:,$(strip $(VENV_BIN) $(SANITY_EXTRA_PYTHON_DIRS))):$(PATH)
 
-.PHONY: venv lint sanity unit test inventory-check schemas schemas-check bench lab clean distclean python-check
+.PHONY: venv lint sanity unit integration release-check test inventory-check schemas schemas-check bench lab clean distclean python-check
 
 python-check:
 	@if [ -z "$(PYTHON)" ]; then \
@@ -113,6 +114,10 @@ sanity: venv
 unit: venv
 	pytest -q tests/unit
 
+# Modules and playbooks against pvesim (or a real Proxmox when PHOENIX_PVE_URL is set), and pvesim itself.
+integration: venv
+	pytest -q tests/pvesim tests/integration
+
 inventory-check: venv
 	ansible-inventory --graph
 	ansible-playbook playbooks/validate.yml
@@ -127,8 +132,13 @@ schemas-check: venv
 
 bench: venv
 	python benchmarks/inventory_scale.py
+	python benchmarks/api_calls.py
 
-test: venv lint schemas-check sanity unit inventory-check
+# Build the collection, install it into a clean venv, ansible-doc every plugin, changelog lint, ansible-builder create.
+release-check: venv
+	PYTHON=$(PYTHON) scripts/release_check.sh
+
+test: venv lint schemas-check sanity unit integration inventory-check release-check
 
 lab: venv inventory-check
 	@echo "make lab: the environment is ready and the topology in etc/ and stacks/ validates."

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from conftest import REAL_PVE, REPO
+from pve_env import REAL_PVE, REPO
 
 pytestmark = pytest.mark.skipif(REAL_PVE, reason='runs against pvesim only')
 BIN = os.path.dirname(sys.executable)

@@ -8,7 +8,7 @@ import copy
 
 import pytest
 
-from conftest import REAL_PVE
+from pve_env import REAL_PVE
 from modrun import run_module
 
 OSTEMPLATE = 'local:vztmpl/ubuntu-24.04-standard_24.04-2_amd64.tar.zst'
@@ -34,6 +34,13 @@ def templates(pve, topology):
     return True
 
 
+@pytest.fixture(scope='module')
+def guest_801(pve, topology, templates):
+    """801 exists (created by the first test that needs it)."""
+    run(pve, 'proxmox_guest', guest_args(topology, 801, state='started'))
+    return 801
+
+
 def test_guest_info_lists_the_templates(pve, templates):
     result = run(pve, 'proxmox_guest_info', {})
     assert result['guests']['900']['template'] is True
@@ -52,7 +59,7 @@ def test_801_create_then_unchanged_without_writes(pve, topology, templates):
     assert second['api_calls'] <= 2
 
 
-def test_check_mode_reports_a_memory_change_with_a_diff_and_writes_nothing(pve, topology, templates):
+def test_check_mode_reports_a_memory_change_with_a_diff_and_writes_nothing(pve, topology, guest_801):
     guest = copy.deepcopy(topology.guests[801])
     guest['memory_mb'] = guest['memory_mb'] * 2
     pve.clear_log()
@@ -64,7 +71,7 @@ def test_check_mode_reports_a_memory_change_with_a_diff_and_writes_nothing(pve, 
     assert pve.writes() == []
 
 
-def test_removed_mount_and_changed_sub_option_are_reconciled(pve, topology, templates):
+def test_removed_mount_and_changed_sub_option_are_reconciled(pve, topology, guest_801):
     guest = copy.deepcopy(topology.guests[801])
     guest['mount_points'] = [{'host_path': '/srv/models', 'container_path': '/models'}]
     result = run(pve, 'proxmox_guest', guest_args(topology, 801, guest=guest))
@@ -74,7 +81,7 @@ def test_removed_mount_and_changed_sub_option_are_reconciled(pve, topology, temp
     assert run(pve, 'proxmox_guest', guest_args(topology, 801))['changed'] is False
 
 
-def test_firewall_rules_removed_and_moved(pve, topology, templates):
+def test_firewall_rules_removed_and_moved(pve, topology, guest_801):
     rules = topology.guests[801]['firewall']['rules']
     assert len(rules) >= 2
     args = {'vmid': 801, 'kind': 'lxc', 'enabled': True, 'policy_in': 'DROP', 'rules': rules}
@@ -95,13 +102,14 @@ def test_firewall_rules_removed_and_moved(pve, topology, templates):
     assert run(pve, 'proxmox_firewall', dict(args, rules=rules[:1]), check=True)['changed'] is False
 
 
-def test_firewall_check_mode_writes_nothing(pve, topology, templates):
+def test_firewall_check_mode_writes_nothing(pve, topology, guest_801):
     rules = topology.guests[801]['firewall']['rules']
     pve.clear_log()
     result = run(pve, 'proxmox_firewall', {'vmid': 801, 'rules': rules + rules[:1]}, check=True)
     assert result['changed'] is True
     assert pve.writes() == []
-    assert len(result['diff']['after']['rules']) == len(result['diff']['before']['rules']) + 1
+    assert len(result['diff']['after']['rules']) == len(rules) + 1
+    assert result['diff']['after']['rules'][-1] == result['diff']['after']['rules'][0]
 
 
 def test_failed_clone_task_fails_the_module_then_a_rerun_converges(pve, topology, templates):

@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from conftest import REPO
+from phoenix_testlib import REPO
 
 BIN = os.path.dirname(sys.executable)
 

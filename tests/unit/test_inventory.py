@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from conftest import REPO
+from phoenix_testlib import REPO
 
 BIN = os.path.dirname(sys.executable)
 GUESTS = ['101', '102', '103', '801', '1001', '1002']

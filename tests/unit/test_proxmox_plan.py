@@ -15,7 +15,7 @@ from ansible_collections.thinkheads.phoenix.plugins.module_utils.proxmox_guest i
 
 @pytest.fixture(scope='module')
 def guests():
-    from conftest import ETC, STACKS
+    from phoenix_testlib import ETC, STACKS
     from ansible_collections.thinkheads.phoenix.plugins.module_utils.config.model import load_config
     return load_config(ETC, STACKS).guests
 

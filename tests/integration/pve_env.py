@@ -1,0 +1,43 @@
+# -*- coding: utf-8 -*-
+"""Where the integration tests find Proxmox: pvesim by default, a real Proxmox when PHOENIX_PVE_URL is set."""
+
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.abspath(os.path.join(HERE, '..', '..'))
+sys.path.insert(0, os.path.join(REPO, 'tests', 'unit'))     # phoenix_testlib and modrun
+sys.path.insert(0, os.path.join(REPO, 'lab', 'pvesim'))
+sys.path.insert(0, os.path.join(REPO, 'collections'))
+
+TOKEN_ID = 'root@pam!phoenix'
+TOKEN_SECRET = '6d2f8a4e-1c1b-4f33-9d0e-phoenix-tests'
+REAL_PVE = bool(os.environ.get('PHOENIX_PVE_URL'))
+
+
+class Pve:
+    """Connection settings for the modules, plus the simulator's control interface when it is pvesim."""
+
+    def __init__(self, url, ca_file, token_id, token_secret, control=None, state_dir=None, server=None):
+        self.url = url
+        self.ca_file = ca_file
+        self.token_id = token_id
+        self.token_secret = token_secret
+        self.control = control
+        self.state_dir = state_dir
+        self.server = server
+
+    @property
+    def env(self):
+        env = {'PHOENIX_PVE_URL': self.url, 'PHOENIX_PVE_TOKEN_ID': self.token_id,
+               'PHOENIX_PVE_TOKEN_SECRET': self.token_secret}
+        if self.ca_file:
+            env['PHOENIX_PVE_CA_FILE'] = self.ca_file
+        return env
+
+    def writes(self):
+        """Write requests pvesim logged since the last clear."""
+        return [r for r in self.control.requests() if r['method'] != 'GET']
+
+    def clear_log(self):
+        self.control.clear_requests()
