@@ -207,8 +207,9 @@ def _network(gtype, raw, file, base, ctx):
         'mac': normalize_mac(raw.get('mac_address') or nc.get('mac_address') or nc.get('hwaddr'), file,
                              base + ['mac_address'], report),
     }
-    if out['gateway'] and subnet is not None:
-        _check_gateway(out['gateway'], file, path + ['gw' if nc.get('gw') else 'gateway'], ctx)
+    gateway = out['gateway']
+    if gateway and subnet is not None and not ctx['gateway_ok'].get(gateway):
+        _check_gateway(gateway, file, path + ['gw' if nc.get('gw') else 'gateway'], ctx)
     ip = nc.get('ip')
     if ip is None:
         return out
@@ -229,7 +230,7 @@ def _network(gtype, raw, file, base, ctx):
         if not in_network(number, version, subnet):
             report.error(file, pointer(*(path + ['ip'])), 'IP %s is outside the hypervisor subnet %s'
                          % (address, subnet), 'network.outside_subnet')
-        elif given is not None and given != subnet.prefixlen:
+        elif given is not None and given != ctx['subnet_prefix']:
             report.error(file, pointer(*(path + ['ip'])), 'prefix length /%d of %s/%d does not match the '
                          'hypervisor subnet %s' % (given, address, given, subnet), 'network.prefix')
     return out
@@ -269,7 +270,8 @@ def _as_list(value):
 
 def _docker_stacks(raw, environment):
     out = []
-    for item in _as_list(raw.get('docker_stacks')):
+    items = raw.get('docker_stacks')
+    for item in (items if isinstance(items, list) else ()):
         if isinstance(item, dict):
             out.append({'name': str(item.get('name')), 'environment': item.get('environment') or environment})
         else:
@@ -294,7 +296,8 @@ def _build_guest(gid, gtype, raw, file, base, ctx, declared=None):
     guest['clone_from'] = as_id(raw.get(clone_key)) if raw.get(clone_key) not in (None, '') else None
     deps = []
     dep_indexes = []  # position of each dependency in the raw list, for messages
-    for index, dep in enumerate(_as_list(raw.get('dependencies'))):
+    raw_deps = raw.get('dependencies')
+    for index, dep in enumerate(raw_deps if isinstance(raw_deps, list) else ()):
         dep_id = as_id(dep)
         if dep_id is None:
             report.error(file, pointer(*(base + ['dependencies', index])), 'dependency "%s" is not a guest ID' % dep,
@@ -308,7 +311,8 @@ def _build_guest(gid, gtype, raw, file, base, ctx, declared=None):
     guest['dependencies'] = deps
     ctx['dep_indexes'].setdefault(gid, dep_indexes)
     features = []
-    for feature in _as_list(raw.get('features')):
+    raw_features = raw.get('features')
+    for feature in (raw_features if isinstance(raw_features, list) else ()):
         feature = str(feature)
         if feature not in features:
             features.append(feature)
@@ -448,28 +452,31 @@ def _clone_key(guest):
 def _check_references(by_id, stacks, report, ctx):
     invalid_ids = ctx['invalid_ids']
     dep_indexes = ctx['dep_indexes']
+    ids_unknown = ctx['ids_unknown']
     for guest in by_id.values():
         gid = guest['id']
         for dep in guest['dependencies']:
             if dep == gid:
                 file, path = _dependency_path(guest, dep, dep_indexes)
                 report.error(file, path, 'guest %d depends on itself' % gid, 'dependency.self')
-            elif dep not in by_id and dep not in invalid_ids:
+            elif dep not in by_id and dep not in invalid_ids and not ids_unknown:
                 file, path = _dependency_path(guest, dep, dep_indexes)
                 report.error(file, path, 'guest %d depends on %d, which is not defined' % (gid, dep),
                              'dependency.unknown')
         src = guest['clone_from']
         if src is not None:
-            file, path = _where(guest, _clone_key(guest))
             if src not in by_id:
-                if src not in invalid_ids:
+                if src not in invalid_ids and not ids_unknown:
+                    file, path = _where(guest, _clone_key(guest))
                     report.error(file, path, 'guest %d clones from %d, which is not defined' % (gid, src),
                                  'clone.unknown')
             elif by_id[src]['type'] != guest['type']:
+                file, path = _where(guest, _clone_key(guest))
                 report.error(file, path, 'guest %d (%s) clones from %d, which is %s' % (
                     gid, guest['type'].upper(), src, 'an LXC' if by_id[src]['type'] == 'lxc' else 'a VM'),
                     'clone.type')
             elif src == gid:
+                file, path = _where(guest, _clone_key(guest))
                 report.error(file, path, 'guest %d clones from itself' % gid, 'clone.self')
         if guest['docker_stacks'] and 'docker' not in guest['features']:
             file, path = _where(guest, 'docker_stacks')
@@ -509,9 +516,10 @@ def _check_references(by_id, stacks, report, ctx):
             file, path = _where(guest, 'portainer_role')
             report.error(file, path, 'more than one Portainer primary: guests %s' % ids, 'portainer.primary')
     agents = [g for g in by_id.values() if g['portainer_role'] == 'agent']
-    # A guest left out for schema errors may be the primary (or its role cannot be told): then the
-    # agents are not reported, the schema error is the one to fix.
-    maybe_primary = any(role not in ('agent', 'infrastructure', 'none') for role in ctx['invalid_roles'].values())
+    # A guest left out for schema errors may be the primary (or its role cannot be told, or guests
+    # could not be listed at all): then the agents are not reported, the schema error is the one to fix.
+    maybe_primary = ids_unknown or any(role not in ('agent', 'infrastructure', 'none')
+                                       for role in ctx['invalid_roles'].values())
     if agents and not primaries and not maybe_primary:
         for guest in agents:
             file, path = _where(guest, 'portainer_role')
@@ -524,13 +532,12 @@ def _check_names(by_id, report):
     by_fqdn = {}
     for guest in by_id.values():
         by_fqdn.setdefault(guest['fqdn'], []).append(guest)
-    for fqdn, owners in sorted(by_fqdn.items()):
-        if len(owners) > 1:
-            owners.sort(key=lambda g: g['id'])
-            ids = ', '.join(str(g['id']) for g in owners)
-            for guest in owners:
-                file, path = _where(guest, 'name')
-                report.error(file, path, 'DNS name %s is used by guests %s' % (fqdn, ids), 'guest.duplicate_name')
+    for fqdn in sorted(f for f, owners in by_fqdn.items() if len(owners) > 1):
+        owners = sorted(by_fqdn[fqdn], key=lambda g: g['id'])
+        ids = ', '.join(str(g['id']) for g in owners)
+        for guest in owners:
+            file, path = _where(guest, 'name')
+            report.error(file, path, 'DNS name %s is used by guests %s' % (fqdn, ids), 'guest.duplicate_name')
     return by_fqdn
 
 
@@ -779,6 +786,10 @@ def load_config(config_dir, stacks_dir=None, environment='production', platform_
     if isinstance(hypervisor_raw, dict):
         hypervisor, subnet, _address = _build_hypervisor(hypervisor_raw, report, group_refs)
     docs, broken = {}, {}
+    # Whether some guests could not even be listed (a guest file that is not JSON, or whose guest
+    # collection has the wrong type): references to unknown IDs are then not reported, as they may
+    # well be defined there; the file's own error is the one to fix.
+    ids_unknown = False
     for name in (LXC_FILE, VM_FILE):
         fpath = os.path.join(config_dir, name)
         if not os.path.isfile(fpath):
@@ -787,10 +798,13 @@ def load_config(config_dir, stacks_dir=None, environment='production', platform_
             continue
         data = read_json(fpath, name, report)
         if data is None:
+            ids_unknown = True
             continue
         error_paths = schema_errors(data, name, name, report)
-        if not isinstance(data, dict):
-            continue  # reported by the schema
+        collection = data.get('lxc_configs' if name == LXC_FILE else 'vms') if isinstance(data, dict) else None
+        if not isinstance(collection, dict if name == LXC_FILE else list):
+            ids_unknown = True  # reported by the schema
+            continue
         docs[name] = data
         broken[name] = _broken_guests(name, error_paths)
     lxc_doc = docs.get(LXC_FILE, {})
@@ -803,11 +817,13 @@ def load_config(config_dir, stacks_dir=None, environment='production', platform_
         'report': report,
         'domain': hypervisor.get('domain', ''),
         'subnet': subnet,
+        'subnet_prefix': subnet.prefixlen if subnet is not None else None,
         'environment': environment,
         'hypervisor_raw': hypervisor_raw or {},
         'vm_defaults': {},
         'invalid_ids': set(),     # IDs of guests left out for schema errors
         'invalid_roles': {},      # their Portainer roles
+        'ids_unknown': ids_unknown,
         'dep_indexes': {},        # {guest ID: raw list position of each dependency}
         'gateway_ok': {},         # {gateway: inside the subnet}
         'group_refs': group_refs,
