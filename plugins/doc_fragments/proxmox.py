@@ -56,8 +56,8 @@ options:
     default: 30
   api_retries:
     description:
-      - Retries, with exponential backoff, of calls that failed with a connection error or HTTP 502/503/504
-        (and any 5xx for reads). Proxmox's validation errors (HTTP 400) are never retried.
+      - Retries, with exponential backoff, of calls that failed with a connection error or HTTP 502/503/504/595/596.
+        Proxmox's validation errors (HTTP 400) and handler errors (HTTP 500) are never retried.
     type: int
     default: 4
   task_timeout:

@@ -49,8 +49,8 @@ def idmap_lines(id_maps, base=100000, size=ID_RANGE):
         cursor = 0
         for container_id, host_id, count in holes:
             if container_id < cursor or container_id + count > size or count < 1:
-                raise LxcConfError('%s map %d+%d overlaps another map or leaves 0-%d' % (kind, container_id, count,
-                                                                                        size - 1))
+                raise LxcConfError('%s map %d+%d overlaps another map or leaves 0-%d'
+                                   % (kind, container_id, count, size - 1))
             if container_id > cursor:
                 lines.append('lxc.idmap: %s %d %d %d' % (letter, cursor, base + cursor, container_id - cursor))
             lines.append('lxc.idmap: %s %d %d %d' % (letter, container_id, host_id, count))

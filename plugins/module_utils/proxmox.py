@@ -4,8 +4,8 @@
 """The one Proxmox VE API client of the collection, built on proxmoxer.
 
 - API token or password (ticket) authentication; TLS verified by default, optionally against a CA file.
-- Transient failures (connection errors, 502/503/504, and any 5xx on reads) are retried with exponential
-  backoff; Proxmox's per-parameter errors (HTTP 400) are raised verbatim.
+- Transient failures (connection errors and HTTP 502/503/504/595/596) are retried with exponential
+  backoff; Proxmox's per-parameter errors (HTTP 400) and handler errors (HTTP 500) are raised verbatim.
 - Asynchronous tasks (UPIDs) are waited for with a timeout; a failed task raises with its exit status
   and the end of its log.
 - Every call is counted (``client.calls``) so callers and benchmarks can report API usage.
@@ -40,7 +40,9 @@ try:
 except ImportError:  # pragma: no cover
     RETRYABLE_EXCEPTIONS = ()
 
-RETRYABLE_WRITE_STATUS = (502, 503, 504)
+# Transient answers: gateway/proxy errors, and pveproxy's own 595/596 for a node it could not reach.
+# Proxmox answers 500 for definitive handler errors ("does not exist", "is locked", ...): never retried.
+RETRYABLE_STATUS = (502, 503, 504, 595, 596)
 
 
 def proxmox_argument_spec():
@@ -130,9 +132,7 @@ class PveClient:
                 return func()
             except ResourceException as exc:
                 status = getattr(exc, 'status_code', None)
-                retryable = status is not None and (status in RETRYABLE_WRITE_STATUS
-                                                    or (method == 'GET' and status >= 500))
-                if not retryable or attempt > self.retries:
+                if status not in RETRYABLE_STATUS or attempt > self.retries:
                     raise PveError('%s %s failed (HTTP %s): %s' % (method, path, status, _error_text(exc)),
                                    status=status, errors=getattr(exc, 'errors', None), path=path,
                                    method=method) from exc
@@ -174,18 +174,18 @@ class PveClient:
         deadline = time.time() + (timeout or self.task_timeout)
         delay = poll
         while True:
+            self._sleep(delay)
+            delay = min(delay * 1.5, 2.0)
             status = self.get('nodes/%s/tasks/%s/status' % (node, upid))
             if status.get('status') == 'stopped':
                 exit_status = status.get('exitstatus', '')
                 if exit_status != 'OK' and not str(exit_status).startswith('WARNINGS'):
                     tail = self._task_log_tail(node, upid)
-                    raise PveError('task %s failed: %s%s' % (status.get('type', upid), exit_status,
-                                                              ('\n' + tail) if tail else ''))
+                    detail = ('\n' + tail) if tail else ''
+                    raise PveError('task %s failed: %s%s' % (status.get('type', upid), exit_status, detail))
                 return status
             if time.time() > deadline:
                 raise PveError('task %s still running after %ss' % (upid, timeout or self.task_timeout))
-            self._sleep(delay)
-            delay = min(delay * 1.5, 2.0)
 
     def _task_log_tail(self, node, upid, lines=10):
         try:

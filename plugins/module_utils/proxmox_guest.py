@@ -303,4 +303,4 @@ def ostemplate_volid(template, storage='local'):
     text = str(template)
     if ':' in text and not text.startswith('/'):
         return text
-    return '%s:vztmpl/%s' % (storage, text.rstrip('/').split('/')[-1])
+    return '%s:vztmpl/%s' % (storage, text.rstrip('/').rsplit('/', 1)[-1])

@@ -253,8 +253,8 @@ class FirewallRunner:
                 for key, have in sorted(current.items()):
                     if key not in wanted:
                         for entry in self.client.get('%s/ipset/%s' % (base, have['name'])) or []:
-                            self.write('delete', '%s/ipset/%s/%s' % (base, have['name'],
-                                                                   entry['cidr'].replace('/', '%2F')))
+                            cidr = entry['cidr'].replace('/', '%2F')
+                            self.write('delete', '%s/ipset/%s/%s' % (base, have['name'], cidr))
                         self.ops.append('ipset delete %s' % have['name'])
                         self.write('delete', '%s/ipset/%s' % (base, have['name']))
         return {}
@@ -289,9 +289,9 @@ def main():
         runner = FirewallRunner(module)
         result = runner.run()
     except PveError as exc:
+        wrote = bool(runner and runner.changed and not module.check_mode)
         module.fail_json(msg=exc.message, status=exc.status, errors=exc.errors,
-                         operations=runner.ops if runner else [], changed=bool(runner and runner.changed
-                                                                                and not module.check_mode))
+                         operations=runner.ops if runner else [], changed=wrote)
     module.exit_json(**result)
 
 

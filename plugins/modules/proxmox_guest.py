@@ -176,15 +176,18 @@ class GuestRunner:
                            tasks=[])
         self.before = {}
         self.after = {}
+        self.dirty = False      # written since the config was last read
 
     # -- API helpers -------------------------------------------------------------------------------
 
     def task(self, upid):
+        self.dirty = True
         if isinstance(upid, str) and upid.startswith('UPID:'):
             self.result['tasks'].append(upid)
             self.client.wait_task(upid)
 
     def current_config(self):
+        self.dirty = False
         try:
             return self.client.get(self.base + '/config')
         except PveError as exc:
@@ -323,7 +326,7 @@ class GuestRunner:
         self.result['changed'] = True
         self.result['changes']['template'] = 1
         if not self.module.check_mode:
-            if self.status() == 'running':
+            if not self.result['created'] and self.status() == 'running':
                 self.stop()
             self.task(self.client.post(self.base + '/template'))
 
@@ -342,7 +345,7 @@ class GuestRunner:
                 self.create(desired)
                 current = self.current_config()
         self.reconcile(current, desired)
-        if not self.module.check_mode and self.result['changed']:
+        if not self.module.check_mode and self.dirty:
             current = self.current_config()
         is_template = bool(self.guest.get('is_template'))
         if is_template:

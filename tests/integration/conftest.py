@@ -20,9 +20,9 @@ def pve(tmp_path_factory):
     server = start_server(state, tokens=['%s=%s' % (TOKEN_ID, TOKEN_SECRET)], control=True, task_seconds=0.05,
                           strict=True)
     try:
-        yield Pve(server.url, str(server.ca_file), TOKEN_ID, TOKEN_SECRET, control=Control(server.url,
-                                                                                             ca_file=str(server.ca_file)),
-                  state_dir=str(state), server=server)
+        control = Control(server.url, ca_file=str(server.ca_file))
+        yield Pve(server.url, str(server.ca_file), TOKEN_ID, TOKEN_SECRET, control=control, state_dir=str(state),
+                  server=server)
     finally:
         server.stop()
 
