@@ -347,11 +347,13 @@ def normalize_firewall(fw, file, path, report, group_refs=None):
         seen[key] = rpath
         rules.append(norm)
     out = {'enabled': bool(fw.get('enabled', bool(rules))), 'rules': rules}
-    for key in ('default_input_policy', 'default_output_policy'):
+    # Guests write policy_in/policy_out (Proxmox's names), the cluster default_input/output_policy.
+    for key, target in (('default_input_policy', 'input_policy'), ('default_output_policy', 'output_policy'),
+                        ('policy_in', 'input_policy'), ('policy_out', 'output_policy')):
         if key in fw:
             policy = str(fw[key]).upper()
             if policy not in FIREWALL_ACTIONS:
                 report.error(file, pointer(*(path + [key])), 'policy "%s" is not one of %s'
                              % (fw[key], ', '.join(FIREWALL_ACTIONS)), 'firewall.policy')
-            out[key.replace('default_', '').replace('_policy', '') + '_policy'] = policy
+            out[target] = policy
     return out
