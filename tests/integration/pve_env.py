@@ -36,8 +36,14 @@ class Pve:
         return env
 
     def writes(self):
-        """Write requests pvesim logged since the last clear."""
+        """Write requests pvesim logged since the last clear (a real Proxmox keeps no such log: [])."""
+        if self.control is None:
+            return []
         return [r for r in self.control.requests() if r['method'] != 'GET']
 
+    def requests(self):
+        return self.control.requests() if self.control is not None else []
+
     def clear_log(self):
-        self.control.clear_requests()
+        if self.control is not None:
+            self.control.clear_requests()

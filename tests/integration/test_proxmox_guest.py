@@ -12,7 +12,7 @@ from pve_env import REAL_PVE
 from modrun import run_module
 
 OSTEMPLATE = 'local:vztmpl/ubuntu-24.04-standard_24.04-2_amd64.tar.zst'
-pytestmark = pytest.mark.skipif(REAL_PVE, reason='these tests inject faults through pvesim')
+needs_pvesim = pytest.mark.skipif(REAL_PVE, reason='injects faults through pvesim')
 
 
 def guest_args(topology, gid, **extra):
@@ -112,6 +112,7 @@ def test_firewall_check_mode_writes_nothing(pve, topology, guest_801):
     assert result['diff']['after']['rules'][-1] == result['diff']['after']['rules'][0]
 
 
+@needs_pvesim
 def test_failed_clone_task_fails_the_module_then_a_rerun_converges(pve, topology, templates):
     pve.control.set_faults(fail_task={'vmid': 102, 'type': 'vzclone', 'message': 'disk quota exceeded'})
     try:
@@ -132,7 +133,7 @@ def test_bad_input_fails_before_any_api_call(pve, topology):
     result = run(pve, 'proxmox_guest', {'guest': guest})
     assert result.get('failed') is True
     assert result['msg'] == 'guest is missing "network": pass the normalized guest (phoenix_guest host variable)'
-    assert pve.control.requests() == []
+    assert pve.requests() == []
 
 
 def test_proxmox_validation_errors_are_shown_verbatim(pve, topology, templates):
@@ -150,3 +151,20 @@ def test_absent_destroys(pve, topology, templates):
     assert run(pve, 'proxmox_guest', guest_args(topology, 102, state='absent'))['changed'] is True
     assert run(pve, 'proxmox_guest', guest_args(topology, 102, state='absent'))['changed'] is False
     assert '102' not in run(pve, 'proxmox_guest_info', {})['guests']
+
+
+@needs_pvesim
+def test_raw_lxc_lines_written_on_the_hypervisor_reach_the_api(pve, topology, guest_801):
+    from ansible_collections.thinkheads.phoenix.plugins.module_utils.proxmox import PveClient
+    conf_dir = '%s/etc/pve/lxc' % pve.state_dir
+    args = {'vmid': 801, 'conf_dir': conf_dir, 'lxc_options': ['lxc.apparmor.profile=unconfined'],
+            'id_maps': [{'type': 'gid', 'container_id': 33, 'host_id': 33, 'size': 1}]}
+    assert run(pve, 'proxmox_lxc_raw', args)['changed'] is True
+    assert run(pve, 'proxmox_lxc_raw', args)['changed'] is False
+    client = PveClient(pve.url, api_token_id=pve.token_id, api_token_secret=pve.token_secret, ca_file=pve.ca_file)
+    config = client.get('nodes/pve/lxc/801/config')
+    raw = [tuple(item) for item in config.get('lxc', [])]
+    assert ('lxc.apparmor.profile', 'unconfined') in raw
+    assert ('lxc.idmap', 'g 33 33 1') in raw
+    # the API-managed keys are untouched by the raw lines: proxmox_guest has nothing to do
+    assert run(pve, 'proxmox_guest', guest_args(topology, 801))['changed'] is False
