@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """Write lab/pvesim/pvesim/apidoc-subset.json.gz from the official PVE API schema.
 
 The subset keeps only the paths and methods pvesim implements (plus their ancestors, so the

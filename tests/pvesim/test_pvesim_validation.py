@@ -88,8 +88,8 @@ def test_qemu_property_strings(api):
 
 
 def test_json_bodies_are_accepted_and_validated(api):
-    response = api.session.post(api.base + "/nodes/pve/lxc", json={"vmid": 990, "ostemplate": TEMPLATE,
-                                                                     "onboot": "yes"})
+    body = {"vmid": 990, "ostemplate": TEMPLATE, "onboot": "yes"}
+    response = api.session.post(api.base + "/nodes/pve/lxc", json=body)
     assert response.json()["errors"] == {"onboot": "type check ('boolean') failed - got 'yes'"}
 
 

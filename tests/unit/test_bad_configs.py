@@ -148,7 +148,8 @@ def test_bad_config(request, case):
         return
     try:
         config = tree.load(**kwargs)
-    except Exception as exc:  # pylint: disable=broad-except - a model traceback is a documented bug
+    # a model traceback is a documented bug
+    except Exception as exc:  # pylint: disable=broad-except
         pytest.xfail('%s [%s: %s]' % (reason, type(exc).__name__, exc))
     if check_case(case, config, tree):
         pytest.xfail(reason)

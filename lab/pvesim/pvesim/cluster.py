@@ -255,7 +255,7 @@ def nextid(sim: Sim, req: Request):
         if sim.guest_kind(int(vmid)) is None:
             return str(vmid)
         raise ApiError(400, "Parameter verification failed.", {"vmid": f"VM {vmid} already exists"})
-    used = {vmid for _, vmid in sim.all_guests()}
+    used = {vmid for _kind, vmid in sim.all_guests()}
     candidate = 100
     while candidate in used:
         candidate += 1
@@ -265,3 +265,19 @@ def nextid(sim: Sim, req: Request):
 @route("GET", "/cluster")
 def cluster_index(sim: Sim, req: Request):
     return [{"name": n} for n in ("firewall", "nextid", "resources")]
+
+
+# -- pools: none exist (pvesim has no pool support; the inventory plugins list them) ----
+
+
+@route("GET", "/pools")
+def pools_index(sim: Sim, req: Request):
+    poolid = req.params.get("poolid")
+    if poolid is not None:
+        fail(f"pool '{poolid}' does not exist")
+    return []
+
+
+@route("GET", "/pools/{poolid}")
+def pool_get(sim: Sim, req: Request):
+    fail(f"pool '{req.params['poolid']}' does not exist")

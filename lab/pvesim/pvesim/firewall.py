@@ -232,7 +232,7 @@ def rule_delete(sim: Sim, req: Request):
 
 
 def _aliases_list(sim: Sim, store: dict) -> list[dict]:
-    items = [dict(v) for _, v in sorted(store["aliases"].items())]
+    items = [dict(v) for _key, v in sorted(store["aliases"].items())]
     digest = sim.digest_of(items)
     for item in items:
         item["digest"] = digest
@@ -276,7 +276,7 @@ def alias_get(sim: Sim, req: Request):
 @route("PUT", *_paths("/aliases/{name}"))
 def alias_update(sim: Sim, req: Request):
     store = _scope(sim, req)
-    _check_digest(sim, req, [dict(v) for _, v in sorted(store["aliases"].items())])
+    _check_digest(sim, req, [dict(v) for _key, v in sorted(store["aliases"].items())])
     entry = _alias(store, req.params["name"])
     entry["cidr"] = req.params["cidr"]
     if "comment" in req.params:
@@ -298,7 +298,7 @@ def alias_update(sim: Sim, req: Request):
 @route("DELETE", *_paths("/aliases/{name}"))
 def alias_delete(sim: Sim, req: Request):
     store = _scope(sim, req)
-    _check_digest(sim, req, [dict(v) for _, v in sorted(store["aliases"].items())])
+    _check_digest(sim, req, [dict(v) for _key, v in sorted(store["aliases"].items())])
     store["aliases"].pop(req.params["name"].lower(), None)
     sim.save()
     return None
@@ -318,7 +318,7 @@ def _ipset(store: dict, name: str) -> dict:
 def ipset_list(sim: Sim, req: Request):
     store = _scope(sim, req)
     items = []
-    for _, ipset in sorted(store["ipsets"].items()):
+    for _key, ipset in sorted(store["ipsets"].items()):
         item = {"name": ipset["name"]}
         if ipset.get("comment"):
             item["comment"] = ipset["comment"]

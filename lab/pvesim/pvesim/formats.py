@@ -23,7 +23,7 @@ def split_list(text: str | None) -> list[str]:
     """Split a PVE list value: separators are ',', ';', whitespace or NUL."""
     text = text or ""
     if "\0" in text:
-        return [part for part in text.split("\0")]
+        return text.split("\0")
     return [part for part in re.split(r"[,;\s]+", text) if part]
 
 
@@ -232,7 +232,7 @@ def _qm_path(value):
 
 
 def _lxc_ip_ll(value):
-    addr, _, iface = value.partition("%")
+    addr, _sep, iface = value.partition("%")
     if _ipv4(addr) or _ipv6(addr):
         if iface and not re.fullmatch(r"[a-z][a-z0-9_]{1,20}", iface, re.I):
             _fail(f"invalid network interface name '{iface}'")

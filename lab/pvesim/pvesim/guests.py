@@ -204,7 +204,7 @@ def _apply_options(sim: Sim, kind: str, vmid: int, conf: GuestConf, params: dict
         value = options.pop(key)
         deleted.append(key)
         if sim.disk_keys(kind, {key: value}) and not key.startswith("unused"):
-            volid, _ = sim.disk_volume(kind, key, value)
+            volid, _parsed = sim.disk_volume(kind, key, value)
             if volid and "cloudinit" not in volid and ",media=cdrom" not in value:
                 index = 0
                 while f"unused{index}" in options:
@@ -365,8 +365,8 @@ def get_pending(sim: Sim, req: Request):
 
 def _update_config(sim: Sim, req: Request, log: list[str] | None = None):
     kind, vmid, conf = _load(sim, req)
-    params = {k: v for k, v in req.params.items() if k not in ("node", "vmid", "digest", "delete", "revert",
-                                                                  "skiplock", "background_delay", "force")}
+    skipped = ("node", "vmid", "digest", "delete", "revert", "skiplock", "background_delay", "force")
+    params = {k: v for k, v in req.params.items() if k not in skipped}
     deletes = split_list(req.params.get("delete"))
     if not params and not deletes and not req.params.get("revert"):
         fail("no options specified")
@@ -571,7 +571,7 @@ def destroy(sim: Sim, req: Request):
             current = sim.load_conf(kind, vmid, missing_ok=True)
             if current is not None:
                 for key in sim.disk_keys(kind, current.options):
-                    volid, _ = sim.disk_volume(kind, key, current.options[key])
+                    volid, _parsed = sim.disk_volume(kind, key, current.options[key])
                     if volid:
                         task.log.append(f"  Logical volume \"{volid.split(':', 1)[1]}\" successfully removed.")
             sim.remove_conf(kind, vmid)
@@ -880,7 +880,7 @@ def clone(sim: Sim, req: Request):
         options["smbios1"] = f"uuid={_uuid(newid, ctime + 1)}"
     options["lock"] = "create" if kind == "lxc" else "clone"
     content = "rootdir" if kind == "lxc" else "images"
-    for _, target_storage in pending_disks:
+    for _key, target_storage in pending_disks:
         if content not in sim.storage(target_storage)["content"].split(","):
             what = "container directories" if kind == "lxc" else "VM images"
             fail(f"storage '{target_storage}' does not support {what}")

@@ -20,7 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qsl, quote, urlsplit
 
-from . import cluster, firewall, guests  # noqa: F401 - registers the routes
+from . import cluster, firewall, guests
 from .auth import AuthError, Authenticator, parse_password_spec, parse_token_spec
 from .backend import Backend
 from .errors import ApiError
@@ -30,6 +30,9 @@ from .state import Sim
 from .tls import ensure_tls
 
 __all__ = ["SimServer", "start_server", "make_server"]
+
+# Importing these modules registers their routes in ROUTES (the @route decorator).
+ROUTE_MODULES = (cluster, firewall, guests)
 
 API_PREFIX = "/api2/json"
 SECRET_WORDS = ("password", "secret", "token", "otp")
@@ -198,7 +201,7 @@ class SimServer:
         self.control = control
         self.verbose = verbose
         self.tls = tls
-        host, _, port = listen.rpartition(":")
+        host, _sep, port = listen.rpartition(":")
         host = host.strip("[]") or "127.0.0.1"
         context = None
         if tls:

@@ -297,7 +297,7 @@ class Sim:
                     volid, parsed = self.disk_volume(kind, key, section.options[key])
                     if not volid:
                         continue
-                    storage, _, name = volid.partition(":")
+                    storage, _sep, name = volid.partition(":")
                     if storage not in STORAGES or volid in found:
                         continue
                     owner = re.search(r"(?:vm|base)-(\d+)-", name.split("/")[-1])
