@@ -611,9 +611,11 @@ def measure(size: int, gen: dict, args, env: dict) -> dict:
         peaks.append(peak)
     floor = measure_floor(size, hosts, gen, args, env)
     model_s = measure_model(gen, env)
+    graph_s = measure_graph(size, gen, args, env)
     return {
         "floor_s": floor,
         "model_s": model_s,
+        "graph_s": graph_s,
         "guests": size,
         "lxc": gen["lxc"],
         "vm": gen["vm"],
@@ -647,6 +649,19 @@ def measure_floor(size: int, hosts: set[str], gen: dict, args, env: dict) -> flo
         if rc != 0:
             fail(f"baseline ansible-inventory {describe_exit(rc, args.timeout)} for {size} hosts", err)
         times.append(elapsed)
+    return round(min(times), 4)
+
+
+def measure_graph(size: int, gen: dict, args, env: dict) -> float:
+    """ansible-inventory --graph on the same inventory: parsing and grouping without serializing host variables."""
+    cmd = [str(args.ansible_inventory), "-i", str(gen["inventory"]), "--graph"]
+    times = []
+    for _run in range(args.repeat):
+        with open(os.devnull, "wb") as devnull:
+            result = run_inventory(cmd, env, devnull, args.timeout)
+        if result[3] != 0:
+            fail(f"ansible-inventory --graph {describe_exit(result[3], args.timeout)} for {size} guests", result[4])
+        times.append(result[0])
     return round(min(times), 4)
 
 
@@ -739,11 +754,11 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(workdir, ignore_errors=True)
 
     print(f"{'guests':>7} | {'best seconds':>12} | {'median seconds':>14} | {'peak MB':>8} | {'hosts':>6} | "
-          f"{'ansible floor s':>15} | {'config model s':>14}")
-    print(f"{'-' * 7}-+-{'-' * 12}-+-{'-' * 14}-+-{'-' * 8}-+-{'-' * 6}-+-{'-' * 15}-+-{'-' * 14}")
+          f"{'ansible floor s':>15} | {'config model s':>14} | {'--graph s':>9}")
+    print(f"{'-' * 7}-+-{'-' * 12}-+-{'-' * 14}-+-{'-' * 8}-+-{'-' * 6}-+-{'-' * 15}-+-{'-' * 14}-+-{'-' * 9}")
     for size, r in results.items():
         print(f"{size:>7} | {r['best_s']:>12.3f} | {r['median_s']:>14.3f} | {r['peak_mb']:>8.1f} | {r['hosts']:>6} | "
-              f"{r['floor_s']:>15.3f} | {r['model_s']:>14.3f}")
+              f"{r['floor_s']:>15.3f} | {r['model_s']:>14.3f} | {r['graph_s']:>9.3f}")
     if 10 in results and 1000 in results:
         print(f"ansible floor: t1000_over_t10={results[1000]['floor_s'] / results[10]['floor_s']:.2f}"
               + (f" t5000_s={results[5000]['floor_s']:.2f}" if 5000 in results else "")
