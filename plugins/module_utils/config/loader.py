@@ -91,8 +91,8 @@ def find_duplicate_keys(text):
     return _duplicate_keys(json.loads(text, object_pairs_hook=_Pairs), (), [])
 
 
-def read_json(path, name, report):
-    """Parse one JSON file. Returns None (and records an error) when it cannot be used."""
+def read_text(path, name, report):
+    """A config file's text (UTF-8, BOM allowed); None, with an error recorded, when it cannot be read."""
     try:
         with open(path, 'rb') as handle:
             raw = handle.read()
@@ -100,9 +100,16 @@ def read_json(path, name, report):
         report.error(name, '/', 'cannot read %s: %s' % (path, exc.strerror or exc), 'file.unreadable')
         return None
     try:
-        text = raw.decode('utf-8-sig')
+        return raw.decode('utf-8-sig')
     except UnicodeDecodeError as exc:
         report.error(name, '/', 'not UTF-8 text (byte %d)' % exc.start, 'file.encoding')
+        return None
+
+
+def read_json(path, name, report):
+    """Parse one JSON file. Returns None (and records an error) when it cannot be used."""
+    text = read_text(path, name, report)
+    if text is None:
         return None
     hook = DuplicateKeys()
     try:
@@ -176,16 +183,8 @@ def read_yaml(path, name, report):
     if not HAS_YAML:
         report.error(name, '/', 'PyYAML is required to read compose files', 'library.yaml')
         return None
-    try:
-        with open(path, 'rb') as handle:
-            raw = handle.read()
-    except (IOError, OSError) as exc:
-        report.error(name, '/', 'cannot read %s: %s' % (path, exc.strerror or exc), 'file.unreadable')
-        return None
-    try:
-        text = raw.decode('utf-8-sig')
-    except UnicodeDecodeError as exc:
-        report.error(name, '/', 'not UTF-8 text (byte %d)' % exc.start, 'file.encoding')
+    text = read_text(path, name, report)
+    if text is None:
         return None
     loader = ComposeLoader(text)
     try:
