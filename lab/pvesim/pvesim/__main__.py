@@ -29,16 +29,67 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-strict", dest="strict", action="store_false", help="skip parameter validation")
     parser.add_argument("--control", action="store_true", help="enable the test-only /_sim/ control interface")
     parser.add_argument("--verbose", action="store_true", help="log each request to stderr")
+    parser.add_argument("--backend", choices=("memory", "docker"), default="memory",
+                        help="what guests are: recorded events only (default) or Docker containers")
+    docker = parser.add_argument_group("docker backend")
+    docker.add_argument("--docker-lxc-image", default="phoenix-lab/guest:latest", help="image of LXC guests")
+    docker.add_argument("--docker-qemu-image", default="phoenix-lab/vm:latest", help="image of QEMU guests")
+    docker.add_argument("--docker-bridge", action="append", default=[], metavar="BRIDGE=NETWORK",
+                        help="Docker network of a bridge (default: phoenix-BRIDGE; repeatable)")
+    docker.add_argument("--docker-prefix", default="phoenix-", help="container name prefix (default %(default)s)")
+    docker.add_argument("--docker-label", action="append", default=[], metavar="KEY=VALUE",
+                        help="label of every container and network (default org.thinkheads.phoenix.lab=1)")
+    docker.add_argument("--docker-path-map", action="append", default=[], metavar="PATH=VOLUME",
+                        help="mp[n] bind mounts below PATH use that directory of Docker volume VOLUME, "
+                             "which is mounted at PATH here (repeatable)")
+    docker.add_argument("--docker-authorized-keys", metavar="FILE",
+                        help="SSH public keys for every guest's root, besides those of the create call")
     return parser
+
+
+def _pairs(values, option):
+    out = {}
+    for value in values:
+        key, sep, rest = value.partition("=")
+        if not sep or not key:
+            raise ValueError(f"{option} takes KEY=VALUE, not {value!r}")
+        out[key] = rest
+    return out
+
+
+def make_backend(args):
+    if args.backend != "docker":
+        return None
+    from .docker_backend import DockerBackend
+
+    return DockerBackend(
+        lxc_image=args.docker_lxc_image, qemu_image=args.docker_qemu_image,
+        bridges=_pairs(args.docker_bridge, "--docker-bridge"), prefix=args.docker_prefix,
+        labels=_pairs(args.docker_label, "--docker-label") or None, state_dir=args.state_dir,
+        path_map=_pairs(args.docker_path_map, "--docker-path-map"),
+        authorized_keys=_read_keys(args.docker_authorized_keys),
+    )
+
+
+def _read_keys(path):
+    if not path:
+        return []
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return [line.strip() for line in handle if line.strip() and not line.startswith("#")]
+    except OSError as exc:
+        raise ValueError(f"--docker-authorized-keys: {exc}") from exc
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        backend = make_backend(args)
         server = make_server(
             args.state_dir, listen=args.listen, tls_dir=args.tls_dir, tokens=args.token, passwords=args.password,
             node=args.node, task_seconds=args.task_seconds, apidoc=args.apidoc or default_apidoc_path(),
             strict=args.strict, control=args.control, tls=not args.no_tls, verbose=args.verbose,
+            backend=backend,
         )
     except ValueError as exc:
         print(f"pvesim: {exc}", file=sys.stderr)
@@ -49,7 +100,8 @@ def main(argv=None) -> int:
 
     signal.signal(signal.SIGTERM, terminate)
     print(f"pvesim listening on {server.url} (node {args.node}, apidoc {server.sim.schema.source}"
-          f"{', CA ' + server.ca_file if server.ca_file else ''}{', control on' if args.control else ''})",
+          f"{', CA ' + server.ca_file if server.ca_file else ''}{', control on' if args.control else ''}"
+          f", backend {server.sim.backend.name})",
           file=sys.stderr, flush=True)
     try:
         server.serve_forever()

@@ -1,0 +1,716 @@
+#!/usr/bin/env python3
+"""Phoenix in a box: the platform on one machine, on Docker.
+
+    lab/lab.py up        engine, images, keys, network, hypervisor (pvesim), site.yml, health table
+    lab/lab.py down      remove every lab container, network and volume (nothing else)
+    lab/lab.py health    the health table of a running lab (exit 1 when something is unhealthy)
+    lab/lab.py status    what exists: containers, network, volumes, the Proxmox API
+
+`up` is convergent: a second run keeps what runs and reports site.yml's recap (changed=0 when
+nothing drifted). Generated files live under .cache/lab/ (ignored by git): the SSH key pair,
+the API token secret, pvesim's TLS CA and the lab inventory (.cache/lab/inventory/phoenix.yml).
+See lab/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import datetime
+import hashlib
+import json
+import os
+import re
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+LAB = ROOT / "lab"
+VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
+
+try:
+    import docker
+    import docker.errors
+    import docker.types
+except ImportError:  # pragma: no cover - re-run with the project's virtual environment
+    if VENV_PYTHON.exists() and Path(sys.executable).resolve() != VENV_PYTHON.resolve() \
+            and not os.environ.get("PHOENIX_LAB_REEXEC"):
+        os.environ["PHOENIX_LAB_REEXEC"] = "1"
+        os.execv(str(VENV_PYTHON), [str(VENV_PYTHON), *sys.argv])
+    sys.exit("lab.py needs the docker Python SDK: run `make venv` and use .venv/bin/python")
+
+CACHE = Path(os.environ.get("PHOENIX_LAB_CACHE", ROOT / ".cache" / "lab"))
+CONFIG_DIR = Path(os.environ.get("PHOENIX_LAB_CONFIG_DIR", LAB / "etc"))
+STACKS_DIR = Path(os.environ.get("PHOENIX_LAB_STACKS_DIR", LAB / "stacks"))
+APIDOC = ROOT.parent / "shared" / "pve" / "apidoc.json"
+
+LABEL = "org.thinkheads.phoenix.lab"
+ROLE_LABEL = "org.thinkheads.phoenix.lab.role"
+SPEC_LABEL = "org.thinkheads.phoenix.spec"
+VMID_LABEL = "org.thinkheads.phoenix.vmid"
+NETWORK = "phoenix-vmbr0"
+HYPERVISOR = "phoenix-hypervisor"
+HYPERVISOR_IMAGE = "phoenix-lab/hypervisor:latest"
+GUEST_PREFIX = "phoenix-"
+STATE_VOLUME = "phoenix-lab-pve"     # pvesim's state dir (/etc/pve lives in it)
+MNT_VOLUME = "phoenix-lab-mnt"       # the hypervisor's /mnt/pve (guest bind mounts come from it)
+NODE = "pve"
+TOKEN_ID = "root@pam!phoenix-lab"
+API_PORT = 8006
+TASK_SECONDS = os.environ.get("PHOENIX_LAB_TASK_SECONDS", "0.05")
+RUN_OPTIONS = dict(   # systemd as PID 1 on these machines (--privileged fails here)
+    cap_add=["ALL"], cap_drop=["SYS_RESOURCE"],
+    security_opt=["seccomp=unconfined", "apparmor=unconfined"], cgroupns="host",
+    tmpfs={"/run": "rw,nosuid,nodev,mode=755", "/run/lock": "rw,nosuid,nodev,noexec"},
+)
+SSH_OPTIONS = ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
+               "-o", "BatchMode=yes", "-o", "ConnectTimeout=5"]
+# feature -> (service, TCP port, TLS): probed in the health table; "not deployed" until its role runs
+SERVICE_PROBES = {
+    "step_ca": ("step-ca", 9000, True),
+    "traefik": ("traefik", 443, True),
+    "nginx": ("nginx", 443, True),
+}
+
+T0 = time.monotonic()
+
+
+class LabError(Exception):
+    pass
+
+
+def say(phase: str, message: str = "") -> None:
+    print(f"[lab {time.monotonic() - T0:7.1f}s] {phase}{': ' + message if message else ''}", flush=True)
+
+
+def run(cmd: list[str], phase: str, env: dict | None = None, log: Path | None = None, quiet_prefix: str = "  ") -> str:
+    """Run a command, echo its output prefixed with the phase, raise LabError on failure."""
+    say(phase, " ".join(str(c) for c in cmd[:3]) + (" ..." if len(cmd) > 3 else ""))
+    proc = subprocess.Popen([str(c) for c in cmd], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, **(env or {})}, cwd=ROOT, bufsize=1)
+    lines = []
+    with open(log, "w") if log else open(os.devnull, "w") as sink:
+        for line in proc.stdout:
+            lines.append(line)
+            sink.write(line)
+            print(f"{quiet_prefix}{phase}| {line.rstrip()}", flush=True)
+    if proc.wait() != 0:
+        raise LabError(f"{phase}: {' '.join(str(c) for c in cmd)} failed with exit code {proc.returncode}")
+    return "".join(lines)
+
+
+# --------------------------------------------------------------------------------------------------
+# The lab's topology, read from the lab configs (the inventory plugin is the full model; this is
+# only what the lab needs before Ansible runs and for the health table)
+
+
+def load_topology(config_dir: Path = CONFIG_DIR) -> dict:
+    hyp = json.loads((config_dir / "phoenix_hypervisor_config.json").read_text())
+    iface = hyp["network"]["interfaces"]
+    address = iface["address"]
+    ip, prefix = address.split("/")
+    subnet = hyp["network"].get("default_subnet") or _network_of(address)
+    guests = []
+    lxc = json.loads((config_dir / "phoenix_lxc_configs.json").read_text()).get("lxc_configs", {})
+    for vmid, conf in lxc.items():
+        guests.append(_guest(int(vmid), "lxc", conf))
+    vms = json.loads((config_dir / "phoenix_vm_configs.json").read_text()).get("vms", [])
+    for conf in vms:
+        guests.append(_guest(int(conf["vmid"]), "qemu", conf))
+    guests.sort(key=lambda g: (g["template"] is False, g["vmid"]))
+    return {"ip": ip, "prefix": int(prefix), "subnet": subnet, "gateway": iface.get("gateway"),
+            "bridge": iface.get("name", "vmbr0"), "guests": guests, "domain": hyp.get("domain_name", "")}
+
+
+def _network_of(cidr: str) -> str:
+    import ipaddress
+    return str(ipaddress.ip_interface(cidr).network)
+
+
+def _guest(vmid: int, kind: str, conf: dict) -> dict:
+    ip = str((conf.get("network_config") or {}).get("ip") or "")
+    return {"vmid": vmid, "kind": kind, "name": conf.get("name", str(vmid)), "template": bool(conf.get("is_template")),
+            "ip": ip.split("/")[0] if ip and ip != "dhcp" else None, "features": list(conf.get("features") or []),
+            "user": (conf.get("user_config") or {}).get("username")}
+
+
+# --------------------------------------------------------------------------------------------------
+# Engine, images, generated files
+
+
+def engine() -> docker.DockerClient:
+    try:
+        client = docker.from_env(version="auto", timeout=300)
+        client.ping()
+        return client
+    except docker.errors.DockerException as exc:
+        raise LabError(f"no Docker engine answers ({exc}); lab/engine/ensure-engine.sh starts one") from exc
+
+
+def docker_socket() -> str:
+    host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    if not host.startswith("unix://"):
+        raise LabError(f"the lab needs a local engine socket (DOCKER_HOST={host})")
+    return host[len("unix://"):]
+
+
+class Paths:
+    def __init__(self, cache: Path = CACHE):
+        self.cache = cache
+        self.ssh_key = cache / "ssh" / "id_ed25519"
+        self.token_file = cache / "pve-token-secret"
+        self.tls = cache / "tls"
+        self.ca_file = self.tls / "ca.pem"
+        self.inventory_dir = cache / "inventory"
+        self.inventory = self.inventory_dir / "phoenix.yml"
+        self.extra_vars = cache / "extra-vars.yml"
+        self.pvesim_env = cache / "hypervisor" / "pvesim.env"
+        self.logs = cache / "logs"
+
+
+def ensure_secrets(paths: Paths, topo: dict) -> dict:
+    """SSH key pair, API token secret and pvesim's TLS CA + server certificate (kept across runs)."""
+    paths.ssh_key.parent.mkdir(parents=True, exist_ok=True)
+    paths.ssh_key.parent.chmod(0o700)
+    if not paths.ssh_key.exists():
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "phoenix-lab", "-f", str(paths.ssh_key)],
+                       check=True)
+    if not paths.token_file.exists():
+        paths.token_file.write_text(str(uuid.uuid4()) + "\n")
+        paths.token_file.chmod(0o600)
+    sys.path.insert(0, str(LAB / "pvesim"))
+    from pvesim.tls import ensure_tls  # noqa: E402 - lab/pvesim is not an installed package
+
+    ensure_tls(paths.tls, hostnames=(topo["ip"], HYPERVISOR, NODE))
+    return {"public_key": Path(str(paths.ssh_key) + ".pub").read_text().strip(),
+            "token_secret": paths.token_file.read_text().strip()}
+
+
+def _write(path: Path, text: str, mode: int = 0o644) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists() and path.read_text() == text:
+        return
+    with open(path, "w") as handle:  # in place: a bind-mounted file keeps its inode
+        handle.write(text)
+    path.chmod(mode)
+
+
+def write_inventory(paths: Paths, topo: dict, secrets: dict) -> None:
+    """The lab inventory: the collection's plugin on lab/etc + lab/stacks, SSH as root with the lab key."""
+    _write(paths.inventory, f"""# Generated by lab/lab.py: the Phoenix lab (configs in lab/etc, stacks in lab/stacks).
+plugin: thinkheads.phoenix.phoenix
+config_dir: {CONFIG_DIR}
+stacks_dir: {STACKS_DIR}
+environment: production
+platform_rules: error
+""")
+    _write(paths.inventory_dir / "group_vars" / "all.yml", f"""---
+# Generated by lab/lab.py. Guests and the hypervisor container are reached as root with the lab key.
+ansible_user: root
+ansible_ssh_private_key_file: {paths.ssh_key}
+ansible_ssh_common_args: -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR
+ansible_pipelining: true
+phoenix_pve_api_url: https://{topo['ip']}:{API_PORT}
+phoenix_pve_api_token_id: "{TOKEN_ID}"
+phoenix_pve_api_token_secret: "{{{{ lookup('ansible.builtin.file', '{paths.token_file}') }}}}"
+phoenix_pve_ca_file: {paths.ca_file}
+phoenix_pve_node: {NODE}
+""")
+    # create.yml sets these as play variables, which only extra vars outrank: lab.py passes this file
+    # with -e @FILE (pass it too when running playbooks against the lab by hand).
+    _write(paths.extra_vars, f"""---
+# Generated by lab/lab.py: ansible-playbook -i {paths.inventory} -e @{paths.extra_vars} playbooks/site.yml
+phoenix_create_ssh_public_keys:
+  - {secrets['public_key']}
+phoenix_create_connection_timeout: 120
+""")
+    # The inventory plugin sets ansible_user from a VM's user_config (cloud-init's user); in the lab
+    # root is used everywhere, and only host_vars outrank the plugin's host variables.
+    host_vars = paths.inventory_dir / "host_vars"
+    wanted = {f"{g['vmid']}.yml" for g in topo["guests"] if g["user"]}
+    for guest in topo["guests"]:
+        if guest["user"]:
+            _write(host_vars / f"{guest['vmid']}.yml",
+                   f"---\n# Generated by lab/lab.py: root instead of the cloud-init user {guest['user']}.\n"
+                   "ansible_user: root\n")
+    if host_vars.is_dir():
+        for stale in host_vars.glob("*.yml"):
+            if stale.name not in wanted:
+                stale.unlink()
+
+
+def pve_env(paths: Paths, topo: dict, secrets: dict) -> dict:
+    return {
+        "PHOENIX_PVE_URL": f"https://{topo['ip']}:{API_PORT}",
+        "PHOENIX_PVE_TOKEN_ID": TOKEN_ID,
+        "PHOENIX_PVE_TOKEN_SECRET": secrets["token_secret"],
+        "PHOENIX_PVE_CA_FILE": str(paths.ca_file),
+        "PHOENIX_PVE_NODE": NODE,
+    }
+
+
+# --------------------------------------------------------------------------------------------------
+# Network and hypervisor
+
+
+def ensure_network(client, topo: dict):
+    try:
+        net = client.networks.get(NETWORK)
+    except docker.errors.NotFound:
+        net = None
+    if net is not None:
+        attrs = net.attrs
+        subnets = [c.get("Subnet") for c in (attrs.get("IPAM") or {}).get("Config") or []]
+        if not attrs.get("Internal") or topo["subnet"] not in subnets:
+            raise LabError(f"network {NETWORK} exists but is not internal on {topo['subnet']} "
+                           f"(internal={attrs.get('Internal')}, subnets={subnets}); run `lab/lab.py down` first")
+        say("network", f"{NETWORK} ({topo['subnet']}, internal) exists")
+        return net
+    pool = docker.types.IPAMPool(subnet=topo["subnet"], gateway=topo["gateway"])
+    net = client.networks.create(NETWORK, driver="bridge", internal=True, check_duplicate=True,
+                                 ipam=docker.types.IPAMConfig(pool_configs=[pool]), labels={LABEL: "1"})
+    say("network", f"created {NETWORK} ({topo['subnet']}, internal, gateway {topo['gateway']} on this host)")
+    return net
+
+
+def ensure_volume(client, name: str):
+    try:
+        return client.volumes.get(name)
+    except docker.errors.NotFound:
+        return client.volumes.create(name, labels={LABEL: "1"})
+
+
+def pvesim_args(topo: dict, secrets: dict) -> str:
+    args = [
+        f"--listen 0.0.0.0:{API_PORT}", "--state-dir /var/lib/pvesim", "--tls-dir /etc/pvesim/tls",
+        f"--node {NODE}", f"--token {TOKEN_ID}={secrets['token_secret']}", f"--task-seconds {TASK_SECONDS}",
+        "--backend docker", f"--docker-bridge {topo['bridge']}={NETWORK}",
+        f"--docker-path-map /mnt/pve={MNT_VOLUME}", "--docker-authorized-keys /etc/pvesim/authorized_keys",
+    ]
+    return " ".join(args)
+
+
+def hypervisor_spec(client, paths: Paths, topo: dict, secrets: dict) -> dict:
+    env_text = "# Generated by lab/lab.py (read by pvesim.service)\n" \
+               f'PVESIM_ARGS="{pvesim_args(topo, secrets)}"\n'
+    volumes = {
+        docker_socket(): {"bind": "/var/run/docker.sock", "mode": "rw"},
+        str(LAB / "pvesim"): {"bind": "/opt/pvesim", "mode": "ro"},
+        str(paths.tls): {"bind": "/etc/pvesim/tls", "mode": "ro"},
+        str(paths.pvesim_env): {"bind": "/etc/default/pvesim", "mode": "ro"},
+        str(paths.ssh_key) + ".pub": {"bind": "/etc/pvesim/authorized_keys", "mode": "ro"},
+        "/sys/fs/cgroup": {"bind": "/sys/fs/cgroup", "mode": "rw"},
+        STATE_VOLUME: {"bind": "/var/lib/pvesim", "mode": "rw"},
+        MNT_VOLUME: {"bind": "/mnt/pve", "mode": "rw"},
+    }
+    if APIDOC.is_file():
+        volumes[str(APIDOC)] = {"bind": "/opt/apidoc/apidoc.json", "mode": "ro"}
+        env_text += "PHOENIX_PVE_APIDOC=/opt/apidoc/apidoc.json\n"
+    image = client.images.get(HYPERVISOR_IMAGE)
+    digest = hashlib.sha256(json.dumps([image.id, env_text, volumes, topo["ip"], RUN_OPTIONS],
+                                       sort_keys=True).encode()).hexdigest()[:16]
+    return {"env_text": env_text, "volumes": volumes, "digest": digest}
+
+
+def ensure_hypervisor(client, paths: Paths, topo: dict, secrets: dict):
+    spec = hypervisor_spec(client, paths, topo, secrets)
+    _write(paths.pvesim_env, spec["env_text"], 0o600)
+    try:
+        container = client.containers.get(HYPERVISOR)
+    except docker.errors.NotFound:
+        container = None
+    if container is not None and container.labels.get(SPEC_LABEL) != spec["digest"]:
+        say("hypervisor", f"{HYPERVISOR} was made from other settings or images: re-creating it "
+                          "(pvesim's state is kept in its volume)")
+        container.remove(force=True)
+        container = None
+    if container is None:
+        ensure_volume(client, STATE_VOLUME)
+        ensure_volume(client, MNT_VOLUME)
+        endpoint = client.api.create_endpoint_config(ipv4_address=topo["ip"])
+        networking = client.api.create_networking_config({NETWORK: endpoint})
+        host_config = client.api.create_host_config(
+            binds=spec["volumes"], network_mode=NETWORK, restart_policy={"Name": "no"}, **_host_run_options(),
+        )
+        client.api.create_container(
+            HYPERVISOR_IMAGE, name=HYPERVISOR, hostname=NODE, host_config=host_config, networking_config=networking,
+            labels={LABEL: "1", ROLE_LABEL: "hypervisor", SPEC_LABEL: spec["digest"]},
+            environment={"PHOENIX_SSH_AUTHORIZED_KEY": secrets["public_key"]},
+        )
+        container = client.containers.get(HYPERVISOR)
+        say("hypervisor", f"created {HYPERVISOR} ({HYPERVISOR_IMAGE}, {topo['ip']}, pvesim with the Docker backend)")
+    if container.status != "running":
+        container.start()
+        say("hypervisor", f"started {HYPERVISOR}")
+    else:
+        say("hypervisor", f"{HYPERVISOR} is running")
+    return container
+
+
+def _host_run_options() -> dict:
+    return {"cap_add": RUN_OPTIONS["cap_add"], "cap_drop": RUN_OPTIONS["cap_drop"],
+            "security_opt": RUN_OPTIONS["security_opt"], "cgroupns": RUN_OPTIONS["cgroupns"],
+            "tmpfs": RUN_OPTIONS["tmpfs"]}
+
+
+class Api:
+    """Just enough of the PVE API (stdlib) for waiting and the health table."""
+
+    def __init__(self, paths: Paths, topo: dict, secrets: dict):
+        self.url = f"https://{topo['ip']}:{API_PORT}/api2/json"
+        self.header = f"PVEAPIToken={TOKEN_ID}={secrets['token_secret']}"
+        self.context = ssl.create_default_context(cafile=str(paths.ca_file))
+
+    def get(self, path: str, timeout: float = 10):
+        request = urllib.request.Request(self.url + path, headers={"Authorization": self.header})
+        with urllib.request.urlopen(request, timeout=timeout, context=self.context) as response:
+            return json.loads(response.read())["data"]
+
+
+def wait_for_api(api: Api, container, timeout: float = 120) -> dict:
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            return api.get("/version", timeout=5)
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            last = exc
+        container.reload()
+        if container.status != "running":
+            raise LabError(f"{HYPERVISOR} stopped: {container.logs(tail=30).decode(errors='replace')}")
+        time.sleep(0.5)
+    journal = container.exec_run(["journalctl", "-u", "pvesim", "-n", "30", "--no-pager"]).output
+    raise LabError(f"the Proxmox API at {api.url} did not answer within {timeout:g}s ({last}); "
+                   f"pvesim's journal:\n{journal.decode(errors='replace')}")
+
+
+def restart_guests(client, api: Api) -> None:
+    """Guests pvesim runs whose containers stopped (an engine restart): start them again."""
+    try:
+        running = {int(r["vmid"]) for r in api.get("/cluster/resources?type=vm") if r.get("status") == "running"}
+    except (urllib.error.URLError, OSError, ValueError):
+        return
+    for container in client.containers.list(all=True, filters={"label": [f"{LABEL}=1", VMID_LABEL]}):
+        vmid = int(container.labels.get(VMID_LABEL, "0"))
+        if vmid in running and container.status != "running":
+            say("guests", f"starting {container.name}: Proxmox runs guest {vmid} but its container was {container.status}")
+            container.start()
+
+
+# --------------------------------------------------------------------------------------------------
+# site.yml
+
+
+RECAP_RE = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)"
+                      r"\s+skipped=(\d+)\s+rescued=(\d+)\s+ignored=(\d+)")
+
+
+def run_playbook(paths: Paths, topo: dict, secrets: dict, playbook: str = "playbooks/site.yml",
+                 extra: list[str] | None = None, phase: str = "site") -> dict:
+    """Run a playbook against the lab; print PLAY/TASK progress and the recap; return per-host counts."""
+    paths.logs.mkdir(parents=True, exist_ok=True)
+    log = paths.logs / f"{phase}-{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}.log"
+    ansible = ROOT / ".venv" / "bin" / "ansible-playbook"
+    cmd = [str(ansible if ansible.exists() else "ansible-playbook"), "-i", str(paths.inventory),
+           "-e", f"@{paths.extra_vars}", playbook, *(extra or [])]
+    env = {**os.environ, **pve_env(paths, topo, secrets), "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
+           "ANSIBLE_FORCE_COLOR": "0", "ANSIBLE_NOCOLOR": "1", "PYTHONUNBUFFERED": "1"}
+    say(phase, f"ansible-playbook {playbook} (log {log.relative_to(ROOT) if log.is_relative_to(ROOT) else log})")
+    started = time.monotonic()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT,
+                            bufsize=1)
+    recap, in_recap, failures = {}, False, []
+    with open(log, "w") as sink:
+        for line in proc.stdout:
+            sink.write(line)
+            text = line.rstrip()
+            if text.startswith(("PLAY [", "TASK [")):
+                say(phase, text.rstrip(" *"))
+            elif text.startswith(("fatal:", "failed:")) or text.startswith("[ERROR]"):
+                failures.append(text)
+                say(phase, text)
+            elif text.startswith("PLAY RECAP"):
+                in_recap = True
+                print(text, flush=True)
+            elif in_recap and text:
+                print(text, flush=True)
+                match = RECAP_RE.match(text)
+                if match:
+                    keys = ("ok", "changed", "unreachable", "failed", "skipped", "rescued", "ignored")
+                    recap[match.group(1)] = dict(zip(keys, (int(v) for v in match.groups()[1:])))
+    rc = proc.wait()
+    elapsed = time.monotonic() - started
+    changed = sum(h["changed"] for h in recap.values())
+    say(phase, f"rc={rc} in {elapsed:.1f}s, changed={changed} on {len(recap)} hosts")
+    if rc != 0:
+        raise LabError(f"{playbook} failed (exit code {rc}); see {log}")
+    return {"rc": rc, "seconds": elapsed, "recap": recap, "changed": changed, "log": str(log)}
+
+
+# --------------------------------------------------------------------------------------------------
+# Health
+
+
+def ssh_ok(paths: Paths, ip: str, command: str = "true") -> tuple[bool, str]:
+    try:
+        proc = subprocess.run(["ssh", *SSH_OPTIONS, "-i", str(paths.ssh_key), f"root@{ip}", command],
+                              capture_output=True, text=True, timeout=20)
+    except subprocess.TimeoutExpired:
+        return False, "timeout"
+    return proc.returncode == 0, (proc.stdout.strip() or proc.stderr.strip())
+
+
+def tls_probe(ip: str, port: int, timeout: float = 3) -> str | None:
+    """'issuer, expires DATE' of the certificate served on ip:port; None when nothing answers."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    try:
+        with socket.create_connection((ip, port), timeout=timeout) as sock:
+            with context.wrap_socket(sock) as tls:
+                der = tls.getpeercert(binary_form=True)
+    except OSError:
+        return None
+    try:
+        from cryptography import x509
+        cert = x509.load_der_x509_certificate(der)
+        issuer = cert.issuer.rfc4514_string()
+        expiry = cert.not_valid_after_utc.strftime("%Y-%m-%d")
+        return f"issuer {issuer}, expires {expiry}"
+    except Exception:  # noqa: BLE001 - a health probe reports, never fails
+        return "TLS"
+
+
+def port_open(ip: str, port: int, timeout: float = 3) -> bool:
+    try:
+        with socket.create_connection((ip, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def guest_health(client, paths: Paths, api: Api | None, guest: dict) -> dict:
+    name = f"{GUEST_PREFIX}{guest['vmid']}"
+    row = {"guest": f"{guest['vmid']} {guest['name']}", "kind": guest["kind"], "ip": guest["ip"] or "-",
+           "state": "missing", "ssh": "-", "services": "-", "healthy": False}
+    pve_status = None
+    if api is not None:
+        try:
+            pve_status = api.get(f"/nodes/{NODE}/{guest['kind']}/{guest['vmid']}/status/current")
+        except (urllib.error.URLError, OSError, ValueError):
+            pve_status = None
+    try:
+        container = client.containers.get(name)
+    except docker.errors.NotFound:
+        container = None
+    if guest["template"]:
+        exists = pve_status is not None and str(pve_status.get("template", "")) in ("1", "True", "true")
+        row.update(state="template" if exists else "missing", healthy=exists)
+        return row
+    if container is None:
+        return row
+    row["state"] = container.status
+    if container.status != "running" or (pve_status or {}).get("status") != "running":
+        row["state"] = f"{container.status} (pve: {(pve_status or {}).get('status', 'unknown')})"
+        return row
+    ok, detail = ssh_ok(paths, guest["ip"]) if guest["ip"] else (False, "no IP")
+    row["ssh"] = "ok" if ok else f"FAIL {detail[:40]}"
+    services, healthy = [], ok
+    for feature in guest["features"]:
+        probe = SERVICE_PROBES.get(feature)
+        if not probe:
+            continue
+        service, port, tls = probe
+        result = tls_probe(guest["ip"], port) if tls else ("open" if port_open(guest["ip"], port) else None)
+        if result:
+            services.append(f"{service}:{port} {result}")
+        elif (ROOT / "roles" / feature).is_dir():
+            services.append(f"{service}:{port} DOWN")
+            healthy = False
+        else:
+            services.append(f"{service} (role not yet)")
+    if guest["kind"] == "qemu" and ok:
+        up, detail = ssh_ok(paths, guest["ip"], "systemctl is-active docker")
+        services.append(f"dockerd {'active' if up else 'DOWN'}")
+        healthy = healthy and up
+    row.update(services="; ".join(services) or "-", healthy=healthy)
+    return row
+
+
+def hypervisor_health(client, paths: Paths, api: Api | None, topo: dict) -> dict:
+    row = {"guest": HYPERVISOR, "kind": "host", "ip": topo["ip"], "state": "missing", "ssh": "-", "services": "-",
+           "healthy": False}
+    try:
+        container = client.containers.get(HYPERVISOR)
+    except docker.errors.NotFound:
+        return row
+    row["state"] = container.status
+    if container.status != "running":
+        return row
+    ok, detail = ssh_ok(paths, topo["ip"])
+    row["ssh"] = "ok" if ok else f"FAIL {detail[:40]}"
+    api_ok = False
+    if api is not None:
+        try:
+            version = api.get("/version")
+            api_ok = True
+        except (urllib.error.URLError, OSError, ValueError):
+            version = None
+    probe = tls_probe(topo["ip"], API_PORT)
+    row["services"] = (f"pvesim:{API_PORT} {'API ' + version.get('version', '?') if api_ok else 'API DOWN'}"
+                       f"{', ' + probe if probe else ''}")
+    row["healthy"] = ok and api_ok
+    return row
+
+
+def health(client, paths: Paths, topo: dict, secrets: dict | None) -> bool:
+    api = Api(paths, topo, secrets) if secrets and paths.ca_file.exists() else None
+    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+        futures = [pool.submit(hypervisor_health, client, paths, api, topo)]
+        futures += [pool.submit(guest_health, client, paths, api, guest) for guest in topo["guests"]]
+        rows = [f.result() for f in futures]
+    columns = [("guest", "GUEST"), ("kind", "TYPE"), ("ip", "IP"), ("state", "STATE"), ("ssh", "SSH"),
+               ("services", "SERVICES")]
+    widths = {key: max(len(title), *(len(str(r[key])) for r in rows)) for key, title in columns}
+    print()
+    print("  ".join(title.ljust(widths[key]) for key, title in columns) + "  HEALTH")
+    for row in rows:
+        print("  ".join(str(row[key]).ljust(widths[key]) for key, _t in columns) + ("  ok" if row["healthy"] else "  UNHEALTHY"))
+    bad = [r["guest"] for r in rows if not r["healthy"]]
+    print()
+    if bad:
+        say("health", f"UNHEALTHY: {', '.join(bad)}")
+        return False
+    say("health", f"all {len(rows)} healthy")
+    return True
+
+
+def read_secrets(paths: Paths) -> dict | None:
+    try:
+        return {"public_key": Path(str(paths.ssh_key) + ".pub").read_text().strip(),
+                "token_secret": paths.token_file.read_text().strip()}
+    except OSError:
+        return None
+
+
+# --------------------------------------------------------------------------------------------------
+# Commands
+
+
+def cmd_up(args) -> int:
+    paths = Paths()
+    topo = load_topology()
+    timings = {}
+    if not args.no_engine:
+        run([LAB / "engine" / "ensure-engine.sh"], "engine")
+    client = engine()
+    if not args.no_build:
+        run([LAB / "images" / "build.sh"], "images", env={"PHOENIX_LAB_SKIP_ENGINE": "1"})
+    say("secrets", f"SSH key, API token and TLS CA under {paths.cache}")
+    secrets = ensure_secrets(paths, topo)
+    write_inventory(paths, topo, secrets)
+    say("inventory", str(paths.inventory))
+    ensure_network(client, topo)
+    container = ensure_hypervisor(client, paths, topo, secrets)
+    api = Api(paths, topo, secrets)
+    version = wait_for_api(api, container)
+    timings["ready_s"] = round(time.monotonic() - T0, 1)
+    say("api", f"Proxmox API {version.get('version')} answers at https://{topo['ip']}:{API_PORT}")
+    restart_guests(client, api)
+    result = None
+    if not args.no_site:
+        result = run_playbook(paths, topo, secrets, extra=args.ansible_args)
+        timings["site_s"] = round(result["seconds"], 1)
+        timings["changed"] = result["changed"]
+    healthy = health(client, paths, topo, secrets)
+    timings["total_s"] = round(time.monotonic() - T0, 1)
+    (paths.cache / "last-up.json").write_text(json.dumps(timings, indent=1) + "\n")
+    say("up", f"done in {timings['total_s']}s" + (f", site.yml changed={result['changed']}" if result else ""))
+    return 0 if healthy else 1
+
+
+def cmd_down(args) -> int:
+    try:
+        client = docker.from_env(version="auto", timeout=300)
+        client.ping()
+    except docker.errors.DockerException:
+        say("down", "no Docker engine answers: nothing to remove")
+        return 0
+    label = {"label": f"{LABEL}=1"}
+    containers = client.containers.list(all=True, filters=label)
+    for container in containers:
+        container.remove(force=True, v=True)
+    say("down", f"removed {len(containers)} containers: {', '.join(sorted(c.name for c in containers)) or '-'}")
+    networks = client.networks.list(filters=label)
+    for net in networks:
+        net.remove()
+    say("down", f"removed {len(networks)} networks: {', '.join(sorted(n.name for n in networks)) or '-'}")
+    volumes = client.volumes.list(filters=label)
+    for volume in volumes:
+        volume.remove(force=True)
+    say("down", f"removed {len(volumes)} volumes: {', '.join(sorted(v.name for v in volumes)) or '-'}")
+    return 0
+
+
+def cmd_health(args) -> int:
+    paths = Paths()
+    return 0 if health(engine(), paths, load_topology(), read_secrets(paths)) else 1
+
+
+def cmd_status(args) -> int:
+    paths = Paths()
+    topo = load_topology()
+    client = engine()
+    label = {"label": f"{LABEL}=1"}
+    for container in sorted(client.containers.list(all=True, filters=label), key=lambda c: c.name):
+        nets = container.attrs.get("NetworkSettings", {}).get("Networks", {})
+        ips = ",".join(n.get("IPAddress") or "-" for n in nets.values())
+        print(f"container {container.name:22} {container.status:10} {ips}")
+    for net in client.networks.list(filters=label):
+        print(f"network   {net.name:22} internal={net.attrs.get('Internal')} "
+              f"{[c.get('Subnet') for c in net.attrs.get('IPAM', {}).get('Config') or []]}")
+    for volume in client.volumes.list(filters=label):
+        print(f"volume    {volume.name}")
+    secrets = read_secrets(paths)
+    if secrets and paths.ca_file.exists():
+        try:
+            version = Api(paths, topo, secrets).get("/version", timeout=5)
+            print(f"api       https://{topo['ip']}:{API_PORT} Proxmox {version.get('version')}")
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            print(f"api       https://{topo['ip']}:{API_PORT} not answering ({exc})")
+    print(f"inventory {paths.inventory}")
+    return 0
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="lab.py", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="build what is missing, start the lab, run site.yml, print the health table")
+    up.add_argument("--no-engine", action="store_true", help="do not run lab/engine/ensure-engine.sh")
+    up.add_argument("--no-build", action="store_true", help="do not run lab/images/build.sh")
+    up.add_argument("--no-site", action="store_true", help="start the lab without running site.yml")
+    up.add_argument("ansible_args", nargs="*", help="extra ansible-playbook arguments (after --)")
+    sub.add_parser("down", help="remove every lab container, network and volume")
+    sub.add_parser("health", help="print the health table")
+    sub.add_parser("status", help="list the lab's containers, network, volumes and the API")
+    args = parser.parse_args(argv)
+    handler = {"up": cmd_up, "down": cmd_down, "health": cmd_health, "status": cmd_status}[args.command]
+    try:
+        return handler(args)
+    except LabError as exc:
+        say("error", str(exc))
+        return 1
+    except KeyboardInterrupt:
+        say("interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
