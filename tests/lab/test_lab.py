@@ -1,0 +1,126 @@
+"""The lab end to end: `lab/lab.py up` from nothing, health, a converging second run, `down`.
+
+Needs a Docker engine (started by lab/engine/ensure-engine.sh when none runs) and takes a few
+minutes (image builds on a fresh machine: about 3 more). Skipped where no engine can be started,
+or with PHOENIX_LAB_TESTS=0. Warning: it removes a running lab first and at the end (`lab.py down`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+LAB_PY = REPO / "lab" / "lab.py"
+PYTHON = REPO / ".venv" / "bin" / "python"
+LABEL = "org.thinkheads.phoenix.lab=1"
+RECAP = re.compile(r"^(\S+)\s+:\s+ok=\d+\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
+
+
+def lab(*args, timeout=1800):
+    python = str(PYTHON if PYTHON.exists() else sys.executable)
+    return subprocess.run([python, str(LAB_PY), *args], cwd=REPO, capture_output=True, text=True, timeout=timeout)
+
+
+def docker(*args):
+    return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=120)
+
+
+def show(proc):
+    return f"exit {proc.returncode}\n--- stdout (end) ---\n{proc.stdout[-6000:]}\n--- stderr ---\n{proc.stderr[-3000:]}"
+
+
+@pytest.fixture(scope="module")
+def engine():
+    if os.environ.get("PHOENIX_LAB_TESTS", "1") == "0":
+        pytest.skip("PHOENIX_LAB_TESTS=0")
+    script = REPO / "lab" / "engine" / "ensure-engine.sh"
+    if not script.exists():
+        pytest.skip("lab/engine/ensure-engine.sh is missing")
+    try:
+        proc = subprocess.run([str(script)], capture_output=True, text=True, timeout=300)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        pytest.skip(f"no Docker engine can be started here: {exc}")
+    if proc.returncode != 0:
+        last = (proc.stderr.strip() or proc.stdout.strip()).splitlines()[-1:] or ["no output"]
+        pytest.skip(f"no Docker engine can be started here (ensure-engine.sh exit {proc.returncode}: {last[0]})")
+
+
+@pytest.fixture(scope="module")
+def first_up(engine):
+    down = lab("down", timeout=300)
+    assert down.returncode == 0, show(down)
+    proc = lab("up")
+    yield proc
+    lab("down", timeout=300)
+
+
+def test_up_from_nothing_is_healthy(first_up):
+    assert first_up.returncode == 0, show(first_up)
+    out = first_up.stdout
+    assert "PLAY RECAP" in out
+    assert re.search(r"health: all \d+ healthy", out), show(first_up)
+    table = out[out.rindex("\nGUEST "):].splitlines()
+    for name in ("phoenix-hypervisor", "103 step-ca", "102 traefik", "101 nginx-gateway", "801 embedding",
+                 "1001 swarm-manager", "1002 swarm-worker"):
+        row = next((line for line in table if line.startswith(name)), None)
+        assert row is not None, f"{name} is not in the health table\n{show(first_up)}"
+        assert " running " in row and " ok " in row and row.rstrip().endswith("ok"), row
+    for name in ("900 template-base", "901 template-service", "9000 "):
+        row = next(line for line in table if line.startswith(name))
+        assert " template " in row, row
+
+
+def test_progress_shows_phases_and_elapsed_time(first_up):
+    phases = set(re.findall(r"^\[lab\s+[\d.]+s\] (\w+):", first_up.stdout, re.M))
+    assert {"engine", "images", "network", "hypervisor", "api", "site", "health", "up"} <= phases, phases
+
+
+def test_guests_have_their_static_ips_and_macs(first_up):
+    inspect = docker("inspect", "phoenix-103", "phoenix-1001")
+    assert inspect.returncode == 0, inspect.stderr
+    found = {}
+    for item in json.loads(inspect.stdout):
+        net = item["NetworkSettings"]["Networks"]["phoenix-vmbr0"]
+        found[item["Name"]] = (net["IPAddress"], net["MacAddress"], item["Config"]["Labels"]["org.thinkheads.phoenix.lab"])
+    assert found["/phoenix-103"] == ("10.77.0.10", "52:54:00:00:01:03", "1")
+    assert found["/phoenix-1001"] == ("10.77.0.111", "52:54:00:00:10:01", "1")
+
+
+def test_lab_networks_are_internal(first_up):
+    names = docker("network", "ls", "--filter", f"label={LABEL}", "--format", "{{.Name}}").stdout.split()
+    assert "phoenix-vmbr0" in names
+    for name in names:
+        inspect = json.loads(docker("network", "inspect", name).stdout)[0]
+        assert inspect["Internal"] is True, name
+
+
+def test_second_up_converges_with_no_change(first_up):
+    assert first_up.returncode == 0, "the first run failed"
+    proc = lab("up", "--no-build")
+    assert proc.returncode == 0, show(proc)
+    recap = RECAP.findall(proc.stdout)
+    assert recap, show(proc)
+    changed = {host: int(c) for host, c, _u, _f in recap if int(c)}
+    assert not changed, f"second site.yml run changed {changed}\n{show(proc)}"
+    assert all(int(u) == 0 and int(f) == 0 for _h, _c, u, f in recap)
+    assert "hypervisor: phoenix-hypervisor is running" in proc.stdout
+
+
+def test_down_leaves_nothing(first_up):
+    proc = lab("down", timeout=300)
+    assert proc.returncode == 0, show(proc)
+    for kind in ("container", "network", "volume"):
+        args = [kind, "ls", "--filter", f"label={LABEL}", "--format", "{{.Name}}"]
+        if kind == "container":
+            args.insert(2, "-a")
+        left = docker(*args).stdout.split()
+        assert left == [], f"{kind}s left: {left}"
+    names = docker("ps", "-a", "--format", "{{.Names}}").stdout.split()
+    assert not [n for n in names if re.fullmatch(r"phoenix-(hypervisor|\d+)", n)], names
