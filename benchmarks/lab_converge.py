@@ -1,0 +1,111 @@
+#!/usr/bin/env python
+"""The lab's converge times: cold start, first site.yml, no-op site.yml, and `ansible -m ping` on the same hosts.
+
+    .venv/bin/python benchmarks/lab_converge.py [--keep] [--json FILE]
+
+1. ``lab/lab.py down`` (no lab left), then a cold start: engine check, image check (``build.sh``: built images
+   are reused), secrets, inventory, the internal network, the hypervisor container, until the Proxmox API
+   answers (``cold_start_s``).
+2. ``playbooks/site.yml`` on the empty lab: every guest created, started and reachable (``first_site_s``).
+3. ``playbooks/site.yml`` again with nothing to change (``noop_site_s``; its total ``changed`` is printed).
+4. ``ansible 'all:!templates' -m ansible.builtin.ping``: every host site.yml reaches over SSH (the guests that
+   run, and the hypervisor), with the same inventory, forks and SSH settings (``ping_s``).
+
+Each playbook/ping is one whole process (start-up included), as ``lab/lab.py up`` runs it. The lab is removed
+at the end unless ``--keep``. The last line is
+``cold_start_s=<a> first_site_s=<b> noop_site_s=<c> ping_s=<d> noop_over_ping=<e>`` (target: noop_over_ping <= 4).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "lab"))
+
+import lab  # noqa: E402 - lab/lab.py
+
+
+def quiet(func, *args, **kwargs):
+    """Run a lab.py step, keeping its progress output for a failure report."""
+    buf = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(buf):
+            return func(*args, **kwargs)
+    except Exception:
+        sys.stdout.write(buf.getvalue()[-4000:])
+        raise
+
+
+def cold_start(paths, topo):
+    started = time.monotonic()
+    subprocess.run([str(lab.LAB / "engine" / "ensure-engine.sh")], check=True, capture_output=True)
+    client = lab.engine()
+    subprocess.run([str(lab.LAB / "images" / "build.sh")], check=True, capture_output=True,
+                   env={**os.environ, "PHOENIX_LAB_SKIP_ENGINE": "1"})
+    secrets = lab.ensure_secrets(paths, topo)
+    lab.write_inventory(paths, topo, secrets)
+    quiet(lab.ensure_network, client, topo)
+    container = quiet(lab.ensure_hypervisor, client, paths, topo, secrets)
+    lab.wait_for_api(lab.Api(paths, topo, secrets), container)
+    return time.monotonic() - started, client, secrets
+
+
+def ping(paths, topo, secrets):
+    ansible = REPO / ".venv" / "bin" / "ansible"
+    env = {"ANSIBLE_FORKS": str(len(topo["guests"]) + 1), **os.environ, **lab.pve_env(paths, topo, secrets),
+           "ANSIBLE_CONFIG": str(REPO / "ansible.cfg")}
+    started = time.monotonic()
+    proc = subprocess.run([str(ansible if ansible.exists() else "ansible"), "-i", str(paths.inventory),
+                           "all:!templates", "-m", "ansible.builtin.ping"], capture_output=True, text=True,
+                          env=env, cwd=REPO)
+    elapsed = time.monotonic() - started
+    if proc.returncode != 0:
+        raise SystemExit(f"ansible ping failed:\n{proc.stdout[-3000:]}{proc.stderr[-2000:]}")
+    hosts = sum(1 for line in proc.stdout.splitlines() if "| SUCCESS" in line)
+    return elapsed, hosts
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--keep", action="store_true", help="leave the lab running at the end")
+    parser.add_argument("--json", help="also write the figures to this file")
+    args = parser.parse_args(argv)
+
+    paths, topo = lab.Paths(), lab.load_topology()
+    print(f"machine: {platform.node()}, {os.cpu_count()} CPUs, Python {platform.python_version()}", flush=True)
+    quiet(lab.cmd_down, None)
+    try:
+        cold, client, secrets = cold_start(paths, topo)
+        print(f"cold start (no lab -> Proxmox API answering): {cold:.1f}s", flush=True)
+        first = quiet(lab.run_playbook, paths, topo, secrets)
+        print(f"first site.yml: {first['seconds']:.1f}s, changed={first['changed']}", flush=True)
+        noop = quiet(lab.run_playbook, paths, topo, secrets)
+        drift = ", ".join("%s=%d" % (h, c["changed"]) for h, c in noop["recap"].items() if c["changed"])
+        print(f"no-op site.yml: {noop['seconds']:.1f}s, changed={noop['changed']} ({drift or 'no host changed'})",
+              flush=True)
+        ping_s, hosts = ping(paths, topo, secrets)
+        print(f"ansible -m ping: {ping_s:.1f}s on {hosts} hosts", flush=True)
+    finally:
+        if not args.keep:
+            quiet(lab.cmd_down, None)
+    figures = {"cold_start_s": round(cold, 1), "first_site_s": round(first["seconds"], 1),
+               "noop_site_s": round(noop["seconds"], 1), "ping_s": round(ping_s, 1),
+               "noop_over_ping": round(noop["seconds"] / ping_s, 2), "noop_changed": noop["changed"]}
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures, indent=1) + "\n")
+    print(" ".join(f"{k}={v}" for k, v in figures.items() if k != "noop_changed"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
