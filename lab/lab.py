@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """Phoenix in a box: the platform on one machine, on Docker.
 
     lab/lab.py up        engine, images, keys, network, hypervisor (pvesim), site.yml, health table
@@ -137,7 +137,7 @@ def _network_of(cidr: str) -> str:
 def _guest(vmid: int, kind: str, conf: dict) -> dict:
     ip = str((conf.get("network_config") or {}).get("ip") or "")
     return {"vmid": vmid, "kind": kind, "name": conf.get("name", str(vmid)), "template": bool(conf.get("is_template")),
-            "ip": ip.split("/")[0] if ip and ip != "dhcp" else None, "features": list(conf.get("features") or []),
+            "ip": ip.split("/", maxsplit=1)[0] if ip and ip != "dhcp" else None, "features": list(conf.get("features") or []),
             "user": (conf.get("user_config") or {}).get("username")}
 
 
@@ -467,7 +467,7 @@ def run_playbook(paths: Paths, topo: dict, secrets: dict, playbook: str = "playb
 def ssh_ok(paths: Paths, ip: str, command: str = "true") -> tuple[bool, str]:
     try:
         proc = subprocess.run(["ssh", *SSH_OPTIONS, "-i", str(paths.ssh_key), f"root@{ip}", command],
-                              capture_output=True, text=True, timeout=20)
+                              capture_output=True, text=True, timeout=20, check=False)
     except subprocess.TimeoutExpired:
         return False, "timeout"
     return proc.returncode == 0, (proc.stdout.strip() or proc.stderr.strip())
@@ -696,7 +696,7 @@ def cmd_status(args) -> int:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="lab.py", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="lab.py", description=__doc__.split("\n\n", maxsplit=1)[0])
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="build what is missing, start the lab, run site.yml, print the health table")
     up.add_argument("--no-engine", action="store_true", help="do not run lab/engine/ensure-engine.sh")

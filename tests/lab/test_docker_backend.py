@@ -51,11 +51,10 @@ class FakeEngine:
             if name in self.containers:
                 raise EngineError(409, "Conflict")
             endpoints = (body.get("NetworkingConfig") or {}).get("EndpointsConfig") or {}
+            config = {"Labels": body["Labels"], "Env": body["Env"], "Hostname": body["Hostname"], "Image": body["Image"]}
+            state = {"Running": False, "Status": "created", "StartedAt": "0001-01-01T00:00:00Z"}
             self.containers[name] = {
-                "Id": name, "Name": "/" + name, "Config": {"Labels": body["Labels"], "Env": body["Env"],
-                                                         "Hostname": body["Hostname"], "Image": body["Image"]},
-                "HostConfig": body["HostConfig"], "State": {"Running": False, "Status": "created",
-                                                          "StartedAt": "0001-01-01T00:00:00Z"},
+                "Id": name, "Name": "/" + name, "Config": config, "HostConfig": body["HostConfig"], "State": state,
                 "NetworkSettings": {"Networks": copy.deepcopy(endpoints)}, "MacAddress": body.get("MacAddress"),
             }
             return 201, {"Id": name}
@@ -188,7 +187,7 @@ def test_a_container_that_ran_keeps_its_filesystem(backend, engine):
     engine.calls.clear()
     backend.config_changed(lxc(memory="2048", net0=lxc().config["net0"].replace("10.77.0.10", "10.77.0.11")),
                            {"memory": "2048"}, [])
-    assert "DELETE" not in [m for m, *_ in engine.calls]
+    assert "DELETE" not in [call[0] for call in engine.calls]
     container = engine.containers["phoenix-103"]
     assert container["HostConfig"]["Memory"] == 2048 * 2**20
     assert container["NetworkSettings"]["Networks"]["phoenix-vmbr0"]["IPAMConfig"]["IPv4Address"] == "10.77.0.11"

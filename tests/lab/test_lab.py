@@ -25,11 +25,12 @@ RECAP = re.compile(r"^(\S+)\s+:\s+ok=\d+\s+changed=(\d+)\s+unreachable=(\d+)\s+f
 
 def lab(*args, timeout=1800):
     python = str(PYTHON if PYTHON.exists() else sys.executable)
-    return subprocess.run([python, str(LAB_PY), *args], cwd=REPO, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run([python, str(LAB_PY), *args], cwd=REPO, capture_output=True, text=True, timeout=timeout,
+                          check=False)
 
 
 def docker(*args):
-    return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=120)
+    return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=120, check=False)
 
 
 def show(proc):
@@ -44,7 +45,7 @@ def engine():
     if not script.exists():
         pytest.skip("lab/engine/ensure-engine.sh is missing")
     try:
-        proc = subprocess.run([str(script)], capture_output=True, text=True, timeout=300)
+        proc = subprocess.run([str(script)], capture_output=True, text=True, timeout=300, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
         pytest.skip(f"no Docker engine can be started here: {exc}")
     if proc.returncode != 0:
