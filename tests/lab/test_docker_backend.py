@@ -44,7 +44,7 @@ class FakeEngine:
     def inspect(self, name):
         return copy.deepcopy(self.containers.get(name))
 
-    def call(self, method, path, body=None, query=None, data=None, content_type="application/json", ok=None):
+    def call(self, method, path, body=None, query=None):
         self.calls.append((method, path, body, query))
         if method == "POST" and path == "/containers/create":
             name = query["name"]

@@ -100,16 +100,15 @@ class EngineClient:
         self.timeout = timeout
         self._version: tuple[int, int] | None = None
 
-    def call(self, method: str, path: str, body=None, query: dict | None = None, data: bytes | None = None,
-             content_type: str = "application/json", ok=(200, 201, 204, 304)):
+    def call(self, method: str, path: str, body=None, query: dict | None = None):
+        """One API call: (status, decoded JSON or raw bytes); EngineError on a status >= 400."""
         if query:
             path += "?" + urlencode({k: v for k, v in query.items() if v is not None})
         headers = {}
-        payload = data
+        payload = None
         if body is not None:
             payload = json.dumps(body).encode()
-        if payload is not None:
-            headers["Content-Type"] = content_type
+            headers["Content-Type"] = "application/json"
             headers["Content-Length"] = str(len(payload))
         conn = _UnixConnection(self.socket_path, self.timeout)
         try:
@@ -122,7 +121,7 @@ class EngineClient:
         finally:
             conn.close()
         text = raw.decode("utf-8", "replace")
-        if response.status not in ok:
+        if response.status >= 400:
             try:
                 message = json.loads(text).get("message") or text
             except ValueError:
