@@ -7,7 +7,8 @@
 #   make test     venv + lint + schemas-check + sanity + unit + inventory-check (what .ci/run executes)
 #   make schemas  re-export etc/schemas/ from plugins/module_utils/config/schemas.py
 #   make bench    benchmarks (inventory scale)
-#   make lab      venv + inventory-check (the full lab arrives with lab/)
+#   make lab      Phoenix in a box: Docker-backed guests on pvesim, site.yml, health table (make lab-down removes it)
+#   make lab-test the lab end to end (part of make test)
 #   make clean    remove build outputs (keeps .venv; `make distclean` removes it too)
 
 SHELL := /bin/bash
@@ -50,7 +51,7 @@ empty :=
 space := $(empty) $(empty)
 SANITY_PATH := $(subst $(space),:,$(strip $(VENV_BIN) $(SANITY_EXTRA_PYTHON_DIRS))):$(PATH)
 
-.PHONY: venv lint sanity unit integration release-check test inventory-check schemas schemas-check bench lab clean distclean python-check
+.PHONY: venv lint sanity unit integration release-check lab lab-down lab-test test inventory-check schemas schemas-check bench lab clean distclean python-check
 
 python-check:
 	@if [ -z "$(PYTHON)" ]; then \
@@ -138,11 +139,19 @@ bench: venv
 release-check: venv
 	PYTHON=$(PYTHON) scripts/release_check.sh
 
-test: venv lint schemas-check sanity unit integration inventory-check release-check
+test: venv lint schemas-check sanity unit integration inventory-check release-check lab-test
 
-lab: venv inventory-check
-	@echo "make lab: the environment is ready and the topology in etc/ and stacks/ validates."
-	@echo "The Docker-backed lab (Proxmox API simulator and guests) is not part of this release yet."
+# Phoenix in a box: Docker engine (installed and started if missing), locally built images, pvesim as the
+# hypervisor, site.yml, health table. Exits non-zero unless every guest is healthy. See lab/README.md.
+lab: venv
+	python lab/lab.py up
+
+lab-down: venv
+	python lab/lab.py down
+
+# The lab end to end (up from nothing, health, a second converge, internal networks, down leaves nothing).
+lab-test: venv
+	pytest -q tests/lab
 
 clean:
 	rm -rf build tests/output .pytest_cache .ruff_cache

@@ -905,7 +905,11 @@ def clone(sim: Sim, req: Request):
         task.log.extend(log)
         with sim.lock:
             guest = sim.guest(kind, newid)
-        sim.backend.create(guest, dict(sim.secrets.get(str(vmid), {})))
+            inherited = dict(sim.secrets.get(str(vmid), {}))
+            if inherited:
+                # the clone's root keys are the source's (the rootfs is copied), so a clone of a clone has them too
+                sim.secrets[str(newid)] = inherited
+        sim.backend.create(guest, inherited)
         with sim.lock:
             sim.set_lock(kind, newid, None)
             if source_locked:
