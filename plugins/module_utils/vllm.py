@@ -91,8 +91,8 @@ def _check(section, key, kind, value):
         raise VllmConfigError('%s must be a number, not %r' % (where, value))
     if kind == STR and not isinstance(value, str):
         raise VllmConfigError('%s must be a string, not %r' % (where, value))
-    if kind == STR_OR_LIST and not (isinstance(value, str) or (isinstance(value, list) and value
-                                                                and all(isinstance(v, str) for v in value))):
+    names = isinstance(value, list) and value and all(isinstance(v, str) for v in value)
+    if kind == STR_OR_LIST and not (isinstance(value, str) or names):
         raise VllmConfigError('%s must be a name or a list of names, not %r' % (where, value))
     if kind == LIST and not isinstance(value, list):
         raise VllmConfigError('%s must be a list, not %r' % (where, value))
