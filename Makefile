@@ -51,7 +51,7 @@ empty :=
 space := $(empty) $(empty)
 SANITY_PATH := $(subst $(space),:,$(strip $(VENV_BIN) $(SANITY_EXTRA_PYTHON_DIRS))):$(PATH)
 
-.PHONY: venv lint sanity unit integration release-check lab lab-down lab-test test inventory-check schemas schemas-check bench lab clean distclean python-check
+.PHONY: venv lint sanity unit integration release-check molecule gpu-test lab lab-down lab-test test inventory-check schemas schemas-check bench lab clean distclean python-check
 
 python-check:
 	@if [ -z "$(PYTHON)" ]; then \
@@ -139,7 +139,7 @@ bench: venv
 release-check: venv
 	PYTHON=$(PYTHON) scripts/release_check.sh
 
-test: venv lint schemas-check sanity unit integration inventory-check release-check lab-test
+test: venv lint schemas-check sanity unit integration inventory-check release-check molecule lab-test
 
 # Phoenix in a box: Docker engine (installed and started if missing), locally built images, pvesim as the
 # hypervisor, site.yml, health table. Exits non-zero unless every guest is healthy. See lab/README.md.
@@ -148,6 +148,16 @@ lab: venv
 
 lab-down: venv
 	python lab/lab.py down
+
+# Role tests: molecule (docker driver, the local guest image), testinfra verify.
+molecule: venv
+	lab/engine/ensure-engine.sh
+	lab/images/build.sh guest
+	molecule test -s vllm
+
+# Opt-in, on a machine with an NVIDIA GPU: the real vLLM serving granite-embedding-english-r2 (needs PyPI and Hugging Face).
+gpu-test: venv
+	PHOENIX_GPU_TESTS=1 pytest -v -rs tests/gpu
 
 # The lab end to end (up from nothing, health, a second converge, internal networks, down leaves nothing).
 lab-test: venv
