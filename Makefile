@@ -51,7 +51,7 @@ empty :=
 space := $(empty) $(empty)
 SANITY_PATH := $(subst $(space),:,$(strip $(VENV_BIN) $(SANITY_EXTRA_PYTHON_DIRS))):$(PATH)
 
-.PHONY: venv lint sanity unit integration release-check molecule gpu-test lab lab-down lab-test test inventory-check schemas schemas-check bench lab clean distclean python-check
+.PHONY: venv lint sanity unit integration release-check stepca-test swarm-test molecule gpu-test lab lab-down lab-test test inventory-check schemas schemas-check bench lab clean distclean python-check
 
 python-check:
 	@if [ -z "$(PYTHON)" ]; then \
@@ -139,7 +139,7 @@ bench: venv
 release-check: venv
 	PYTHON=$(PYTHON) scripts/release_check.sh
 
-test: venv lint schemas-check sanity unit integration inventory-check release-check molecule lab-test
+test: venv lint schemas-check sanity unit integration inventory-check release-check stepca-test swarm-test molecule lab-test
 
 # Phoenix in a box: Docker engine (installed and started if missing), locally built images, pvesim as the
 # hypervisor, site.yml, health table. Exits non-zero unless every guest is healthy. See lab/README.md.
@@ -150,10 +150,27 @@ lab-down: venv
 	python lab/lab.py down
 
 # Role tests: molecule (docker driver, the local guest image), testinfra verify.
+# Every scenario under molecule/ runs (MOLECULE_SCENARIOS=... runs a subset).
+MOLECULE_SCENARIOS ?= $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
 molecule: venv
 	lab/engine/ensure-engine.sh
-	lab/images/build.sh guest
-	molecule test -s vllm
+	lab/images/build.sh guest vm
+	@for s in $(MOLECULE_SCENARIOS); do \
+	  echo "=== molecule test -s $$s"; start=$$(date +%s); \
+	  molecule test -s $$s || exit 1; \
+	  echo "=== molecule $$s passed in $$(( $$(date +%s) - start ))s"; \
+	done
+
+# Step-CA: step-ca and step built from source (lab/tools/build-go-tools.sh, cached), modules against the real CA.
+stepca-test: venv
+	lab/tools/build-go-tools.sh
+	pytest -q tests/stepca
+
+# Docker Swarm (2 nodes, docker-in-docker) + the Portainer API, stack rendering, portainer_stack.
+swarm-test: venv
+	lab/engine/ensure-engine.sh
+	lab/images/build.sh guest vm
+	pytest -q tests/swarm
 
 # Opt-in, on a machine with an NVIDIA GPU: the real vLLM serving granite-embedding-english-r2 (needs PyPI and Hugging Face).
 gpu-test: venv
