@@ -78,6 +78,11 @@ SERVICE_PROBES = {
     "traefik": ("traefik", 443, True),
     "nginx": ("nginx", 443, True),
 }
+# Guests that are GPU guests in production (etc/): the lab has no GPU, so lab/etc drops their GPU features
+# and the health table says so instead of leaving the difference unseen.
+LAB_GPU_OFF = {
+    "801": "vLLM granite-embedding: GPU off in the lab (no gpu_assignment, nvidia, vllm)",
+}
 
 T0 = time.monotonic()
 
@@ -542,6 +547,8 @@ def guest_health(client, paths: Paths, api: Api | None, guest: dict) -> dict:
             healthy = False
         else:
             services.append(f"{service} (role not yet)")
+    if str(guest["vmid"]) in LAB_GPU_OFF:
+        services.append(LAB_GPU_OFF[str(guest["vmid"])])
     if guest["kind"] == "qemu" and ok:
         up, detail = ssh_ok(paths, guest["ip"], "systemctl is-active docker")
         services.append(f"dockerd {'active' if up else 'DOWN'}")

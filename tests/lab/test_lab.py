@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -100,6 +101,41 @@ def test_lab_networks_are_internal(first_up):
     for name in names:
         inspect = json.loads(docker("network", "inspect", name).stdout)[0]
         assert inspect["Internal"] is True, name
+
+
+def test_gpu_guest_stops_at_the_nvidia_preflight(first_up, tmp_path):
+    """create.yml -l 801 with 801 as a GPU guest: the lab hypervisor has no NVIDIA devices, so the run stops
+    in the first play, names the missing device nodes and changes nothing."""
+    assert first_up.returncode == 0, "the first run failed"
+    config_dir = tmp_path / "etc"
+    shutil.copytree(REPO / "lab" / "etc", config_dir)
+    lxc_file = config_dir / "phoenix_lxc_configs.json"
+    data = json.loads(lxc_file.read_text())
+    guest = data["lxc_configs"]["801"]
+    guest["gpu_assignment"] = "0"
+    guest["features"] = [*guest["features"], "nvidia"]
+    lxc_file.write_text(json.dumps(data, indent=2))
+    inventory = tmp_path / "inventory"
+    shutil.copytree(REPO / ".cache" / "lab" / "inventory", inventory)
+    plugin_file = inventory / "phoenix.yml"
+    plugin_file.write_text(plugin_file.read_text().replace(str(REPO / "lab" / "etc"), str(config_dir)))
+    env = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
+    proc = subprocess.run([str(REPO / ".venv" / "bin" / "ansible-playbook"), "-i", str(inventory),
+                           "-e", f"@{REPO / '.cache' / 'lab' / 'extra-vars.yml'}", "playbooks/create.yml",
+                           "-l", "801"], cwd=REPO, capture_output=True, text=True, timeout=600, check=False, env=env)
+    assert proc.returncode != 0, show(proc)
+    assert "NVIDIA preflight failed for guest 801" in proc.stdout, show(proc)
+    assert "/dev/nvidia0" in proc.stdout and "/dev/nvidiactl" in proc.stdout, show(proc)
+    assert "Nothing was changed" in proc.stdout
+    recap = RECAP.findall(proc.stdout)
+    assert recap and all(int(c) == 0 for _h, c, _u, _f in recap), show(proc)
+    assert "Provision the selected guests" not in proc.stdout, "the run went past the checks"
+
+
+def test_health_table_reports_the_gpu_guest_without_gpu(first_up):
+    table = first_up.stdout[first_up.stdout.rindex("\nGUEST "):]
+    row = next(line for line in table.splitlines() if line.startswith("801 embedding"))
+    assert "GPU off in the lab" in row, row
 
 
 def test_second_up_converges_with_no_change(first_up):
