@@ -1,0 +1,66 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026 Thinkheads
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Verify the docker role on the molecule instance (testinfra)."""
+
+import json
+import os
+
+import yaml
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+with open(os.path.join(os.path.dirname(HERE), 'vars', 'docker.yml')) as handle:
+    VARS = yaml.safe_load(handle)
+
+
+def test_service_enabled_and_running(host):
+    service = host.service('docker')
+    assert service.is_running
+    assert service.is_enabled
+
+
+def test_daemon_json_is_the_rendered_config(host):
+    daemon = host.file('/etc/docker/daemon.json')
+    assert daemon.user == 'root'
+    assert daemon.mode == 0o644
+    assert json.loads(daemon.content_string) == {
+        'features': {'buildkit': True},
+        'live-restore': False,
+        'log-driver': 'json-file',
+        'log-opts': {'max-file': '5', 'max-size': '20m'},
+        'default-address-pools': [{'base': '10.240.0.0/16', 'size': 24}],
+        'metrics-addr': '127.0.0.1:9323',
+    }
+
+
+def test_running_engine_uses_the_config(host):
+    """The handler restarted dockerd: the values docker info reports are the rendered ones, not the image's."""
+    info = json.loads(host.check_output("docker info --format '{{json .}}'"))
+    assert info['LoggingDriver'] == 'json-file'
+    assert info['LiveRestoreEnabled'] is False
+    started = host.check_output('systemctl show -p ActiveEnterTimestampMonotonic --value docker.service')
+    changed = host.check_output("stat -c %Y /etc/docker/daemon.json")
+    uptime = float(host.check_output('cut -d" " -f1 /proc/uptime'))
+    # dockerd was (re)started after daemon.json was written: its start is no earlier than the file's mtime
+    boot = int(host.check_output('date +%s')) - uptime
+    assert int(started) / 1e6 + boot >= int(changed) - 1
+
+
+def test_metrics_endpoint(host):
+    out = host.check_output('curl -sf http://127.0.0.1:9323/metrics')
+    assert 'engine_daemon_engine_info' in out
+
+
+def test_default_address_pool_applies_to_new_networks(host):
+    host.run('docker network rm molecule-pool-check')
+    host.check_output('docker network create molecule-pool-check')
+    try:
+        subnet = host.check_output(
+            "docker network inspect -f '{{range .IPAM.Config}}{{.Subnet}}{{end}}' molecule-pool-check")
+        assert subnet.startswith('10.240.') and subnet.endswith('/24')
+    finally:
+        host.run('docker network rm molecule-pool-check')
+
+
+def test_user_in_docker_group(host):
+    assert 'docker' in host.user(VARS['phoenix_guest']['user_config']['username']).groups
