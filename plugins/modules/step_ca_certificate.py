@@ -1,0 +1,441 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026 Thinkheads
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: step_ca_certificate
+short_description: X.509 certificate from Step-CA, issued and renewed only when needed
+version_added: 0.1.0
+author:
+  - Thinkheads platform team (@thinkheads)
+description:
+  - Enrols a certificate with Step-CA through its HTTP API, without the C(step) CLI. The JWK provisioner's
+    encrypted key is fetched from the CA, decrypted with the provisioner password, and used to sign the
+    one-time token for C(POST /1.0/sign). Key and CSR are generated on the target.
+  - Exactly idempotent. The module first looks at the files on the target, without contacting the CA, and acts
+    only when it must. It issues a new key and certificate when the certificate is missing or unreadable, the
+    key is missing or does not match, the common name, SANs or key type changed, the certificate is not signed
+    by the current CA (checked against O(root) and the intermediates in O(chain_path)) or it expired.
+    It renews over mTLS (C(POST /1.0/renew), same key) when the certificate is valid and only the remaining
+    lifetime is below O(renew_before). When nothing is due, it sends no request to the CA at all (see
+    RV(ca_requests)).
+  - Files are replaced atomically (temporary file and rename) with O(owner), O(group) and O(mode) set
+    before the rename; the key is never readable by others during the swap.
+  - O(state=revoked) revokes the certificate at O(cert_path) (passive revocation), authenticated by the
+    certificate itself over mTLS while it is valid, else by a one-time token of the provisioner.
+requirements:
+  - cryptography
+  - jwcrypto
+options:
+  ca_url:
+    description: URL of the CA, for example V(https://ca.internal:9000).
+    type: str
+    required: true
+  root:
+    description:
+      - Path of the CA's root certificate (PEM) on the target, as written by M(thinkheads.phoenix.step_ca_bootstrap).
+      - The CA's TLS certificate is verified against it, and so is the issuer of the current certificate.
+    type: path
+    required: true
+  provisioner:
+    description: Name of the JWK provisioner that authorises the certificate. Required with O(state=present).
+    type: str
+  provisioner_password:
+    description: Password of the provisioner's encrypted key. Never logged.
+    type: str
+  provisioner_password_file:
+    description: File on the target holding the provisioner password (trailing newline ignored).
+    type: path
+  common_name:
+    description: Subject common name. Required with O(state=present).
+    type: str
+  sans:
+    description:
+      - Subject alternative names (DNS names, IP addresses, e-mail addresses, URIs).
+      - The common name is added as the first SAN unless O(include_cn_in_sans=false).
+    type: list
+    elements: str
+    default: []
+  include_cn_in_sans:
+    description: Add O(common_name) to the SANs.
+    type: bool
+    default: true
+  key_type:
+    description: Type of the private key. A change re-issues the certificate with a new key.
+    type: str
+    choices: [EC256, EC384, EC521, RSA2048, RSA3072, RSA4096, Ed25519]
+    default: EC256
+  lifetime:
+    description:
+      - Requested validity, a duration such as V(24h) or V(90m), within the provisioner's
+        C(minTLSCertDuration)/C(maxTLSCertDuration). Default is the provisioner's C(defaultTLSCertDuration).
+      - Only used when a certificate is issued; a change does not by itself re-issue.
+    type: str
+  renew_before:
+    description:
+      - Renew when the remaining lifetime is below this threshold, either a duration (V(8h), V(30m)) or a
+        percentage of the certificate's total lifetime (V(33%)).
+      - Default is one third of the total lifetime.
+    type: str
+  cert_path:
+    description: Where the certificate (leaf only, PEM) is written.
+    type: path
+    required: true
+  key_path:
+    description: Where the private key (PKCS#8 PEM, unencrypted) is written.
+    type: path
+    required: true
+  chain_path:
+    description:
+      - Where the certificate followed by the intermediate CA certificate is written (what Nginx and Traefik
+        serve). Also used to check the issuer without asking the CA.
+    type: path
+  owner:
+    description: Owner of the files.
+    type: str
+  group:
+    description: Group of the files.
+    type: str
+  mode:
+    description: Mode of the certificate and chain files.
+    type: raw
+    default: '0644'
+  key_mode:
+    description: Mode of the key file.
+    type: raw
+    default: '0600'
+  state:
+    description: V(present) issues or renews as needed; V(revoked) revokes the certificate at O(cert_path).
+    type: str
+    choices: [present, revoked]
+    default: present
+  force:
+    description: Re-issue (new key, C(/1.0/sign)) even when nothing is due.
+    type: bool
+    default: false
+  revoke_reason:
+    description: Revocation reason with O(state=revoked).
+    type: str
+    choices: [unspecified, key_compromise, ca_compromise, affiliation_changed, superseded, cessation_of_operation,
+              certificate_hold, privilege_withdrawn, aa_compromise]
+    default: unspecified
+  timeout:
+    description: Timeout in seconds of each request to the CA.
+    type: int
+    default: 15
+  retries:
+    description: Retries (with exponential backoff) on connection failures and HTTP 502/503/504.
+    type: int
+    default: 3
+notes:
+  - The CA URL must be reachable from the target; TLS is always verified against O(root).
+attributes:
+  check_mode:
+    description: Can run in check mode and return changed status prediction without modifying target.
+    support: full
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: full
+seealso:
+  - module: thinkheads.phoenix.step_ca_bootstrap
+  - module: thinkheads.phoenix.step_ca_certificate_info
+'''
+
+EXAMPLES = r'''
+- name: Certificate of the Nginx gateway
+  thinkheads.phoenix.step_ca_certificate:
+    ca_url: https://ca.internal:9000
+    root: /usr/local/share/ca-certificates/phoenix-root-ca.crt
+    provisioner: services
+    provisioner_password: "{{ vault_step_ca_services_password }}"
+    common_name: nginx.internal
+    sans: [gateway.internal, 10.0.0.153]
+    lifetime: 720h
+    renew_before: 33%
+    cert_path: /etc/nginx/tls/nginx.crt
+    chain_path: /etc/nginx/tls/nginx.fullchain.crt
+    key_path: /etc/nginx/tls/nginx.key
+    group: www-data
+    key_mode: '0640'
+  notify: Reload nginx
+
+- name: Revoke a retired service's certificate
+  thinkheads.phoenix.step_ca_certificate:
+    ca_url: https://ca.internal:9000
+    root: /usr/local/share/ca-certificates/phoenix-root-ca.crt
+    cert_path: /etc/old/tls.crt
+    key_path: /etc/old/tls.key
+    state: revoked
+    revoke_reason: cessation_of_operation
+'''
+
+RETURN = r'''
+action:
+  description: What was done (or would be done in check mode).
+  returned: always
+  type: str
+  choices: [none, issued, renewed, reissued, revoked]
+reason:
+  description: Why (for example V(SANs ['a'], wanted ['a', 'b']) or the remaining lifetime against the threshold).
+  returned: always
+  type: str
+common_name:
+  description: Common name of the certificate now at O(cert_path).
+  returned: when a certificate exists
+  type: str
+serial:
+  description: Serial number (decimal) of the certificate now at O(cert_path).
+  returned: when a certificate exists
+  type: str
+not_after:
+  description: Expiry (UTC, ISO 8601) of the certificate now at O(cert_path).
+  returned: when a certificate exists
+  type: str
+sans:
+  description: SANs of the certificate now at O(cert_path).
+  returned: when a certificate exists
+  type: list
+  elements: str
+issuer:
+  description: Issuer DN of the certificate now at O(cert_path).
+  returned: when a certificate exists
+  type: str
+key_type:
+  description: Key type of the certificate now at O(cert_path).
+  returned: when a certificate exists
+  type: str
+ca_requests:
+  description:
+    - "Requests sent to the CA in this run, by endpoint, for example V({\"/provisioners\": 1, \"/1.0/sign\": 1}).
+      Empty when nothing was due: the proof of idempotence."
+  returned: always
+  type: dict
+'''
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.common.text.converters import to_native
+
+from ansible_collections.thinkheads.phoenix.plugins.module_utils.step_ca import (
+    KEY_TYPES, REVOCATION_REASONS, StepCAClient, StepCAError, assess_certificate, atomic_write, certificate_info,
+    chains_to, issue_certificate, load_certificate_file, parse_duration, parse_threshold, read_intermediates,
+    renew_certificate, require_libraries, revoke_certificate, wanted_sans, CARequestError,
+)
+
+
+def octal_mode(value):
+    """The mode as an int when it is octal, else None (symbolic modes are applied afterwards by Ansible)."""
+    if isinstance(value, int):
+        return value
+    text = str(value)
+    if text.isdigit():
+        return int(text, 8)
+    return None
+
+
+def summary(info):
+    if not info:
+        return {}
+    return {key: info[key] for key in ('common_name', 'sans', 'serial', 'not_after', 'issuer', 'key_type')}
+
+
+def read_password(module):
+    params = module.params
+    if params['provisioner_password'] is not None:
+        return params['provisioner_password']
+    if params['provisioner_password_file']:
+        try:
+            with open(params['provisioner_password_file']) as handle:
+                return handle.read().rstrip('\r\n')
+        except (IOError, OSError) as exc:
+            module.fail_json(msg='cannot read provisioner_password_file %s: %s'
+                             % (params['provisioner_password_file'], to_native(exc)))
+    return None
+
+
+def fs_attributes(module, path, mode, changed, diff=None):
+    args = module.load_file_common_arguments(dict(path=path, owner=module.params['owner'],
+                                                  group=module.params['group'], mode=mode))
+    return module.set_fs_attributes_if_different(args, changed, diff)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            ca_url=dict(type='str', required=True),
+            root=dict(type='path', required=True),
+            provisioner=dict(type='str'),
+            provisioner_password=dict(type='str', no_log=True),
+            provisioner_password_file=dict(type='path'),
+            common_name=dict(type='str'),
+            sans=dict(type='list', elements='str', default=[]),
+            include_cn_in_sans=dict(type='bool', default=True),
+            key_type=dict(type='str', choices=list(KEY_TYPES), default='EC256'),
+            lifetime=dict(type='str'),
+            renew_before=dict(type='str'),
+            cert_path=dict(type='path', required=True),
+            key_path=dict(type='path', required=True),
+            chain_path=dict(type='path'),
+            owner=dict(type='str'),
+            group=dict(type='str'),
+            mode=dict(type='raw', default='0644'),
+            key_mode=dict(type='raw', default='0600'),
+            state=dict(type='str', choices=['present', 'revoked'], default='present'),
+            force=dict(type='bool', default=False),
+            revoke_reason=dict(type='str', choices=sorted(REVOCATION_REASONS), default='unspecified'),
+            timeout=dict(type='int', default=15),
+            retries=dict(type='int', default=3),
+        ),
+        mutually_exclusive=[('provisioner_password', 'provisioner_password_file')],
+        required_if=[('state', 'present', ('provisioner', 'common_name'))],
+        supports_check_mode=True,
+    )
+    params = module.params
+    try:
+        require_libraries()
+    except StepCAError as exc:
+        module.fail_json(msg=to_native(exc))
+
+    # Validate everything before touching anything.
+    if params['state'] == 'present' and params['provisioner_password'] is None \
+            and not params['provisioner_password_file']:
+        module.fail_json(msg='state=present needs provisioner_password or provisioner_password_file')
+    try:
+        threshold = parse_threshold(params['renew_before'])
+        if params['lifetime']:
+            parse_duration(params['lifetime'])
+    except StepCAError as exc:
+        module.fail_json(msg=to_native(exc))
+    if not os.path.isfile(params['root']):
+        module.fail_json(msg='root %s does not exist: fetch it first with thinkheads.phoenix.step_ca_bootstrap'
+                         % params['root'])
+    try:
+        roots = load_certificate_file(params['root'])
+    except (StepCAError, ValueError) as exc:
+        module.fail_json(msg='root %s is not a PEM certificate: %s' % (params['root'], to_native(exc)))
+    for path in (params['cert_path'], params['key_path'], params['chain_path']):
+        if path and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+            module.fail_json(msg='directory %s does not exist (for %s)' % (os.path.dirname(path), path))
+    try:
+        client = StepCAClient(params['ca_url'], root_path=params['root'],
+                              timeout=params['timeout'], retries=params['retries'])
+    except StepCAError as exc:
+        module.fail_json(msg=to_native(exc))
+
+    try:
+        if params['state'] == 'revoked':
+            revoke(module, client)
+        else:
+            present(module, client, roots, threshold)
+    except StepCAError as exc:
+        module.fail_json(msg=to_native(exc), ca_requests=client.requests)
+
+
+def revoke(module, client):
+    params = module.params
+    path = params['cert_path']
+    if not os.path.exists(path):
+        module.exit_json(changed=False, action='none', reason='no certificate at %s' % path,
+                         ca_requests=client.requests)
+    cert = load_certificate_file(path)[0]
+    info = certificate_info(cert)
+    result = dict(summary(info), ca_requests=client.requests)
+    if module.check_mode:
+        module.exit_json(changed=True, action='revoked', reason='serial %s would be revoked (if not already)'
+                         % info['serial'], **result)
+    password = read_password(module)
+    done = revoke_certificate(client, cert, path, params['key_path'], params['provisioner'], password,
+                              reason=params['revoke_reason'], reason_code=REVOCATION_REASONS[params['revoke_reason']])
+    if done:
+        module.exit_json(changed=True, action='revoked', reason='serial %s revoked' % info['serial'], **result)
+    module.exit_json(changed=False, action='none', reason='serial %s was already revoked' % info['serial'], **result)
+
+
+def present(module, client, roots, threshold):
+    params = module.params
+    cert_path, key_path, chain_path = params['cert_path'], params['key_path'], params['chain_path']
+    common_name = params['common_name']
+    sans = wanted_sans(common_name, params['sans'], params['include_cn_in_sans'])
+    intermediates = read_intermediates(chain_path, cert_path)
+
+    # Without a local chain, the issuer check needs the CA's intermediates (one GET, never /sign).
+    if os.path.exists(cert_path) and not intermediates:
+        try:
+            leaf = load_certificate_file(cert_path)[0]
+            if not chains_to(leaf, [], roots):
+                intermediates = client.intermediates()
+        except (StepCAError, ValueError):
+            pass
+
+    assessment = assess_certificate(cert_path, key_path, common_name, params['sans'], params['key_type'], roots,
+                                    intermediates, threshold, include_cn=params['include_cn_in_sans'])
+    action, reason = assessment['action'], assessment['reason']
+    if action == 'none' and params['force']:
+        action, reason = 'reissue', 'force=true'
+    before = summary(assessment['info'])
+
+    mode, key_mode = params['mode'], params['key_mode']
+    changed = action != 'none'
+    if module.check_mode or not changed:
+        after = dict(before)
+        if changed:
+            after.update(common_name=common_name, sans=sans, key_type=params['key_type'],
+                         not_after='(new certificate)', serial='(new certificate)')
+            if action == 'renew':
+                after.update(common_name=before['common_name'], sans=before['sans'], key_type=before['key_type'])
+        # Ownership and mode of the files already there (in check mode: only reported).
+        changed_attrs = False
+        for path, path_mode in ((cert_path, mode), (chain_path, mode), (key_path, key_mode)):
+            if path and os.path.exists(path):
+                changed_attrs = fs_attributes(module, path, path_mode, changed_attrs)
+        module.exit_json(changed=changed or changed_attrs, action=past(action), reason=reason,
+                         ca_requests=client.requests, diff=diff(cert_path, before, after), **before)
+
+    if action == 'renew':
+        try:
+            leaf, rest = renew_certificate(client, cert_path, key_path)
+            write_files(module, None, leaf, rest)
+        except CARequestError as exc:
+            action = 'reissue'
+            reason = '%s; renewal refused (%s), re-issued' % (reason, exc.detail or exc)
+    if action in ('issue', 'reissue'):
+        password = read_password(module)
+        key_pem, leaf, rest = issue_certificate(client, params['provisioner'], password, common_name, sans,
+                                                params['key_type'], lifetime=params['lifetime'])
+        write_files(module, key_pem, leaf, rest)
+    info = certificate_info(load_certificate_file(cert_path)[0])
+    after = summary(info)
+    module.exit_json(changed=True, action=past(action), reason=reason, ca_requests=client.requests,
+                     diff=diff(cert_path, before, after), **after)
+
+
+def write_files(module, key_pem, leaf, rest):
+    params = module.params
+    owner, group = params['owner'], params['group']
+    mode, key_mode = octal_mode(params['mode']), octal_mode(params['key_mode'])
+    if key_pem is not None:
+        atomic_write(params['key_path'], key_pem, key_mode if key_mode is not None else 0o600, owner, group)
+    if params['chain_path']:
+        atomic_write(params['chain_path'], leaf + rest, mode, owner, group)
+    atomic_write(params['cert_path'], leaf, mode, owner, group)
+    for path, path_mode in ((params['key_path'], params['key_mode']), (params['cert_path'], params['mode']),
+                            (params['chain_path'], params['mode'])):
+        if path:
+            fs_attributes(module, path, path_mode, True)
+
+
+def past(action):
+    return {'none': 'none', 'issue': 'issued', 'reissue': 'reissued', 'renew': 'renewed'}[action]
+
+
+def diff(path, before, after):
+    return dict(before_header=path, after_header=path, before=before, after=after)
+
+
+if __name__ == '__main__':
+    main()
