@@ -8,7 +8,8 @@ stacks) into a list of checks; ``run_checks`` runs them concurrently and returns
 ``render_table`` prints the rows as one aligned table. Every probe uses the standard library only:
 HTTP(S) with ``http.client`` (TLS verified against the Step-CA root, SNI set to the service's hostname
 while connecting to a known address), DNS A queries over UDP to a configured resolver (or the system
-resolver), TCP connects.
+resolver), TCP connects. Routes and the address every name must resolve to come from module_utils/routing.py
+(route_plan, dns_records): the same derivation the DNS, Traefik and Nginx roles use.
 
 A row is ``{'section', 'check', 'target', 'status', 'detail', 'ms'}`` with status one of ``ok``, ``warn``
 (works, with something worth knowing), ``fail`` (a real problem: unreachable, wrong answer) or ``n/a``
@@ -26,6 +27,8 @@ import struct
 import time
 
 from concurrent.futures import ThreadPoolExecutor
+
+from ansible_collections.thinkheads.phoenix.plugins.module_utils.routing import RoutingError, dns_records, route_plan
 
 try:
     import http.client as http_client
@@ -90,32 +93,18 @@ def with_feature(guests, feature):
     return [g for g in guests if feature in (g.get('features') or [])]
 
 
-def derive_routes(guests, stacks, domain):
-    """Every hostname the gateway routes: guests' traefik_service and the stacks' Traefik routers.
+def derive_routes(plan):
+    """Every routed hostname of a routing plan (module_utils/routing.py's route_plan), one per hostname.
 
-    [{'host', 'service', 'source', 'guest', 'port', 'scheme'}], one per hostname, sorted by hostname.
+    [{'host', 'service', 'source', 'kind', 'stack', 'guest'}] sorted by hostname.
     """
     routes = {}
-    for guest in guests:
-        service = guest.get('traefik_service')
-        if not isinstance(service, dict) or not service.get('name'):
-            continue
-        host = _text(service.get('host')) or ('%s.%s' % (service['name'], domain) if domain else _text(service['name']))
-        routes.setdefault(host, {
-            'host': host, 'service': _text(service['name']), 'source': 'guest %s' % guest['id'],
-            'guest': guest['id'], 'port': service.get('port'), 'scheme': _text(service.get('scheme')) or 'http',
-        })
-    for stack_name in sorted(stacks or {}):
-        stack = stacks[stack_name] or {}
-        if stack.get('defined_for_environment') is False:
-            continue
-        for router_name in sorted(stack.get('routers') or {}):
-            router = stack['routers'][router_name] or {}
-            for host in router.get('hosts') or []:
-                routes.setdefault(_text(host), {
-                    'host': _text(host), 'service': _text(router.get('service') or router_name),
-                    'source': 'stack %s' % stack_name, 'guest': None, 'port': None, 'scheme': 'https',
-                })
+    for route in plan.get('routes') or []:
+        source = 'guest %s' % route['guest_id'] if route['kind'] == 'guest' else 'stack %s' % route['stack']
+        for host in route['hosts']:
+            routes.setdefault(host, {'host': host, 'service': route.get('service') or route.get('name'),
+                                     'source': source, 'kind': route['kind'], 'stack': route.get('stack'),
+                                     'guest': route.get('guest_id')})
     return [routes[h] for h in sorted(routes)]
 
 
@@ -321,35 +310,25 @@ def plan_checks(guests, hypervisor=None, stacks=None, domain='', options=None, p
             checks.append(_firewall_check(key, firewalls[key]))
 
     # dns: every guest's FQDN -> its IP, every routed hostname -> the gateway, the CA's name -> the CA
-    routes = derive_routes(running, stacks, domain)
-    gateway = (by_feature('nginx') or [None])[0]
-    traefik = (by_feature('traefik') or [None])[0]
-    ca_guest = (by_feature('step_ca') or [None])[0]
-    route_address = opts.get('route_address')
-    if route_address in (None, ''):
-        entry = gateway or traefik
-        route_address = guest_ip(entry) if entry else None
-    elif route_address == 'any':
-        route_address = None
+    step_ca = hypervisor.get('step_ca') or {}
+    try:
+        plan = route_plan(running, stacks)
+        records = dns_records(running, plan, domain, ca_name=step_ca.get('dns_name'))
+    except RoutingError as exc:
+        raise HealthError('cannot derive the routes: %s' % exc) from exc
+    routes = derive_routes(plan)
+    by_id = dict((g['id'], g) for g in running)
+    gateway, traefik, ca_guest = [by_id.get((plan.get(part) or {}).get('id')) for part in ('gateway', 'traefik', 'ca')]
+    route_address = opts.get('route_address') or ''
     dns_opts = dict(nameservers=opts.get('nameservers') or None, port=opts.get('dns_port') or 53,
                     timeout=opts.get('timeout') or 3.0)
-    dns_names = []
-    for guest in running:
-        fqdn = _text(guest.get('fqdn'))
-        if fqdn:
-            dns_names.append((fqdn, guest_ip(guest), 'guest %s' % guest['id']))
-    step_ca = hypervisor.get('step_ca') or {}
-    if ca_guest and step_ca.get('dns_name'):
-        dns_names.append((_text(step_ca['dns_name']), guest_ip(ca_guest), 'Step-CA'))
-    for route in routes:
-        dns_names.append((route['host'], route_address, 'route, %s' % route['source']))
-    seen = set()
-    for name, expected, why in dns_names:
-        if name in seen:
-            continue
-        seen.add(name)
-        checks.append(_check('dns', why, name, func=_dns_probe(name, expected, dns_opts)))
-    if not dns_names:
+    for record in records:
+        expected = record['ip']
+        if record['source'].startswith('route '):
+            expected = None if route_address == 'any' else (route_address or expected)
+        checks.append(_check('dns', record['source'], record['name'],
+                             func=_dns_probe(record['name'], expected, dns_opts)))
+    if not records:
         checks.append(_na('dns', 'resolution', 'no guest FQDN or routed hostname in the config'))
 
     http_opts = dict(ca_file=opts.get('ca_file'), ca_data=opts.get('ca_data'),
@@ -411,7 +390,7 @@ def plan_checks(guests, hypervisor=None, stacks=None, domain='', options=None, p
                               guest, _tcp_probe(guest_ip(guest), agent_port, http_opts['timeout'], retries)))
 
     # qdrant: /healthz through the gateway for every route of a Qdrant stack
-    qdrant_routes = [r for r in routes if _is_qdrant(r, stacks)]
+    qdrant_routes = [r for r in routes if r['kind'] == 'stack' and _is_qdrant(r['stack'], stacks)]
     if not qdrant_routes:
         checks.append(_na('qdrant', opts['qdrant_path'], 'no Qdrant stack route in the config'))
     elif gateway is None:
@@ -452,10 +431,8 @@ def plan_checks(guests, hypervisor=None, stacks=None, domain='', options=None, p
     return checks
 
 
-def _is_qdrant(route, stacks):
-    if not route['source'].startswith('stack '):
-        return False
-    stack = (stacks or {}).get(route['source'][len('stack '):]) or {}
+def _is_qdrant(stack_name, stacks):
+    stack = (stacks or {}).get(stack_name) or {}
     services = ((stack.get('compose') or {}).get('services') or {})
     for name, service in services.items():
         image = _text((service or {}).get('image'))

@@ -2,7 +2,7 @@
 """phoenix_health: checks against real loopback servers (HTTPS with a test CA, HTTP, TCP, a DNS server).
 
 One platform is healthy, one has real failures, one has no features at all (every section n/a).
-Everything listens on 127.0.0.1 only.
+Everything listens on loopback addresses only (127.0.0.1 for DNS, one 127.0.0.N per guest).
 """
 
 import copy
@@ -29,6 +29,8 @@ from modrun import run_module
 
 DOMAIN = 'health.test'
 LOOPBACK = '127.0.0.1'
+IP = {'traefik': '127.0.0.2', 'step_ca': '127.0.0.3', 'gateway': '127.0.0.4', 'vllm': '127.0.0.5',
+      'portainer': '127.0.0.6', 'agent': '127.0.0.7', 'ghost': '127.0.0.8'}
 MODEL = 'ibm-granite/granite-embedding-english-r2'
 
 
@@ -110,9 +112,9 @@ class _ThreadingHTTPServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
 
 
-def serve_http(routes, tls=None, delay=0.0):
+def serve_http(routes, tls=None, delay=0.0, host=LOOPBACK):
     handler = type('Handler', (_Handler,), {'routes': routes, 'delay': delay})
-    server = _ThreadingHTTPServer((LOOPBACK, 0), handler)
+    server = _ThreadingHTTPServer((host, 0), handler)
     if tls:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(*tls)
@@ -169,11 +171,21 @@ def free_port():
 # the platform under test
 
 
-def guest(vmid, name, features, **extra):
+def guest(vmid, name, features, ip=LOOPBACK, **extra):
     data = {'id': vmid, 'name': name, 'hostname': name, 'fqdn': '%s.%s' % (name, DOMAIN), 'is_template': False,
-            'features': features, 'network': {'ip': LOOPBACK, 'dhcp': False}, 'portainer_role': 'none'}
+            'features': features, 'network': {'ip': ip, 'dhcp': False}, 'portainer_role': 'none'}
     data.update(extra)
     return data
+
+
+def stack(name, service, image, host, port):
+    """A stack as the inventory plugin normalizes it (one Traefik router on one Host())."""
+    labels = {'traefik.enable': 'true', 'traefik.http.routers.%s.rule' % service: 'Host(`%s`)' % host,
+              'traefik.http.services.%s.loadbalancer.server.port' % service: str(port)}
+    return {'name': name, 'environment': 'production', 'defined_for_environment': True,
+            'compose': {'services': {service: {'image': image}}},
+            'services': {service: {'traefik_labels': labels}},
+            'routers': {service: {'hosts': [host], 'rule': 'Host(`%s`)' % host, 'service': service}}}
 
 
 @pytest.fixture(scope='module')
@@ -187,9 +199,9 @@ def platform(tmp_path_factory):
     rogue_tls = make_server_cert(tmp, rogue_key, rogue_cert, names, 'rogue')
 
     servers = {
-        'step_ca': serve_http({('*', '/health'): (200, {'status': 'ok'})}, tls=tls),
-        'step_ca_rogue': serve_http({('*', '/health'): (200, {'status': 'ok'})}, tls=rogue_tls),
-        'traefik': serve_http({('*', '/ping'): (200, b'OK')}),
+        'step_ca': serve_http({('*', '/health'): (200, {'status': 'ok'})}, tls=tls, host=IP['step_ca']),
+        'step_ca_rogue': serve_http({('*', '/health'): (200, {'status': 'ok'})}, tls=rogue_tls, host=IP['step_ca']),
+        'traefik': serve_http({('*', '/ping'): (200, b'OK')}, host=IP['traefik']),
         'gateway': serve_http({
             ('app.%s' % DOMAIN, '/'): (404, b'no such page'),
             ('portainer.%s' % DOMAIN, '/'): (200, b'portainer'),
@@ -197,45 +209,55 @@ def platform(tmp_path_factory):
             ('qdrant.%s' % DOMAIN, '/healthz'): (200, b'healthz check passed'),
             ('embed.%s' % DOMAIN, '/'): (404, b'{"detail":"Not Found"}'),
             ('broken.%s' % DOMAIN, '*'): (502, b'bad gateway'),
-        }, tls=tls),
-        'portainer': serve_http({('*', '/api/status'): (200, {'Version': '2.21.5', 'InstanceID': 'x'})}, tls=tls),
+        }, tls=tls, host=IP['gateway']),
+        'portainer': serve_http({('*', '/api/status'): (200, {'Version': '2.21.5', 'InstanceID': 'x'})}, tls=tls,
+                                host=IP['portainer']),
         'vllm': serve_http({('*', '/health'): (200, b''),
-                            ('*', '/v1/models'): (200, {'object': 'list', 'data': [{'id': MODEL}]})}),
+                            ('*', '/v1/models'): (200, {'object': 'list', 'data': [{'id': MODEL}]})},
+                           host=IP['vllm']),
     }
     agent = socket.socket()
-    agent.bind((LOOPBACK, 0))
+    agent.bind((IP['agent'], 0))
     agent.listen(8)
+
+    def accept():
+        while True:
+            try:
+                conn, dummy = agent.accept()
+            except OSError:
+                return
+            conn.close()
+    threading.Thread(target=accept, daemon=True).start()
     port = dict((name, server.server_address[1]) for name, server in servers.items())
     port['agent'] = agent.getsockname()[1]
 
     guests = [
         guest(900, 'template-base', ['base_setup'], is_template=True),
-        guest(103, 'step-ca', ['base_setup', 'step_ca']),
-        guest(102, 'traefik', ['traefik']),
-        guest(101, 'nginx', ['nginx']),
-        guest(801, 'embed', ['vllm'], traefik_service={'name': 'embed', 'port': 8000},
+        guest(103, 'step-ca', ['base_setup', 'step_ca'], ip=IP['step_ca']),
+        guest(102, 'traefik', ['traefik'], ip=IP['traefik']),
+        guest(101, 'nginx', ['nginx'], ip=IP['gateway']),
+        guest(801, 'embed', ['vllm'], ip=IP['vllm'],
+              traefik_service={'name': 'embed', 'port': 8000, 'host': 'embed.%s' % DOMAIN},
               vllm_engine_config={'ModelConfig': {'model': MODEL},
                                   'ServerConfig': {'port': port['vllm'], 'served_model_name': MODEL}}),
-        guest(1001, 'swarm-manager', ['docker'], portainer_role='primary',
+        guest(1001, 'swarm-manager', ['docker'], ip=IP['portainer'], portainer_role='primary', swarm_role='manager',
               traefik_service={'name': 'portainer', 'port': 9443, 'scheme': 'https',
                                'host': 'portainer.%s' % DOMAIN}),
-        guest(1002, 'swarm-worker', ['docker'], portainer_role='agent'),
+        guest(1002, 'swarm-worker', ['docker'], ip=IP['agent'], portainer_role='agent', swarm_role='worker',
+              docker_stacks=[{'name': 'qdrant_service', 'environment': 'production'},
+                             {'name': 'thinkheads_ai_app', 'environment': 'production'}]),
     ]
     hypervisor = {'step_ca': {'dns_name': 'ca.%s' % DOMAIN},
                   'portainer': {'hostname': 'portainer.%s' % DOMAIN, 'server_port': port['portainer'],
                                 'agent_port': port['agent']}}
     stacks = {
-        'qdrant_service': {'defined_for_environment': True,
-                           'compose': {'services': {'qdrant': {'image': 'qdrant/qdrant:v1.13.4'}}},
-                           'routers': {'qdrant': {'hosts': ['qdrant.%s' % DOMAIN], 'service': 'qdrant'}}},
-        'thinkheads_ai_app': {'defined_for_environment': True,
-                              'compose': {'services': {'app': {'image': 'app:1'}}},
-                              'routers': {'app': {'hosts': ['app.%s' % DOMAIN], 'service': 'app'}}},
-        'not_here': {'defined_for_environment': False,
-                     'routers': {'x': {'hosts': ['elsewhere.%s' % DOMAIN]}}},
+        'qdrant_service': stack('qdrant_service', 'qdrant', 'qdrant/qdrant:v1.13.4', 'qdrant.%s' % DOMAIN, 6333),
+        'thinkheads_ai_app': stack('thinkheads_ai_app', 'app', 'app:1', 'app.%s' % DOMAIN, 8080),
+        'not_deployed': stack('not_deployed', 'x', 'x:1', 'elsewhere.%s' % DOMAIN, 80),
     }
-    records = dict(('%s.%s' % (g['name'], DOMAIN), LOOPBACK) for g in guests)
-    records.update(dict((n, LOOPBACK) for n in names))
+    records = dict(('%s.%s' % (g['name'], DOMAIN), g['network']['ip']) for g in guests)
+    records.update(dict((n, IP['gateway']) for n in names))   # every routed name -> the gateway (its FQDN too)
+    records['ca.%s' % DOMAIN] = IP['step_ca']                   # the CA's name -> the CA
     dns = DnsServer(records)
     options = {'ca_file': root, 'nameservers': [LOOPBACK], 'dns_port': dns.port, 'gateway_port': port['gateway'],
                'traefik_ping_port': port['traefik'], 'step_ca_port': port['step_ca'], 'timeout': 2.0, 'retries': 0}
@@ -296,20 +318,23 @@ def test_real_problems_fail(platform):
     guests = copy.deepcopy(platform['guests'])
     guests[4]['vllm_engine_config']['ServerConfig']['served_model_name'] = 'other/model'
     guests[4]['traefik_service']['host'] = 'broken.%s' % DOMAIN          # the gateway answers 502
-    guests.append(guest(1003, 'ghost', ['docker'], portainer_role='agent'))  # no DNS record
+    guests.append(guest(1003, 'ghost', ['docker'], ip=IP['ghost'], portainer_role='agent'))  # no DNS record
     hypervisor = copy.deepcopy(platform['hypervisor'])
     hypervisor['portainer']['agent_port'] = free_port()                 # nothing listens
     opts = dict(platform['options'])
     checks = health.plan_checks(guests, hypervisor, platform['stacks'], DOMAIN, opts)
     rows = health.run_checks(checks)
     failed = dict(((r['section'], r['target']), r['detail']) for r in rows if r['status'] == 'fail')
-    assert failed[('vllm', 'http://127.0.0.1:%s/v1/models' % platform['port']['vllm'])] == \
+    assert failed[('vllm', 'http://%s:%s/v1/models' % (IP['vllm'], platform['port']['vllm']))] == \
         'serves %s, not other/model' % MODEL
     assert failed[('gateway', 'https://broken.%s/' % DOMAIN)].startswith('HTTP 502 from the gateway')
     assert failed[('dns', 'ghost.%s' % DOMAIN)].startswith('does not resolve: NXDOMAIN')
-    assert failed[('portainer_agent', '127.0.0.1:%s' % hypervisor['portainer']['agent_port'])] == \
-        'connection refused'
-    assert len(failed) == 4 and len(health.problems(rows, ["fail"])) == 5  # both agents share 127.0.0.1:port
+    for ip in (IP['agent'], IP['ghost']):
+        assert failed[('portainer_agent', '%s:%s' % (ip, hypervisor['portainer']['agent_port']))] == \
+            'connection refused'
+    # 801's FQDN is no longer a routed name, so it must now resolve to 801 itself, not the gateway
+    assert failed[('dns', 'embed.%s' % DOMAIN)] == '%s, expected %s' % (IP['gateway'], IP['vllm'])
+    assert len(failed) == len(health.problems(rows, ['fail'])) == 6
 
 
 def test_tls_is_verified_against_the_root(platform):
@@ -419,7 +444,7 @@ def test_table_is_aligned(platform):
 
 def test_resolver_parses_compressed_answers(platform):
     dns = platform['dns']
-    assert health.resolve('nginx.%s' % DOMAIN, [LOOPBACK], dns.port) == [LOOPBACK]
+    assert health.resolve('nginx.%s' % DOMAIN, [LOOPBACK], dns.port) == [IP['gateway']]
     with pytest.raises(LookupError, match='NXDOMAIN'):
         health.resolve('nope.%s' % DOMAIN, [LOOPBACK], dns.port)
     with pytest.raises(OSError, match='no answer'):
@@ -508,9 +533,11 @@ def test_playbook_healthy_then_failing(platform, tmp_path):
     guests[4]['vllm_engine_config']['ServerConfig']['served_model_name'] = 'other/model'
     inventory = _inventory(platform, str(tmp_path / 'broken.yml'), guests)
     rc, out = _playbook(platform, inventory)
+    if os.environ.get('PHOENIX_HEALTH_SHOW'):
+        print(out)
     assert rc == 2, out
-    assert '1 health check(s) failed: http://127.0.0.1:%s/v1/models: serves %s, not other/model' % (
-        platform['port']['vllm'], MODEL) in out
+    assert '1 health check(s) failed: http://%s:%s/v1/models: serves %s, not other/model' % (
+        IP['vllm'], platform['port']['vllm'], MODEL) in out, out
     assert out.count('SECTION  ') == 1
 
     # skipped sections are n/a and do not fail the run
