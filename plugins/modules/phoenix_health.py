@@ -26,8 +26,7 @@ description:
     print the table before failing.
 options:
   guests:
-    description: The C(phoenix_guest) of every guest (templates included), for example
-      C(groups['phoenix'] | map('extract', hostvars, 'phoenix_guest')).
+    description: The C(phoenix_guest) of every guest, templates included (see the examples).
     type: list
     elements: dict
     required: true
