@@ -508,15 +508,26 @@ def decrypt_provisioner_key(encrypted_key, password, name='?'):
 
 
 def encrypt_provisioner_key(private_jwk, password, count=STEP_PBES2_COUNT):
-    """Compact JWE of a private JWK in the format step writes (PBES2-HS256+A128KW, A256GCM, p2c 100000)."""
+    """Compact JWE of a private JWK in the format step writes (PBES2-HS256+A128KW, A256GCM, p2c 100000).
+
+    Built with ``cryptography`` directly: jwcrypto releases before 1.5 (Debian bookworm ships 1.1) repeat
+    p2c/p2s in the recipient header and then refuse to serialize a compact JWE with a chosen p2c."""
     require_libraries()
-    header = {'alg': 'PBES2-HS256+A128KW', 'enc': 'A256GCM', 'cty': 'jwk+json', 'p2c': count,
-              'p2s': b64url(os.urandom(16))}
-    token = jwe.JWE(plaintext=private_jwk.export(private_key=True).encode('utf-8'), protected=json.dumps(header))
-    token.allowed_algs = JWE_ALGS
-    with pbes2_iterations(count):
-        token.add_recipient(_password_key(password))
-    return token.serialize(compact=True)
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
+    from cryptography.hazmat.primitives.keywrap import aes_key_wrap
+    alg = 'PBES2-HS256+A128KW'
+    salt_input = os.urandom(16)
+    header = {'alg': alg, 'cty': 'jwk+json', 'enc': 'A256GCM', 'p2c': int(count), 'p2s': b64url(salt_input)}
+    protected = b64url(json.dumps(header, separators=(',', ':')).encode('utf-8'))
+    if isinstance(password, str):
+        password = password.encode('utf-8')
+    kek = PBKDF2HMAC(algorithm=hashes.SHA256(), length=16, salt=alg.encode('ascii') + b'\x00' + salt_input,
+                     iterations=int(count)).derive(password)
+    cek = os.urandom(32)
+    iv = os.urandom(12)
+    sealed = AESGCM(cek).encrypt(iv, private_jwk.export(private_key=True).encode('utf-8'), protected.encode('ascii'))
+    return '.'.join((protected, b64url(aes_key_wrap(kek, cek)), b64url(iv), b64url(sealed[:-16]), b64url(sealed[-16:])))
 
 
 def generate_provisioner_key():
