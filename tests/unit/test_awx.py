@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-import phoenix_testlib  # noqa: F401 - puts collections/ on sys.path
+import phoenix_testlib  # puts collections/ on sys.path
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(phoenix_testlib.REPO)
 AWX = REPO / "awx"
 _SPEC = importlib.util.spec_from_file_location("phoenix_awx_render", AWX / "render.py")
 render = importlib.util.module_from_spec(_SPEC)
@@ -21,6 +21,8 @@ _SPEC.loader.exec_module(render)
 
 ASSETS = render.load()
 DATA = json.loads((AWX / "phoenix.json").read_text())
+
+
 class _Loader(yaml.SafeLoader):
     pass
 
