@@ -431,6 +431,19 @@ def plan_checks(guests, hypervisor=None, stacks=None, domain='', options=None, p
     return checks
 
 
+def merge_rows(checks, extra_rows):
+    """Replace the checks of every section that ``extra_rows`` (rows measured elsewhere) covers."""
+    extra = []
+    for row in extra_rows or []:
+        if not isinstance(row, dict) or row.get('section') not in SECTIONS or row.get('status') not in STATUSES:
+            raise HealthError('extra_rows items need a section (one of %s) and a status (one of %s); got %r'
+                              % (', '.join(SECTIONS), ', '.join(STATUSES), row))
+        extra.append(_check(row['section'], _text(row.get('check')), _text(row.get('target')) or '-',
+                            status=row['status'], detail=_text(row.get('detail'))))
+    covered = set(row['section'] for row in extra)
+    return [c for c in checks if c['section'] not in covered] + extra
+
+
 def _is_qdrant(stack_name, stacks):
     stack = (stacks or {}).get(stack_name) or {}
     services = ((stack.get('compose') or {}).get('services') or {})

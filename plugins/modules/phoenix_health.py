@@ -128,6 +128,14 @@ options:
     description: vLLM API key for C(/v1/models). Without it a server that requires one is a C(warn).
     type: str
     default: ''
+  extra_rows:
+    description:
+      - Rows measured elsewhere, each C({section, check, target, status, detail}) with status C(ok), C(warn), C(fail)
+        or C(n/a). A section given here replaces the module's own checks of that section (for example Traefik's
+        ping, whose entry point listens on the Traefik guest's loopback and is asked on the guest).
+    type: list
+    elements: dict
+    default: []
   skip:
     description: Sections reported as C(n/a) without running them.
     type: list
@@ -223,7 +231,7 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.thinkheads.phoenix.plugins.module_utils.health import (
-    SECTIONS, HealthError, plan_checks, problems, render_table, run_checks, summarize, tls_context,
+    SECTIONS, HealthError, merge_rows, plan_checks, problems, render_table, run_checks, summarize, tls_context,
 )
 
 
@@ -253,6 +261,7 @@ def main():
             qdrant_path=dict(type='str', default='/healthz'),
             vllm_scheme=dict(type='str', choices=['http', 'https'], default='http'),
             vllm_api_key=dict(type='str', default='', no_log=True),
+            extra_rows=dict(type='list', elements='dict', default=[]),
             skip=dict(type='list', elements='str', choices=list(SECTIONS), default=[]),
             fail_on=dict(type='list', elements='str', choices=['fail', 'warn'], default=['fail']),
             timeout=dict(type='float', default=5.0),
@@ -284,6 +293,10 @@ def main():
         checks = plan_checks(params['guests'], params['hypervisor'], params['stacks'], params['domain'], options,
                              pve_guests=params['pve_guests'], firewalls=params['firewalls'],
                              pve_error=params['pve_error'])
+    except HealthError as exc:
+        module.fail_json(msg=str(exc))
+    try:
+        checks = merge_rows(checks, params['extra_rows'])
     except HealthError as exc:
         module.fail_json(msg=str(exc))
     rows = run_checks(checks, params['concurrency'])

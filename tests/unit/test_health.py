@@ -451,6 +451,17 @@ def test_resolver_parses_compressed_answers(platform):
         health.resolve('nginx.%s' % DOMAIN, [LOOPBACK], free_port(), timeout=0.3)
 
 
+def test_extra_rows_replace_a_section(platform):
+    checks = health.plan_checks(platform['guests'], platform['hypervisor'], platform['stacks'], DOMAIN,
+                                dict(platform['options'], skip=['dns']))
+    merged = health.merge_rows(checks, [{'section': 'traefik', 'check': 'ping (on the guest)', 'target': 'x',
+                                         'status': 'fail', 'detail': 'HTTP 503'}])
+    rows = [r for r in health.run_checks(merged) if r['section'] == 'traefik']
+    assert [(r['check'], r['status'], r['detail']) for r in rows] == [('ping (on the guest)', 'fail', 'HTTP 503')]
+    with pytest.raises(health.HealthError, match='extra_rows items need a section'):
+        health.merge_rows(checks, [{'section': 'nope', 'status': 'ok'}])
+
+
 def test_bad_guest_input():
     with pytest.raises(health.HealthError, match='phoenix_guest dict with an id'):
         health.plan_checks([{'name': 'x'}], {}, {}, DOMAIN, {})
@@ -491,6 +502,7 @@ def _inventory(platform, path, guests):
             local, ansible_host=LOOPBACK, phoenix_domain=DOMAIN, phoenix_stacks=platform['stacks'],
             phoenix_hypervisor=dict(platform['hypervisor'], dns_server={'enabled': True}))}},
         'feature_step_ca': {'hosts': dict((h, {}) for h in step_ca)},
+        'feature_traefik': {'hosts': dict((str(g['id']), {}) for g in guests if 'traefik' in g['features'])},
     }}}
     with open(path, 'w') as handle:
         yaml.safe_dump(inventory, handle)
@@ -503,7 +515,8 @@ def _playbook(platform, inventory, *extra):
     extra_vars = {'phoenix_health_ca_root_path': platform['root'], 'phoenix_health_dns_port': opts['dns_port'],
                   'phoenix_health_gateway_port': opts['gateway_port'],
                   'phoenix_health_step_ca_port': opts['step_ca_port'],
-                  'phoenix_health_traefik_ping_port': opts['traefik_ping_port'], 'phoenix_health_retries': 0,
+                  'phoenix_health_traefik_ping_url': 'http://%s:%s/ping' % (IP['traefik'], opts['traefik_ping_port']),
+                  'phoenix_health_retries': 0,
                   'phoenix_health_timeout': 2}
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(phoenix_testlib.REPO, 'ansible.cfg'), ANSIBLE_NOCOLOR='1',
                ANSIBLE_FORCE_COLOR='0')
@@ -528,6 +541,7 @@ def test_playbook_healthy_then_failing(platform, tmp_path):
     assert 'TLS by Health Test Root CA' in out          # the root was read from the Step-CA "guest"
     assert 'no Proxmox API connection configured' in out
     assert 'checks: ' in out and ' 0 fail' in out
+    assert 'guest 102 ping (on the guest)' in out       # Traefik's ping asked on the Traefik "guest"
 
     guests = copy.deepcopy(platform['guests'])
     guests[4]['vllm_engine_config']['ServerConfig']['served_model_name'] = 'other/model'
