@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,7 +39,7 @@ def summarize(seconds):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n', maxsplit=1)[0])
     parser.add_argument('--repeat', type=int, default=3, help='timed runs per measurement (default 3)')
     parser.add_argument('--json', help='also write the results to this file')
     args = parser.parse_args(argv)
@@ -63,16 +62,16 @@ def main(argv=None):
             os.makedirs(folder)
             cert_args = ca.cert_args(folder, 'bench')
             mark = ca.log_mark()
-            seconds, first = timed(lambda: run_module('step_ca_certificate', cert_args))
+            seconds, first = timed(lambda a=cert_args: run_module('step_ca_certificate', a))
             assert first['action'] == 'issued', first
             issue.append(seconds)
             requests_issue.append(ca.requests_since(mark))
             mark = ca.log_mark()
-            seconds, second = timed(lambda: run_module('step_ca_certificate', cert_args))
+            seconds, second = timed(lambda a=cert_args: run_module('step_ca_certificate', a))
             assert second['changed'] is False, second
             noop.append(seconds)
             requests_noop.append((ca.requests_since(mark), second['ca_requests']))
-            seconds, _info = timed(lambda: run_module('step_ca_certificate_info', dict(path=cert_args['cert_path'])))
+            seconds, _info = timed(lambda a=cert_args: run_module('step_ca_certificate_info', dict(path=a['cert_path'])))
             floor.append(seconds)
 
         client = step_ca.StepCAClient(ca.url, root_path=ca.root)

@@ -1142,11 +1142,10 @@ def normalize_claims(claims, current=None, global_claims=None):
     default = parse_duration(effective['defaultTLSCertDuration'])
     high = parse_duration(effective['maxTLSCertDuration'])
     if not low <= default <= high:
+        values = (effective['minTLSCertDuration'], effective['defaultTLSCertDuration'], effective['maxTLSCertDuration'])
         raise StepCAError('TLS certificate claims must satisfy minTLSCertDuration (%s) <= defaultTLSCertDuration (%s) '
                           '<= maxTLSCertDuration (%s); values not set here come from authority.claims or step-ca '
-                          'defaults (5m, 24h, 24h)' % (effective['minTLSCertDuration'],
-                                                      effective['defaultTLSCertDuration'],
-                                                      effective['maxTLSCertDuration']))
+                          'defaults (5m, 24h, 24h)' % values)
     return out
 
 

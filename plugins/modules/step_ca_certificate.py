@@ -284,7 +284,7 @@ def main():
             owner=dict(type='str'),
             group=dict(type='str'),
             mode=dict(type='raw', default='0644'),
-            key_mode=dict(type='raw', default='0600'),
+            key_mode=dict(type='raw', default='0600', no_log=False),
             state=dict(type='str', choices=['present', 'revoked'], default='present'),
             force=dict(type='bool', default=False),
             revoke_reason=dict(type='str', choices=sorted(REVOCATION_REASONS), default='unspecified'),

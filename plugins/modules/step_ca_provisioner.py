@@ -14,7 +14,7 @@ author:
   - Thinkheads platform team (@thinkheads)
 description:
   - Adds, updates or removes one provisioner in the C(authority.provisioners) list of step-ca's C(ca.json) on
-    the CA host. step-ca reads the file at start and on C(SIGHUP); reload it when RV(changed) is true.
+    the CA host. step-ca reads the file at start and on C(SIGHUP); reload it when the task reports a change.
   - For O(type=JWK) the provisioner needs a key pair. The module keeps the existing key when it still
     decrypts with O(password) (so repeated runs change nothing, also for keys created by C(step ca init));
     otherwise it generates an EC P-256 key and stores it encrypted with O(password) the way step does

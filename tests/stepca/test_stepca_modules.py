@@ -308,7 +308,7 @@ def test_certificate_info(stepca, tmp_path):
     args = stepca.cert_args(tmp_path, 'info', lifetime='30m')
     run_module('step_ca_certificate', args)
     info = run_module('step_ca_certificate_info', dict(path=args['cert_path'], root=stepca.root,
-                                                        chain_path=args['chain_path'], key_path=args['key_path']))
+                                                       chain_path=args['chain_path'], key_path=args['key_path']))
     assert info['exists'] is True and info['changed'] is False
     assert info['common_name'] == 'info.phoenix.test' and info['subject'] == 'CN=info.phoenix.test'
     assert info['sans'] == ['info.phoenix.test', 'info-alt.phoenix.test', '127.0.0.1']

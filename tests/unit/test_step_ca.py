@@ -16,7 +16,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import NameOID
 
-import phoenix_testlib  # noqa: F401  (puts the collection on sys.path)
+from phoenix_testlib import REPO  # also puts the collection on sys.path
 from ansible_collections.thinkheads.phoenix.plugins.module_utils import step_ca
 
 UTC = datetime.timezone.utc
@@ -69,6 +69,13 @@ class PKI:
 @pytest.fixture(scope='module')
 def pki():
     return PKI()
+
+
+def test_module_utils_does_not_import_ansible():
+    """Roles copy step_ca.py to guests, where the renewal timer imports it without Ansible."""
+    with open(os.path.join(REPO, 'plugins', 'module_utils', 'step_ca.py')) as handle:
+        lines = [line.strip() for line in handle]
+    assert not [line for line in lines if line.startswith(('import ansible', 'from ansible'))]
 
 
 # -- durations and thresholds -------------------------------------------------------------------------------
@@ -234,7 +241,7 @@ def test_token_claims_and_signature():
     assert claims['aud'] == 'https://ca.test:9000/1.0/sign' and claims['sans'] == ['svc.test', '10.0.0.1']
     assert (claims['iat'], claims['nbf'], claims['exp']) == (1000, 1000, 1300)
     assert len(claims['jti']) == 64
-    assert step_ca.make_token(private, 'services', 'x', 'aud')  != step_ca.make_token(private, 'services', 'x', 'aud')
+    assert step_ca.make_token(private, 'services', 'x', 'aud') != step_ca.make_token(private, 'services', 'x', 'aud')
 
 
 def test_fingerprints():
@@ -259,12 +266,11 @@ def test_claims_validation():
 
 
 def test_desired_provisioner_keeps_a_key_that_decrypts():
-    entry, note = step_ca.desired_provisioner(None, 'svc', 'JWK', 'pw', {'maxTLSCertDuration': '1h',
-                                                                        'defaultTLSCertDuration': '1h'})
+    claims = {'maxTLSCertDuration': '1h', 'defaultTLSCertDuration': '1h'}
+    entry, note = step_ca.desired_provisioner(None, 'svc', 'JWK', 'pw', claims)
     assert note == 'new key' and entry['claims'] == {'maxTLSCertDuration': '1h', 'defaultTLSCertDuration': '1h'}
     entry = dict(entry, options={'x509': {'templateFile': 't.tpl'}})
-    again, note = step_ca.desired_provisioner(entry, 'svc', 'JWK', 'pw', {'maxTLSCertDuration': '1h',
-                                                                        'defaultTLSCertDuration': '1h'})
+    again, note = step_ca.desired_provisioner(entry, 'svc', 'JWK', 'pw', claims)
     assert again == entry and note == 'kept the existing key'
     other, note = step_ca.desired_provisioner(entry, 'svc', 'JWK', 'new-pw')
     assert other['key'] != entry['key'] and 'does not decrypt' in note and other['options'] == entry['options']
