@@ -1,0 +1,68 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026 Thinkheads
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Verify the dns role on the molecule instance (testinfra): records from the fixture configs, asked with dig."""
+
+import os
+import subprocess
+
+import pytest
+
+SCENARIO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+EXPECTED = {
+    'nginx-gateway.lab.test': '10.99.0.153',
+    'traefik.lab.test': '10.99.0.12',
+    'step-ca.lab.test': '10.99.0.10',
+    'swarm-manager.lab.test': '10.99.0.111',
+    'swarm-worker.lab.test': '10.99.0.102',
+    # routed host names point at the gateway, even a guest's own name that it publishes
+    'qdrant.lab.test': '10.99.0.153',
+    'granite-embedding.lab.test': '10.99.0.153',
+    # the CA's name points at the CA; a guest's own dns_records
+    'ca.lab.test': '10.99.0.10',
+    'acme.lab.test': '10.99.0.10',
+}
+
+
+def dig(host, *args):
+    return host.check_output('dig @127.0.0.1 +short +time=2 +tries=2 %s' % ' '.join(args)).strip()
+
+
+@pytest.mark.parametrize('name', sorted(EXPECTED))
+def test_record(host, name):
+    assert dig(host, name, 'A') == EXPECTED[name]
+
+
+def test_unknown_name_in_the_domain_is_nxdomain(host):
+    out = host.check_output('dig @127.0.0.1 +time=2 +tries=2 nothing.lab.test A')
+    assert 'status: NXDOMAIN' in out
+    assert 'status: NXDOMAIN' in host.check_output('dig @127.0.0.1 +time=2 nothing.other.test A')
+
+
+def test_templates_get_no_record(host):
+    assert dig(host, 'template-base.lab.test') == ''
+
+
+def test_reverse_lookup_is_the_guest_name(host):
+    assert dig(host, '-x', '10.99.0.153') == 'nginx-gateway.lab.test.'
+    assert dig(host, '-x', '10.99.0.10') == 'step-ca.lab.test.'
+
+
+def test_only_loopback_and_no_upstream(host):
+    conf = host.file('/etc/dnsmasq.d/phoenix.conf').content_string
+    assert 'listen-address=127.0.0.1' in conf and 'no-resolv' in conf and 'server=' not in conf
+    assert host.service('dnsmasq').is_running and host.service('dnsmasq').is_enabled
+
+
+def test_new_record_after_reload_without_restart(host):
+    pid = host.check_output('systemctl show -p MainPID --value dnsmasq.service')
+    env = dict(os.environ)
+    run = subprocess.run(['ansible-playbook', '-i', env['MOLECULE_INVENTORY_FILE'],
+                          os.path.join(SCENARIO, 'more_records.yml')], env=env, capture_output=True, text=True,
+                         check=False)
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+    assert 'RUNNING HANDLER [thinkheads.phoenix.dns : Reload dnsmasq]' in run.stdout
+    assert 'Restart dnsmasq' not in run.stdout
+    assert dig(host, 'extra.lab.test') == '10.99.0.77'
+    assert host.check_output('systemctl show -p MainPID --value dnsmasq.service') == pid
