@@ -1,0 +1,728 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026 Thinkheads
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""portainersim: a TEST DOUBLE of the Portainer CE 2.x HTTP API, backed by a real Docker Swarm.
+
+Why it exists: Portainer CE cannot be built here (the Go module proxy refuses
+github.com/portainer/portainer at every version, GitHub and Docker Hub are unreachable), see docs/stacks.md.
+It implements only the API subset thinkheads.phoenix uses, with Portainer's JSON shapes, status codes and
+auth rules, and performs REAL ``docker stack deploy`` / ``docker stack rm`` against the environment's
+Docker engine, and proxies ``/api/endpoints/{id}/docker/...`` to that engine's API.
+
+Test-only extras live outside ``/api``: ``GET /sim/requests`` (the request log), ``DELETE /sim/requests``.
+Every response carries ``Server: portainersim``, so nobody mistakes it for the real product.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+import argparse
+import base64
+import hashlib
+import hmac
+import http.client
+import json
+import os
+import re
+import secrets
+import socket
+import ssl
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from email.parser import BytesParser
+from email.policy import HTTP
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, unquote, urlsplit
+
+VERSION = '2.21.4'
+ADMIN_ROLE = 1
+STACK_SWARM = 1
+STACK_ACTIVE = 1
+ENDPOINT_DOCKER = 1
+ENDPOINT_AGENT_DOCKER = 2
+MIN_PASSWORD = 12
+JWT_LIFETIME = 8 * 3600
+_NAME_STRIP = re.compile(r'[^-_a-z0-9]+')
+
+
+class ApiError(Exception):
+    def __init__(self, status, message, details=None):
+        super(ApiError, self).__init__(message)
+        self.status = status
+        self.message = message
+        self.details = details or message
+
+
+def _b64(data):
+    return base64.urlsafe_b64encode(data).rstrip(b'=').decode('ascii')
+
+
+def _unb64(text):
+    return base64.urlsafe_b64decode(text + '=' * (-len(text) % 4))
+
+
+def hash_password(password, salt=None):
+    salt = salt or secrets.token_bytes(16)
+    digest = hashlib.pbkdf2_hmac('sha256', password.encode('utf-8'), salt, 100000)
+    return 'pbkdf2$%s$%s' % (_b64(salt), _b64(digest))
+
+
+def check_password(stored, password):
+    try:
+        _scheme, salt, digest = stored.split('$')
+    except ValueError:
+        return False
+    return hmac.compare_digest(hash_password(password, _unb64(salt)).split('$')[2], digest)
+
+
+class Store:
+    """The sim's database: one JSON file under --data, plus compose/<id>/docker-compose.yml per stack."""
+
+    def __init__(self, data_dir):
+        self.dir = data_dir
+        self.path = os.path.join(data_dir, 'portainersim.json')
+        self.lock = threading.RLock()
+        os.makedirs(data_dir, exist_ok=True)
+        if os.path.isfile(self.path):
+            with open(self.path) as handle:
+                self.db = json.load(handle)
+        else:
+            self.db = {'users': [], 'tokens': [], 'endpoints': [], 'stacks': [], 'next': {},
+                       'jwt_secret': _b64(secrets.token_bytes(32)), 'instance_id': str(uuid.uuid4())}
+            self.save()
+
+    def save(self):
+        tmp = self.path + '.tmp'
+        with open(tmp, 'w') as handle:
+            json.dump(self.db, handle, indent=1, sort_keys=True)
+        os.replace(tmp, self.path)
+
+    def next_id(self, kind):
+        value = self.db['next'].get(kind, 1)
+        self.db['next'][kind] = value + 1
+        return value
+
+
+def user_view(user):
+    return {'Id': user['Id'], 'Username': user['Username'], 'Role': user['Role'], 'TokenIssueAt': 0,
+            'ThemeSettings': {'color': ''}, 'UseCache': True}
+
+
+def token_view(token):
+    return dict((k, token[k]) for k in ('id', 'userId', 'description', 'prefix', 'dateCreated', 'lastUsed'))
+
+
+def normalize_stack_name(name):
+    return _NAME_STRIP.sub('', name.lower())
+
+
+class DockerEngine:
+    """Raw Docker Engine API over unix:// or tcp://, for the proxy and the name checks."""
+
+    def __init__(self, url):
+        self.url = url
+
+    def connection(self, timeout=60):
+        if self.url.startswith('unix://'):
+            path = self.url[len('unix://'):]
+
+            class UnixConnection(http.client.HTTPConnection):
+                def connect(self):
+                    self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                    self.sock.settimeout(timeout)
+                    self.sock.connect(path)
+            return UnixConnection('localhost', timeout=timeout)
+        parts = urlsplit(self.url.replace('tcp://', 'http://', 1))
+        return http.client.HTTPConnection(parts.hostname, parts.port or 2375, timeout=timeout)
+
+    def call(self, method, path, body=None, headers=None):
+        conn = self.connection()
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            resp = conn.getresponse()
+            return resp.status, resp.getheader('Content-Type') or 'application/json', resp.read()
+        finally:
+            conn.close()
+
+    def json(self, method, path):
+        status, _ctype, raw = self.call(method, path)
+        if status >= 400:
+            raise ApiError(500, 'Docker engine error', raw.decode('utf-8', 'replace'))
+        return json.loads(raw.decode('utf-8') or 'null')
+
+
+class Sim:
+    def __init__(self, args):
+        self.args = args
+        self.store = Store(args.data)
+        self.requests = []
+        self.docker_bin = args.docker_bin
+        self.docker_config = os.path.join(args.data, 'docker_config')
+        os.makedirs(self.docker_config, exist_ok=True)
+        with self.store.lock:
+            if args.admin_password_file and not self._admins():
+                with open(args.admin_password_file) as handle:
+                    password = handle.read().strip()
+                self._create_user('admin', password)
+            if args.host and not self.store.db['endpoints']:
+                self._add_endpoint('primary', ENDPOINT_DOCKER, args.host)
+            self.store.save()
+
+    # -- helpers -----------------------------------------------------------------------------------
+
+    def _admins(self):
+        return [u for u in self.store.db['users'] if u['Role'] == ADMIN_ROLE]
+
+    def _create_user(self, username, password):
+        user = {'Id': self.store.next_id('user'), 'Username': username, 'Role': ADMIN_ROLE,
+                'Password': hash_password(password)}
+        self.store.db['users'].append(user)
+        return user
+
+    def _add_endpoint(self, name, etype, url):
+        endpoint = {'Id': self.store.next_id('endpoint'), 'Name': name, 'Type': etype, 'URL': url, 'GroupId': 1,
+                    'PublicURL': '', 'Status': 1, 'TagIds': [], 'Snapshots': [], 'ContainerEngine': 'docker',
+                    'TLSConfig': {'TLS': False, 'TLSSkipVerify': False}, 'Gpus': [], 'EdgeCheckinInterval': 0,
+                    'Heartbeat': False, 'UserAccessPolicies': {}, 'TeamAccessPolicies': {}, 'Agent': {'Version': ''}}
+        self.store.db['endpoints'].append(endpoint)
+        return endpoint
+
+    def endpoint(self, endpoint_id, status=404, message=None):
+        for endpoint in self.store.db['endpoints']:
+            if endpoint['Id'] == endpoint_id:
+                return endpoint
+        raise ApiError(status, message or 'Unable to find an environment with the specified identifier inside the '
+                       'database', 'Object not found inside the database')
+
+    def stack(self, stack_id):
+        for stack in self.store.db['stacks']:
+            if stack['Id'] == stack_id:
+                return stack
+        raise ApiError(404, 'Unable to find a stack with the specified identifier inside the database',
+                       'Object not found inside the database')
+
+    def jwt(self, user):
+        now = int(time.time())
+        header = _b64(json.dumps({'alg': 'HS256', 'typ': 'JWT'}).encode())
+        claims = _b64(json.dumps({'id': user['Id'], 'username': user['Username'], 'role': user['Role'],
+                                  'scope': 'default', 'forceChangePassword': False, 'iat': now,
+                                  'exp': now + JWT_LIFETIME}).encode())
+        sig = hmac.new(_unb64(self.store.db['jwt_secret']), ('%s.%s' % (header, claims)).encode(), hashlib.sha256)
+        return '%s.%s.%s' % (header, claims, _b64(sig.digest()))
+
+    def user_from_jwt(self, token):
+        try:
+            header, claims, sig = token.split('.')
+            expected = hmac.new(_unb64(self.store.db['jwt_secret']), ('%s.%s' % (header, claims)).encode(),
+                                hashlib.sha256).digest()
+            if not hmac.compare_digest(expected, _unb64(sig)):
+                return None
+            data = json.loads(_unb64(claims))
+        except (ValueError, TypeError):
+            return None
+        if data.get('exp', 0) < time.time():
+            return None
+        return next((u for u in self.store.db['users'] if u['Id'] == data.get('id')), None)
+
+    def user_from_key(self, raw):
+        digest = hashlib.sha256(raw.encode('utf-8')).hexdigest()
+        for token in self.store.db['tokens']:
+            if hmac.compare_digest(token['digest'], digest):
+                token['lastUsed'] = int(time.time())
+                return next((u for u in self.store.db['users'] if u['Id'] == token['userId']), None)
+        return None
+
+    def docker_cli(self, endpoint, args, env=None, cwd=None):
+        cmd = [self.docker_bin, '--config', self.docker_config, '-H', endpoint['URL']] + args
+        full_env = dict(os.environ)
+        full_env.update(env or {})
+        proc = subprocess.run(cmd, env=full_env, cwd=cwd, capture_output=True, text=True, timeout=600, check=False)
+        if proc.returncode != 0:
+            raise ApiError(500, (proc.stderr or proc.stdout).strip() or 'docker %s failed' % ' '.join(args[:2]))
+        return proc.stdout
+
+    def deploy(self, stack, endpoint, prune, pull_image):
+        args = ['stack', 'deploy']
+        if prune:
+            args.append('--prune')
+        args.append('--with-registry-auth')
+        if not pull_image:
+            args.append('--resolve-image=never')
+        args += ['--compose-file', os.path.join(stack['ProjectPath'], stack['EntryPoint']), stack['Name']]
+        env = dict((p['name'], p['value']) for p in stack.get('Env') or [])
+        self.docker_cli(endpoint, args, env=env, cwd=stack['ProjectPath'])
+
+    def name_taken_in_docker(self, endpoint, name):
+        engine = DockerEngine(endpoint['URL'])
+        for service in engine.json('GET', '/services'):
+            if ((service.get('Spec') or {}).get('Labels') or {}).get('com.docker.stack.namespace') == name:
+                return True
+        for container in engine.json('GET', '/containers/json?all=1'):
+            if (container.get('Labels') or {}).get('com.docker.compose.project') == name:
+                return True
+        return False
+
+    def stack_view(self, stack):
+        view = dict((k, v) for k, v in stack.items())
+        view['ResourceControl'] = {
+            'Id': stack['Id'], 'ResourceId': '%d_%s' % (stack['EndpointId'], stack['Name']), 'SubResourceIds': [],
+            'Type': 6, 'UserAccesses': [], 'TeamAccesses': [], 'Public': False, 'AdministratorsOnly': True,
+            'System': False}
+        return view
+
+
+class Handler(BaseHTTPRequestHandler):
+    server_version = 'portainersim'
+    sys_version = ''
+    protocol_version = 'HTTP/1.1'
+
+    def log_message(self, fmt, *args):  # noqa: A003 - BaseHTTPRequestHandler API
+        if self.server.sim.args.log_level == 'DEBUG':
+            sys.stderr.write('%s %s\n' % (self.address_string(), fmt % args))
+
+    @property
+    def sim(self):
+        return self.server.sim
+
+    # -- plumbing ----------------------------------------------------------------------------------------
+
+    def _send(self, status, body=None, ctype='application/json', raw=None):
+        data = raw if raw is not None else (b'' if body is None else json.dumps(body).encode('utf-8'))
+        self.send_response(status)
+        if data or status not in (204, 304):
+            self.send_header('Content-Type', ctype)
+        self.send_header('Content-Length', str(len(data)))
+        self.end_headers()
+        if data:
+            self.wfile.write(data)
+
+    def _body(self):
+        length = int(self.headers.get('Content-Length') or 0)
+        return self.rfile.read(length) if length else b''
+
+    def _json(self, raw):
+        try:
+            data = json.loads(raw.decode('utf-8') or 'null')
+        except ValueError as exc:
+            raise ApiError(400, 'Invalid request payload', str(exc)) from None
+        if not isinstance(data, dict):
+            raise ApiError(400, 'Invalid request payload', 'Payload must be a JSON object')
+        # Go's encoding/json matches field names case-insensitively
+        return dict((k.lower(), v) for k, v in data.items())
+
+    def _form(self, raw):
+        ctype = self.headers.get('Content-Type', '')
+        if 'multipart/form-data' not in ctype:
+            raise ApiError(400, 'Invalid request payload', 'request Content-Type isn\'t multipart/form-data')
+        msg = BytesParser(policy=HTTP).parsebytes(b'Content-Type: ' + ctype.encode() + b'\r\n\r\n' + raw)
+        fields = {}
+        for part in msg.iter_parts():
+            name = part.get_param('name', header='content-disposition')
+            fields[name] = part.get_payload(decode=True).decode('utf-8')
+        return fields
+
+    def _auth(self, jwt_only=False):
+        header = None
+        for key, value in self.headers.items():
+            if key.lower() == 'x-api-key':
+                header = value
+        if header and not jwt_only:
+            user = self.sim.user_from_key(header)
+            if user is None:
+                raise ApiError(401, 'Unauthorized', 'Invalid API key')
+            return user
+        auth = self.headers.get('Authorization', '')
+        if auth.startswith('Bearer '):
+            user = self.sim.user_from_jwt(auth[7:].strip())
+            if user is None:
+                raise ApiError(401, 'Invalid JWT token', 'Invalid JWT token')
+            return user
+        if header and jwt_only:
+            raise ApiError(401, 'Auth not supported', 'Authentication required')
+        raise ApiError(401, 'Unauthorized', 'A valid authorisation token is missing')
+
+    def _handle(self, method):
+        parts = urlsplit(self.path)
+        path = unquote(parts.path)
+        query = dict((k, v[-1]) for k, v in parse_qs(parts.query).items())
+        raw = self._body()
+        status = 500
+        try:
+            if path.startswith('/sim/'):
+                status = self._sim_route(method, path)
+                return
+            with self.sim.store.lock:
+                status, body, ctype, rawout = self._route(method, path, query, raw)
+                self.sim.store.save()
+            self._send(status, body, ctype or 'application/json', rawout)
+        except ApiError as exc:
+            status = exc.status
+            self._send(exc.status, {'message': exc.message, 'details': exc.details})
+        except Exception as exc:  # pylint: disable=broad-except
+            status = 500
+            self._send(500, {'message': 'Internal server error', 'details': str(exc)})
+        finally:
+            if not path.startswith('/sim/'):
+                self.sim.requests.append({'method': method, 'path': path, 'query': query, 'status': status,
+                                          'time': time.time()})
+
+    def do_GET(self):  # noqa: N802 - BaseHTTPRequestHandler API
+        self._handle('GET')
+
+    def do_POST(self):  # noqa: N802
+        self._handle('POST')
+
+    def do_PUT(self):  # noqa: N802
+        self._handle('PUT')
+
+    def do_DELETE(self):  # noqa: N802
+        self._handle('DELETE')
+
+    def _sim_route(self, method, path):
+        if path == '/sim/requests' and method == 'GET':
+            self._send(200, self.sim.requests)
+            return 200
+        if path == '/sim/requests' and method == 'DELETE':
+            del self.sim.requests[:]
+            self._send(204)
+            return 204
+        self._send(404, {'message': 'not found'})
+        return 404
+
+    # -- the API -----------------------------------------------------------------------------------------
+
+    def _route(self, method, path, query, raw):  # pylint: disable=too-many-return-statements
+        sim, db = self.sim, self.sim.store.db
+        if path == '/api/status' and method == 'GET':
+            return 200, {'Version': VERSION, 'InstanceID': db['instance_id']}, None, None
+        if path == '/api/users/admin/check' and method == 'GET':
+            if not sim._admins():
+                raise ApiError(404, 'No administrator account found inside the database',
+                               'Object not found inside the database')
+            return 204, None, None, None
+        if path == '/api/users/admin/init' and method == 'POST':
+            payload = self._json(raw)
+            username, password = payload.get('username') or '', payload.get('password') or ''
+            if not username or ' ' in username:
+                raise ApiError(400, 'Invalid request payload', 'Invalid username. Must not contain any whitespace')
+            if not password:
+                raise ApiError(400, 'Invalid request payload', 'Invalid password')
+            if sim._admins():
+                raise ApiError(409, 'Unable to create administrator user', 'An administrator user already exists')
+            if len(password) < MIN_PASSWORD:
+                raise ApiError(400, 'Password does not meet the requirements')
+            return 200, user_view(sim._create_user(username, password)), None, None
+        if path == '/api/auth' and method == 'POST':
+            payload = self._json(raw)
+            if not payload.get('username'):
+                raise ApiError(400, 'Invalid request payload', 'Invalid username')
+            if not payload.get('password'):
+                raise ApiError(400, 'Invalid request payload', 'Invalid password')
+            user = next((u for u in db['users'] if u['Username'] == payload['username']), None)
+            if user is None or not check_password(user['Password'], payload['password']):
+                raise ApiError(422, 'Invalid credentials', 'Unauthorized')
+            return 200, {'jwt': sim.jwt(user)}, None, None
+
+        match = re.match(r'^/api/users/(\d+)/tokens(?:/(\d+))?$', path)
+        if match:
+            user_id = int(match.group(1))
+            if method == 'POST' and not match.group(2):
+                user = self._auth(jwt_only=True)
+                payload = self._json(raw)
+                if not (payload.get('description') or '').strip():
+                    raise ApiError(400, 'Invalid request payload', 'invalid description: cannot be empty')
+                if user['Id'] != user_id:
+                    raise ApiError(403, 'Permission denied to create user access token', 'Unauthorized')
+                if not payload.get('password'):
+                    raise ApiError(400, 'Invalid request payload', 'invalid password: cannot be empty')
+                if not check_password(user['Password'], payload['password']):
+                    raise ApiError(403, 'Current password doesn\'t match',
+                                   'Current password does not match the password provided. Please try again')
+                rawkey = 'ptr_' + base64.b64encode(secrets.token_bytes(32)).decode('ascii')
+                token = {'id': sim.store.next_id('token'), 'userId': user_id,
+                         'description': payload['description'], 'prefix': rawkey[:7],
+                         'dateCreated': int(time.time()), 'lastUsed': 0,
+                         'digest': hashlib.sha256(rawkey.encode('utf-8')).hexdigest()}
+                db['tokens'].append(token)
+                return 201, {'rawAPIKey': rawkey, 'apiKey': token_view(token)}, None, None
+            user = self._auth()
+            if user['Id'] != user_id and user['Role'] != ADMIN_ROLE:
+                raise ApiError(403, 'Permission denied to get user access tokens', 'Unauthorized')
+            if method == 'GET' and not match.group(2):
+                return 200, [token_view(t) for t in db['tokens'] if t['userId'] == user_id], None, None
+            if method == 'DELETE' and match.group(2):
+                key_id = int(match.group(2))
+                found = [t for t in db['tokens'] if t['id'] == key_id and t['userId'] == user_id]
+                if not found:
+                    raise ApiError(404, 'API Key not found', 'Object not found inside the database')
+                db['tokens'].remove(found[0])
+                return 204, None, None, None
+            raise ApiError(405, 'Method not allowed')
+
+        user = self._auth()
+        if path == '/api/users/me' and method == 'GET':
+            return 200, user_view(user), None, None
+
+        if path == '/api/endpoints' and method == 'GET':
+            endpoints = db['endpoints']
+            if query.get('name'):
+                endpoints = [e for e in endpoints if e['Name'] == query['name']]
+            return 200, endpoints, None, None
+        if path == '/api/endpoints' and method == 'POST':
+            return self._endpoint_create(raw)
+        match = re.match(r'^/api/endpoints/(\d+)$', path)
+        if match and method == 'GET':
+            return 200, sim.endpoint(int(match.group(1))), None, None
+        if match and method == 'DELETE':
+            endpoint = sim.endpoint(int(match.group(1)))
+            db['endpoints'].remove(endpoint)
+            return 204, None, None, None
+        match = re.match(r'^/api/endpoints/(\d+)/docker(/.*)$', path)
+        if match:
+            return self._docker_proxy(method, sim.endpoint(int(match.group(1))), match.group(2), raw)
+
+        if path == '/api/stacks' and method == 'GET':
+            stacks = db['stacks']
+            if query.get('filters'):
+                try:
+                    filters = json.loads(query['filters'])
+                except ValueError as exc:
+                    raise ApiError(400, 'Invalid query parameter: filters', str(exc)) from None
+                if filters.get('EndpointID'):
+                    stacks = [s for s in stacks if s['EndpointId'] == int(filters['EndpointID'])]
+                if filters.get('SwarmID'):
+                    stacks = [s for s in stacks if s['SwarmId'] == filters['SwarmID']]
+            return 200, [sim.stack_view(s) for s in stacks], None, None
+        match = re.match(r'^/api/stacks/create/(\w+)/(\w+)$', path)
+        if match and method == 'POST':
+            return self._stack_create(match.group(1), match.group(2), query, raw)
+        match = re.match(r'^/api/stacks/(\d+)/file$', path)
+        if match and method == 'GET':
+            stack = sim.stack(int(match.group(1)))
+            with open(os.path.join(stack['ProjectPath'], stack['EntryPoint'])) as handle:
+                return 200, {'StackFileContent': handle.read()}, None, None
+        match = re.match(r'^/api/stacks/([^/]+)$', path)
+        if match and method == 'DELETE':
+            return self._stack_delete(match.group(1), query)
+        if match and match.group(1).isdigit():
+            stack = sim.stack(int(match.group(1)))
+            if method == 'GET':
+                return 200, sim.stack_view(stack), None, None
+            if method == 'PUT':
+                return self._stack_update(stack, query, raw, user)
+        raise ApiError(404, 'Not found', '%s %s is not served by portainersim' % (method, path))
+
+    def _endpoint_create(self, raw):
+        form = self._form(raw)
+        name = form.get('Name') or ''
+        if not name:
+            raise ApiError(400, 'Invalid request payload', 'invalid environment name')
+        try:
+            ctype = int(form.get('EndpointCreationType') or 0)
+        except ValueError:
+            ctype = 0
+        if ctype not in (1, 2):
+            raise ApiError(400, 'Invalid request payload', 'invalid environment type value. Value must be one of: '
+                           '1 (Docker environment), 2 (Agent environment), 3 (Azure environment), 4 (Edge Agent '
+                           'environment) or 5 (Local Kubernetes environment)')
+        if any(e['Name'] == name for e in self.sim.store.db['endpoints']):
+            raise ApiError(409, 'Name is not unique', 'Name is not unique')
+        url = form.get('URL') or ''
+        if ctype == 2:
+            if not url.strip():
+                raise ApiError(400, 'Invalid request payload', 'URL cannot be empty')
+            parts = urlsplit(url if '://' in url else 'tcp://' + url)
+            try:
+                socket.create_connection((parts.hostname, parts.port or 9001), timeout=5).close()
+            except (OSError, socket.timeout) as exc:
+                raise ApiError(500, 'Unable to get environment type', str(exc)) from None
+            endpoint = self.sim._add_endpoint(name, ENDPOINT_AGENT_DOCKER, 'tcp://%s:%d' % (parts.hostname,
+                                                                                            parts.port or 9001))
+        else:
+            endpoint = self.sim._add_endpoint(name, ENDPOINT_DOCKER, url or 'unix:///var/run/docker.sock')
+        return 200, endpoint, None, None
+
+    def _docker_proxy(self, method, endpoint, dpath, raw):
+        if endpoint['Type'] != ENDPOINT_DOCKER:
+            raise ApiError(501, 'Not implemented', 'portainersim proxies only Docker API environments')
+        target = dpath + ('?' + urlsplit(self.path).query if urlsplit(self.path).query else '')
+        headers = {}
+        if raw:
+            headers['Content-Type'] = self.headers.get('Content-Type', 'application/json')
+        status, ctype, body = DockerEngine(endpoint['URL']).call(method, target, body=raw or None, headers=headers)
+        return status, None, ctype, body
+
+    def _stack_create(self, stype, smethod, query, raw):
+        sim, db = self.sim, self.sim.store.db
+        if 'endpointId' not in query:
+            raise ApiError(400, 'Invalid query parameter: endpointId', 'Missing query parameter')
+        endpoint = sim.endpoint(int(query['endpointId']))
+        if stype != 'swarm' or smethod != 'string':
+            raise ApiError(400, 'Invalid value for query parameter: method. Value must be one of: string, '
+                           'repository or file', 'portainersim implements swarm/string only')
+        payload = self._json(raw)
+        if not payload.get('name'):
+            raise ApiError(400, 'Invalid request payload', 'Invalid stack name')
+        if not payload.get('swarmid'):
+            raise ApiError(400, 'Invalid request payload', 'Invalid Swarm ID')
+        if not payload.get('stackfilecontent'):
+            raise ApiError(400, 'Invalid request payload', 'Invalid stack file content')
+        name = normalize_stack_name(payload['name'])
+        taken = any(s['Name'].lower() == name and s['EndpointId'] == endpoint['Id'] for s in db['stacks'])
+        if taken or sim.name_taken_in_docker(endpoint, name):
+            message = "A stack with the normalized name '%s' already exists" % name
+            raise ApiError(409, message, message)
+        stack_id = sim.store.next_id('stack')
+        project = os.path.join(sim.store.dir, 'compose', str(stack_id))
+        os.makedirs(project, exist_ok=True)
+        with open(os.path.join(project, 'docker-compose.yml'), 'w') as handle:
+            handle.write(payload['stackfilecontent'])
+        now = int(time.time())
+        stack = {'Id': stack_id, 'Name': name, 'Type': STACK_SWARM, 'EndpointId': endpoint['Id'],
+                 'SwarmId': payload['swarmid'], 'EntryPoint': 'docker-compose.yml',
+                 'Env': [{'name': str(p.get('name')), 'value': str(p.get('value', ''))}
+                         for p in payload.get('env') or []],
+                 'Status': STACK_ACTIVE, 'ProjectPath': project, 'CreationDate': now, 'CreatedBy': 'admin',
+                 'UpdateDate': 0, 'UpdatedBy': '', 'AdditionalFiles': None, 'AutoUpdate': None,
+                 'Option': None, 'GitConfig': None, 'FromAppTemplate': False, 'Namespace': '',
+                 'IsComposeFormat': False}
+        try:
+            sim.deploy(stack, endpoint, prune=False, pull_image=True)
+        except ApiError:
+            import shutil
+            shutil.rmtree(project, ignore_errors=True)
+            raise
+        db['stacks'].append(stack)
+        return 200, sim.stack_view(stack), None, None
+
+    def _stack_update(self, stack, query, raw, user):
+        sim = self.sim
+        if 'endpointId' not in query:
+            raise ApiError(400, 'Invalid query parameter: endpointId', 'Missing query parameter')
+        endpoint_id = int(query['endpointId'])
+        endpoint = sim.endpoint(endpoint_id, message='Unable to find the environment associated to the stack '
+                                'inside the database')
+        payload = self._json(raw)
+        if not payload.get('stackfilecontent'):
+            raise ApiError(400, 'Invalid request payload', 'Invalid stack file content')
+        path = os.path.join(stack['ProjectPath'], stack['EntryPoint'])
+        with open(path) as handle:
+            previous = handle.read()
+        previous_env = stack.get('Env')
+        with open(path, 'w') as handle:
+            handle.write(payload['stackfilecontent'])
+        stack['Env'] = [{'name': str(p.get('name')), 'value': str(p.get('value', ''))}
+                        for p in payload.get('env') or []]
+        try:
+            sim.deploy(stack, endpoint, prune=bool(payload.get('prune')), pull_image=bool(payload.get('pullimage')))
+        except ApiError:
+            with open(path, 'w') as handle:
+                handle.write(previous)
+            stack['Env'] = previous_env
+            raise
+        stack['EndpointId'] = endpoint_id
+        stack['UpdateDate'] = int(time.time())
+        stack['UpdatedBy'] = user['Username']
+        stack['Status'] = STACK_ACTIVE
+        return 200, sim.stack_view(stack), None, None
+
+    def _stack_delete(self, ident, query):
+        sim, db = self.sim, self.sim.store.db
+        if str(query.get('external', '')).lower() in ('1', 'true'):
+            if 'endpointId' not in query:
+                raise ApiError(400, 'Invalid query parameter: endpointId', 'Missing query parameter')
+            if any(s['Name'] == ident for s in db['stacks']):
+                raise ApiError(400, 'A stack with this name exists inside the database. Cannot use external '
+                               'delete method', 'A tag already exists with this name')
+            endpoint = sim.endpoint(int(query['endpointId']), message='Unable to find the endpoint associated to '
+                                    'the stack inside the database')
+            sim.docker_cli(endpoint, ['stack', 'rm', ident])
+            return 204, None, None, None
+        if not ident.isdigit():
+            raise ApiError(400, 'Invalid stack identifier route variable', 'strconv.Atoi: parsing failed')
+        stack = sim.stack(int(ident))
+        endpoint = sim.endpoint(int(query.get('endpointId') or stack['EndpointId']),
+                                message='Unable to find the endpoint associated to the stack inside the database')
+        sim.docker_cli(endpoint, ['stack', 'rm', stack['Name']])
+        db['stacks'].remove(stack)
+        import shutil
+        shutil.rmtree(stack['ProjectPath'], ignore_errors=True)
+        return 204, None, None, None
+
+
+def _self_signed(data_dir):
+    """A self-signed certificate for --bind-https when no --sslcert is given (as Portainer does)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+    import datetime
+    cert_path, key_path = os.path.join(data_dir, 'certs', 'cert.pem'), os.path.join(data_dir, 'certs', 'key.pem')
+    if os.path.isfile(cert_path):
+        return cert_path, key_path
+    os.makedirs(os.path.dirname(cert_path), exist_ok=True)
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, u'portainersim')])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now)
+            .not_valid_after(now + datetime.timedelta(days=365)).sign(key, hashes.SHA256()))
+    with open(key_path, 'wb') as handle:
+        handle.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                       serialization.NoEncryption()))
+    with open(cert_path, 'wb') as handle:
+        handle.write(cert.public_bytes(serialization.Encoding.PEM))
+    return cert_path, key_path
+
+
+def _split_addr(addr):
+    host, _sep, port = addr.rpartition(':')
+    return host or '0.0.0.0', int(port)
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(prog='portainer', description='portainersim: a test double of the Portainer '
+                                     'CE 2.x API (thinkheads.phoenix lab), not Portainer.')
+    parser.add_argument('--bind', '-p', default=':9000')
+    parser.add_argument('--bind-https', default=':9443')
+    parser.add_argument('--http-enabled', action='store_true')
+    parser.add_argument('--http-disabled', action='store_true')
+    parser.add_argument('--sslcert')
+    parser.add_argument('--sslkey')
+    parser.add_argument('--host', '-H')
+    parser.add_argument('--admin-password-file')
+    parser.add_argument('--data', '-d', default='/data')
+    parser.add_argument('--assets', '-a', default='./')
+    parser.add_argument('--tlsskipverify', action='store_true')
+    parser.add_argument('--log-level', default='INFO', choices=('DEBUG', 'INFO', 'WARN', 'ERROR'))
+    parser.add_argument('--docker-bin', default=os.environ.get('PORTAINERSIM_DOCKER', 'docker'))
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    sim = Sim(args)
+    servers = []
+    if args.bind_https:
+        cert, key = (args.sslcert, args.sslkey) if args.sslcert else _self_signed(args.data)
+        httpd = ThreadingHTTPServer(_split_addr(args.bind_https), Handler)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert, key)
+        httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+        servers.append(httpd)
+    if args.http_enabled and not args.http_disabled:
+        servers.append(ThreadingHTTPServer(_split_addr(args.bind), Handler))
+    for httpd in servers:
+        httpd.daemon_threads = True
+        httpd.sim = sim
+    sys.stderr.write('portainersim %s (test double of the Portainer CE API) listening on %s\n' % (
+        VERSION, ', '.join('%s:%d' % s.server_address[:2] for s in servers)))
+    for httpd in servers[1:]:
+        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        servers[0].serve_forever()
+    except KeyboardInterrupt:
+        pass
+    return 0

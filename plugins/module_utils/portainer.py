@@ -1,0 +1,282 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026 Thinkheads
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The one Portainer CE 2.x API client of the collection.
+
+- Authentication by API access token (``X-API-Key``) or by username/password (``POST /api/auth`` -> JWT,
+  sent as ``Authorization: Bearer``). No cookie jar: every request carries its credentials.
+- TLS is verified by default, optionally against ``ca_path``.
+- Connection failures, timeouts and HTTP 502/503/504 are retried with exponential backoff; every other
+  answer is final and raised with Portainer's own ``message``/``details``.
+- Every call is counted per method and path template (``client.calls``) so that modules, tests and the
+  benchmark can prove how many requests, and which deploys, a run made.
+"""
+
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
+
+import json
+import re
+import socket
+import time
+
+from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
+from ansible.module_utils.six.moves.urllib.parse import quote, urlencode
+from ansible.module_utils.urls import open_url, prepare_multipart
+
+RETRYABLE_STATUS = (502, 503, 504)
+_ID_RE = re.compile(r'/\d+(?=/|$)')
+
+# Portainer's numeric enums
+STACK_TYPE_SWARM = 1
+ENDPOINT_CREATE_LOCAL = 1
+ENDPOINT_CREATE_AGENT = 2
+
+
+def portainer_argument_spec():
+    """Connection options shared by the Portainer modules (documented in each module)."""
+    from ansible.module_utils.basic import env_fallback
+    return dict(
+        url=dict(type='str', fallback=(env_fallback, ['PHOENIX_PORTAINER_URL'])),
+        api_key=dict(type='str', no_log=True, fallback=(env_fallback, ['PHOENIX_PORTAINER_API_KEY'])),
+        username=dict(type='str', fallback=(env_fallback, ['PHOENIX_PORTAINER_USERNAME'])),
+        password=dict(type='str', no_log=True, fallback=(env_fallback, ['PHOENIX_PORTAINER_PASSWORD'])),
+        validate_certs=dict(type='bool', default=True, fallback=(env_fallback, ['PHOENIX_PORTAINER_VALIDATE_CERTS'])),
+        ca_path=dict(type='path', fallback=(env_fallback, ['PHOENIX_PORTAINER_CA_PATH'])),
+        api_timeout=dict(type='int', default=30),
+        api_retries=dict(type='int', default=3),
+    )
+
+
+class PortainerError(Exception):
+    """A failed request, with Portainer's words and the HTTP status (None when unreachable)."""
+
+    def __init__(self, message, status=None, method=None, path=None, details=None):
+        self.message = message
+        self.status = status
+        self.method = method
+        self.path = path
+        self.details = details
+        super(PortainerError, self).__init__(message)
+
+
+def path_template(path):
+    """/api/stacks/12/file -> /api/stacks/{id}/file (for call counts)."""
+    return _ID_RE.sub('/{id}', path.split('?', 1)[0])
+
+
+class PortainerClient:
+    """Counted, retrying access to the Portainer API."""
+
+    def __init__(self, url, api_key=None, username=None, password=None, validate_certs=True, ca_path=None,
+                 api_timeout=30, api_retries=3, backoff=0.5, sleep=time.sleep, **_ignored):
+        if not url:
+            raise PortainerError('the Portainer URL is not set (option url or PHOENIX_PORTAINER_URL)')
+        self.base = url.rstrip('/')
+        if not re.match(r'^https?://', self.base):
+            raise PortainerError('the Portainer URL must start with https:// or http:// (got %s)' % url)
+        if self.base.endswith('/api'):
+            self.base = self.base[:-4]
+        self.api_key = api_key
+        self.username = username
+        self.password = password
+        self.validate_certs = validate_certs
+        self.ca_path = ca_path
+        self.timeout = api_timeout
+        self.retries = max(0, int(api_retries))
+        self.backoff = backoff
+        self._sleep = sleep
+        self.jwt = None
+        self.calls = {}
+        self.log = []
+
+    # -- raw requests ---------------------------------------------------------------------------
+
+    def _count(self, method, path):
+        key = '%s %s' % (method, path_template(path))
+        self.calls[key] = self.calls.get(key, 0) + 1
+        self.log.append(key)
+
+    def _headers(self, auth):
+        headers = {'Accept': 'application/json'}
+        if auth:
+            if self.api_key:
+                headers['X-API-Key'] = self.api_key
+            else:
+                if self.jwt is None:
+                    self.login()
+                headers['Authorization'] = 'Bearer %s' % self.jwt
+        return headers
+
+    def request(self, method, path, query=None, body=None, form=None, auth=True, expect=None, counted_as=None):
+        """One API call. ``body``: JSON; ``form``: multipart fields. Returns the decoded JSON (or None).
+        ``counted_as``: the path template to count the call under (default: numeric IDs become {id})."""
+        if query:
+            path = '%s?%s' % (path, urlencode(sorted((k, v) for k, v in query.items() if v is not None)))
+        url = self.base + path
+        data = None
+        headers = self._headers(auth)
+        if body is not None:
+            data = json.dumps(body).encode('utf-8')
+            headers['Content-Type'] = 'application/json'
+        elif form is not None:
+            content_type, data = prepare_multipart(form)
+            headers['Content-Type'] = content_type
+        attempt = 0
+        while True:
+            attempt += 1
+            self._count(method, counted_as or path)
+            try:
+                resp = open_url(url, data=data, headers=headers, method=method, validate_certs=self.validate_certs,
+                                ca_path=self.ca_path, timeout=self.timeout, follow_redirects='none',
+                                use_proxy=False, http_agent='thinkheads.phoenix')
+                raw = resp.read()
+                if not raw:
+                    return None
+                try:
+                    return json.loads(raw.decode('utf-8'))
+                except ValueError:
+                    return raw.decode('utf-8', 'replace')
+            except HTTPError as exc:
+                status = exc.code
+                text = ''
+                try:
+                    text = exc.read().decode('utf-8', 'replace')
+                except Exception:  # pylint: disable=broad-except
+                    text = ''
+                if status in RETRYABLE_STATUS and attempt <= self.retries:
+                    self._sleep(self.backoff * (2 ** (attempt - 1)))
+                    continue
+                message, details = text.strip(), None
+                try:
+                    decoded = json.loads(text)
+                    if isinstance(decoded, dict):
+                        message = decoded.get('message') or message
+                        details = decoded.get('details')
+                except ValueError:
+                    pass
+                if expect and status in expect:
+                    return {'_status': status, 'message': message, 'details': details}
+                raise PortainerError('%s %s failed (HTTP %s): %s%s' % (
+                    method, path_template(path), status, message, ' (%s)' % details if details else ''),
+                    status=status, method=method, path=path, details=details) from None
+            except (URLError, socket.timeout, socket.error, ConnectionError) as exc:
+                if attempt <= self.retries:
+                    self._sleep(self.backoff * (2 ** (attempt - 1)))
+                    continue
+                reason = getattr(exc, 'reason', exc)
+                raise PortainerError('Portainer at %s is unreachable (%s %s, %d attempts): %s' % (
+                    self.base, method, path_template(path), attempt, reason), method=method, path=path) from None
+
+    # -- authentication and users --------------------------------------------------------------------
+
+    def login(self):
+        if not (self.username and self.password):
+            raise PortainerError('set api_key, or username and password, to authenticate to Portainer')
+        data = self.request('POST', '/api/auth', body={'Username': self.username, 'Password': self.password},
+                            auth=False)
+        self.jwt = data['jwt']
+        return self.jwt
+
+    def status(self):
+        return self.request('GET', '/api/status', auth=False)
+
+    def admin_exists(self):
+        answer = self.request('GET', '/api/users/admin/check', auth=False, expect=(404,))
+        return not (isinstance(answer, dict) and answer.get('_status') == 404)
+
+    def admin_init(self, username, password):
+        """Create the first admin; returns (user or None, created). 409 (an admin exists) is not an error."""
+        answer = self.request('POST', '/api/users/admin/init', body={'Username': username, 'Password': password},
+                              auth=False, expect=(409,))
+        if isinstance(answer, dict) and answer.get('_status') == 409:
+            return None, False
+        return answer, True
+
+    def me(self):
+        return self.request('GET', '/api/users/me')
+
+    def tokens(self, user_id):
+        return self.request('GET', '/api/users/%d/tokens' % user_id) or []
+
+    def create_token(self, user_id, description, password):
+        return self.request('POST', '/api/users/%d/tokens' % user_id,
+                            body={'description': description, 'password': password})
+
+    def delete_token(self, user_id, key_id):
+        return self.request('DELETE', '/api/users/%d/tokens/%d' % (user_id, key_id))
+
+    # -- environments (endpoints) ----------------------------------------------------------------------
+
+    def endpoints(self, name=None):
+        query = {'name': name} if name else None
+        return self.request('GET', '/api/endpoints', query=query) or []
+
+    def endpoint_by_name(self, name):
+        matches = [e for e in self.endpoints(name) if e.get('Name') == name]
+        return matches[0] if matches else None
+
+    def resolve_endpoint(self, endpoint=None, endpoint_id=None):
+        """The endpoint ID for a name (or the given ID); a clear error lists the known names."""
+        if endpoint_id:
+            return int(endpoint_id)
+        found = self.endpoint_by_name(endpoint)
+        if found is None:
+            names = sorted(e.get('Name', '') for e in self.endpoints())
+            raise PortainerError('Portainer has no environment named "%s" (known: %s)' % (
+                endpoint, ', '.join(names) or 'none'))
+        return int(found['Id'])
+
+    def create_endpoint(self, name, creation_type, url=None, tls=False, tls_skip_verify=False, group_id=None):
+        form = {'Name': name, 'EndpointCreationType': str(creation_type)}
+        if url:
+            form['URL'] = url
+        if tls:
+            form['TLS'] = 'true'
+            form['TLSSkipVerify'] = 'true' if tls_skip_verify else 'false'
+            form['TLSSkipClientVerify'] = 'true'
+        if group_id:
+            form['GroupID'] = str(group_id)
+        return self.request('POST', '/api/endpoints', form=form)
+
+    def docker(self, endpoint_id, method, path, query=None, body=None, expect=None):
+        """The Docker API of an environment, through Portainer's proxy."""
+        return self.request(method, '/api/endpoints/%d/docker%s' % (endpoint_id, path), query=query, body=body,
+                            expect=expect)
+
+    def swarm_id(self, endpoint_id):
+        info = self.docker(endpoint_id, 'GET', '/swarm')
+        if not isinstance(info, dict) or not info.get('ID'):
+            raise PortainerError('environment %d is not a Swarm manager (GET /swarm gave no ID)' % endpoint_id)
+        return info['ID']
+
+    # -- stacks --------------------------------------------------------------------------------------------
+
+    def stacks(self, endpoint_id=None):
+        query = {'filters': json.dumps({'EndpointID': endpoint_id})} if endpoint_id else None
+        return self.request('GET', '/api/stacks', query=query) or []
+
+    def stack_by_name(self, name, endpoint_id):
+        for stack in self.stacks(endpoint_id):
+            if stack.get('Name') == name and int(stack.get('EndpointId') or 0) == int(endpoint_id):
+                return stack
+        return None
+
+    def stack_file(self, stack_id):
+        return (self.request('GET', '/api/stacks/%d/file' % stack_id) or {}).get('StackFileContent', '')
+
+    def create_swarm_stack(self, endpoint_id, name, swarm_id, compose, env):
+        return self.request('POST', '/api/stacks/create/swarm/string', query={'endpointId': endpoint_id},
+                            body={'name': name, 'swarmID': swarm_id, 'stackFileContent': compose, 'env': env})
+
+    def update_stack(self, stack_id, endpoint_id, compose, env, prune=False, pull_image=False):
+        return self.request('PUT', '/api/stacks/%d' % stack_id, query={'endpointId': endpoint_id},
+                            body={'stackFileContent': compose, 'env': env, 'prune': prune, 'pullImage': pull_image})
+
+    def delete_stack(self, stack_id, endpoint_id):
+        return self.request('DELETE', '/api/stacks/%d' % stack_id, query={'endpointId': endpoint_id})
+
+    def delete_external_stack(self, name, endpoint_id):
+        """Remove a Swarm stack Portainer did not create (``external=true``)."""
+        return self.request('DELETE', '/api/stacks/%s' % quote(name, safe=''),
+                            query={'endpointId': endpoint_id, 'external': 'true'}, counted_as='/api/stacks/{name}')

@@ -1,0 +1,493 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026 Thinkheads
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: portainer_stack
+short_description: Deploy a Docker Swarm stack through Portainer (or straight to Swarm), content-idempotently
+version_added: 0.1.0
+author:
+  - Thinkheads platform team (@thinkheads)
+description:
+  - Creates, updates or deletes a Swarm stack. With O(backend=portainer) it uses Portainer CE 2.x's API
+    (C(POST /api/stacks/create/swarm/string), C(PUT /api/stacks/{id}), C(DELETE /api/stacks/{id})); with
+    O(backend=swarm) it runs C(docker stack deploy) on the Swarm manager it runs on. Both take the same options.
+  - Idempotent on content. The compose text is compared with C(GET /api/stacks/{id}/file) and the env with the
+    stack's stored C(Env) (Swarm backend - with the record it keeps in a Docker config). When both are equal
+    nothing is deployed and the result is C(changed=false).
+  - Check mode and diff mode; secret env values are masked in diffs.
+  - The compose is validated before any API call; C(ports) and C(expose) are rejected (naming the service)
+    unless O(allow_ports=true). Render stacks with the P(thinkheads.phoenix.render_stack#filter) filter.
+  - A stack that runs in Swarm but that Portainer does not know makes Portainer answer HTTP 409 on create. The
+    module then fails with an explanation; with O(adopt=true) it removes the stack from Swarm and creates it again
+    through Portainer (named volumes are kept). See C(docs/stacks.md).
+  - After a deploy, with O(wait=true), it waits until every service runs its desired number of tasks; on timeout
+    it names the failing service, task and Docker's error.
+options:
+  name:
+    description: Stack name (Portainer lower-cases it and keeps only C(a-z), C(0-9), C(-) and C(_)).
+    type: str
+    required: true
+  state:
+    description: Whether the stack should exist.
+    type: str
+    choices: [present, absent]
+    default: present
+  backend:
+    description: V(portainer) (through its API) or V(swarm) (C(docker stack deploy) on this host, a manager).
+    type: str
+    choices: [portainer, swarm]
+    default: portainer
+  compose:
+    description: The compose file's text, usually rendered by P(thinkheads.phoenix.render_stack#filter).
+    type: str
+  compose_file:
+    description: Path of the compose file on the host the module runs on (instead of O(compose)).
+    type: path
+  env:
+    description: Environment of the stack (dict, or list of C(name)/C(value)); C(${VAR}) references are filled from it.
+    type: raw
+  secret_env_names:
+    description: Env names whose values are masked in diffs (names like C(*PASS*), C(*TOKEN*), C(*API_KEY*) always are).
+    type: list
+    elements: str
+    default: []
+  configs:
+    description:
+      - Docker configs the compose declares C(external) (as rendered from the stack's C(files)), each C(name) and
+        C(content). Created when missing; their names carry a content hash, so they are never updated in place.
+    type: list
+    elements: dict
+    default: []
+  endpoint:
+    description: Name of the Portainer environment (endpoint). Ignored by the Swarm backend.
+    type: str
+    default: primary
+  endpoint_id:
+    description: ID of the Portainer environment; saves the lookup by name.
+    type: int
+  prune:
+    description: Remove services of the stack that the compose no longer has.
+    type: bool
+    default: false
+  pull_image:
+    description: Resolve image digests from the registry (Portainer's C(pullImage); Swarm C(--resolve-image always)).
+    type: bool
+    default: false
+  adopt:
+    description:
+      - When the stack runs in Swarm but Portainer does not know it (HTTP 409 on create), remove it with Portainer's
+        external stack removal and create it through Portainer. With O(state=absent), remove such a stack too.
+    type: bool
+    default: false
+  allow_ports:
+    description: Documented exception that accepts services with C(ports) or C(expose).
+    type: bool
+    default: false
+  wait:
+    description: After a deploy or removal, wait for convergence (desired replicas running) or removal.
+    type: bool
+    default: true
+  wait_timeout:
+    description: Seconds to wait for convergence.
+    type: int
+    default: 300
+  docker_host:
+    description: Docker API of the manager for the Swarm backend.
+    type: str
+    default: unix:///var/run/docker.sock
+  url:
+    description: Portainer's URL, for example V(https://portainer.example:9443). Env C(PHOENIX_PORTAINER_URL).
+    type: str
+  api_key:
+    description: Portainer API access token (C(X-API-Key)). Env C(PHOENIX_PORTAINER_API_KEY).
+    type: str
+  username:
+    description: User for JWT authentication when no O(api_key) is given. Env C(PHOENIX_PORTAINER_USERNAME).
+    type: str
+  password:
+    description: Password for O(username). Env C(PHOENIX_PORTAINER_PASSWORD).
+    type: str
+  validate_certs:
+    description: Verify Portainer's TLS certificate. Env C(PHOENIX_PORTAINER_VALIDATE_CERTS).
+    type: bool
+    default: true
+  ca_path:
+    description: CA bundle to verify Portainer's certificate with. Env C(PHOENIX_PORTAINER_CA_PATH).
+    type: path
+  api_timeout:
+    description: Seconds per API request.
+    type: int
+    default: 30
+  api_retries:
+    description: Retries (with exponential backoff) on connection errors and HTTP 502/503/504.
+    type: int
+    default: 3
+attributes:
+  check_mode:
+    description: Can run in check mode and return changed status prediction without modifying target.
+    support: full
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: full
+'''
+
+EXAMPLES = r'''
+- name: Deploy the Qdrant stack through Portainer
+  thinkheads.phoenix.portainer_stack:
+    name: qdrant_service
+    endpoint: primary
+    compose: "{{ qdrant_rendered.compose }}"
+    env: "{{ qdrant_rendered.env }}"
+    secret_env_names: "{{ qdrant_rendered.secret_env_names }}"
+    url: https://portainer.internal.thinkheads.ai:9443
+    api_key: "{{ vault_portainer_api_key }}"
+
+- name: Same stack without Portainer, on the Swarm manager
+  thinkheads.phoenix.portainer_stack:
+    name: qdrant_service
+    backend: swarm
+    compose: "{{ qdrant_rendered.compose }}"
+    env: "{{ qdrant_rendered.env }}"
+
+- name: Take over a stack someone deployed with docker stack deploy
+  thinkheads.phoenix.portainer_stack:
+    name: legacy_stack
+    compose_file: /srv/legacy/docker-compose.yml
+    adopt: true
+
+- name: Remove a stack
+  thinkheads.phoenix.portainer_stack:
+    name: old_stack
+    state: absent
+'''
+
+RETURN = r'''
+action:
+  description: What was done (or would be, in check mode).
+  returned: always
+  type: str
+  sample: updated
+  choices: [created, updated, deleted, adopted, none]
+stack_action:
+  description: Same as RV(action), for output callbacks that reserve the C(action) key.
+  returned: always
+  type: str
+  sample: updated
+stack_id:
+  description: Portainer's stack ID (Swarm backend - the ID of the record config).
+  returned: when the stack exists
+  type: raw
+  sample: 3
+endpoint_id:
+  description: The Portainer environment used.
+  returned: with backend=portainer
+  type: int
+services:
+  description: Per service - name, desired and running replicas, image, update state, last task error.
+  returned: when the stack was deployed and waited for, or exists
+  type: list
+  elements: dict
+api_calls:
+  description: Requests made, per method and path template (Swarm backend - Docker API calls and CLI runs).
+  returned: always
+  type: dict
+  sample: {"GET /api/stacks": 1, "GET /api/stacks/{id}/file": 1}
+deploys:
+  description: Number of deploying or removing calls made (0 for an unchanged stack).
+  returned: always
+  type: int
+'''
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.thinkheads.phoenix.plugins.module_utils.portainer import (
+    PortainerClient, PortainerError, portainer_argument_spec,
+)
+from ansible_collections.thinkheads.phoenix.plugins.module_utils.stack_render import (
+    StackRenderError, content_hash, dump_yaml, load_compose, mask_env, normalize_env, secret_names,
+)
+from ansible_collections.thinkheads.phoenix.plugins.module_utils.swarm_stack import (
+    NAMESPACE_LABEL, SwarmBackend, SwarmError, label_filter, wait_converged, wait_removed,
+)
+
+DEPLOY_KEYS = ('POST /api/stacks/create/swarm/string', 'PUT /api/stacks/{id}', 'DELETE /api/stacks/{id}',
+               'DELETE /api/stacks/{name}', 'CLI docker stack')
+
+
+def check_ports(doc, label, allow_ports):
+    if allow_ports:
+        return
+    for svc in sorted(doc['services']):
+        for key in ('ports', 'expose'):
+            if key in doc['services'][svc]:
+                raise StackRenderError('%s: service %s uses "%s": stacks must not publish or expose ports, every '
+                                       'service is reached through Traefik (allow_ports=true is the documented '
+                                       'exception)' % (label, svc, key))
+
+
+def env_diff_text(env, secrets):
+    return dump_yaml(dict((e['name'], e['value']) for e in mask_env(env, secrets))) if env else ''
+
+
+def count_deploys(calls):
+    return sum(n for key, n in calls.items() if key.startswith(DEPLOY_KEYS))
+
+
+class Runner:
+    def __init__(self, module):
+        self.module = module
+        self.p = module.params
+        self.result = {'changed': False, 'action': 'none'}
+        self.diffs = []
+
+    def fail(self, msg, **extra):
+        self.result.update(extra)
+        self.result['stack_action'] = self.result['action']
+        self.result['api_calls'] = dict(self.calls())
+        self.result['deploys'] = count_deploys(self.result['api_calls'])
+        self.module.fail_json(msg=msg, **self.result)
+
+    def calls(self):
+        return getattr(self, 'backend_calls', {}) or {}
+
+    def inputs(self):
+        p = self.p
+        self.compose = None
+        if p['state'] == 'present':
+            if p['compose'] is None and not p['compose_file']:
+                self.fail('state=present needs compose (text) or compose_file')
+            if p['compose'] is not None:
+                text, label = p['compose'], 'compose of stack %s' % p['name']
+            else:
+                if not os.path.isfile(p['compose_file']):
+                    self.fail('compose_file %s does not exist' % p['compose_file'])
+                with open(p['compose_file']) as handle:
+                    text = handle.read()
+                label = p['compose_file']
+            try:
+                check_ports(load_compose(text, label), label, p['allow_ports'])
+                self.env = normalize_env(p['env'])
+            except StackRenderError as exc:
+                self.fail(str(exc))
+            self.compose = text
+        else:
+            self.env = []
+        self.secrets = set(p['secret_env_names'] or []) | set(secret_names(self.env))
+        for entry in self.env:
+            if entry['name'] in self.secrets and entry['value']:
+                self.module.no_log_values.add(entry['value'])
+        for cfg in p['configs']:
+            if not isinstance(cfg, dict) or not cfg.get('name') or 'content' not in cfg:
+                self.fail('each entry of configs needs "name" and "content"')
+
+    def add_diff(self, old_compose, old_env):
+        if not self.module._diff:
+            return
+        name = self.p['name']
+        self.diffs.append({'before': old_compose or '', 'after': self.compose or '',
+                           'before_header': 'stack %s compose (deployed)' % name,
+                           'after_header': 'stack %s compose (wanted)' % name})
+        self.diffs.append({'before': env_diff_text(old_env or [], self.secrets),
+                           'after': env_diff_text(self.env or [], self.secrets),
+                           'before_header': 'stack %s env (deployed, secrets masked)' % name,
+                           'after_header': 'stack %s env (wanted, secrets masked)' % name})
+
+    # -- Portainer ---------------------------------------------------------------------------------
+
+    def run_portainer(self):
+        p = self.p
+        conn = dict((k, p[k]) for k in portainer_argument_spec())
+        if not p['url']:
+            self.fail('url is required for backend=portainer (or set PHOENIX_PORTAINER_URL)')
+        if not p['api_key'] and not (p['username'] and p['password']):
+            self.fail('set api_key, or username and password, for backend=portainer')
+        client = PortainerClient(**conn)
+        self.backend_calls = client.calls
+        eid = client.resolve_endpoint(p['endpoint'], p['endpoint_id'])
+        self.result['endpoint_id'] = eid
+
+        def docker_get(path, query=None):
+            return client.docker(eid, 'GET', path, query=query)
+
+        name = p['name']
+        stack = client.stack_by_name(name, eid)
+        check = self.module.check_mode
+        if p['state'] == 'absent':
+            if stack is not None:
+                self.result.update(changed=True, action='deleted', stack_id=stack['Id'])
+                self.add_diff(client.stack_file(stack['Id']), stack.get('Env'))
+                if not check:
+                    client.delete_stack(stack['Id'], eid)
+                    if p['wait']:
+                        wait_removed(docker_get, name, p['wait_timeout'])
+            elif docker_get('/services', label_filter('%s=%s' % (NAMESPACE_LABEL, name))):
+                if not p['adopt']:
+                    self.module.warn('stack %s runs in Swarm but Portainer does not manage it; it is left alone '
+                                     '(adopt=true removes it)' % name)
+                else:
+                    self.result.update(changed=True, action='deleted')
+                    if not check:
+                        client.delete_external_stack(name, eid)
+                        if p['wait']:
+                            wait_removed(docker_get, name, p['wait_timeout'])
+            return
+        self.ensure_configs(lambda: [c['Spec']['Name'] for c in (docker_get('/configs') or [])],
+                            lambda cfg: client.docker(eid, 'POST', '/configs/create', body=self.config_body(cfg)))
+        if stack is not None:
+            self.result['stack_id'] = stack['Id']
+            current = client.stack_file(stack['Id'])
+            current_env = normalize_env(stack.get('Env') or [])
+            if current == self.compose and current_env == self.env:
+                return
+            self.result.update(changed=True, action='updated')
+            self.add_diff(current, current_env)
+            if not check:
+                client.update_stack(stack['Id'], eid, self.compose, self.env, prune=p['prune'],
+                                    pull_image=p['pull_image'])
+        else:
+            self.result.update(changed=True, action='created')
+            self.add_diff('', [])
+            external = docker_get('/services', label_filter('%s=%s' % (NAMESPACE_LABEL, name))) if check else None
+            if check:
+                if external:
+                    if not p['adopt']:
+                        self.fail(self.conflict_message(name))
+                    self.result['action'] = 'adopted'
+                return
+            swarm_id = client.swarm_id(eid)
+            try:
+                created = client.create_swarm_stack(eid, name, swarm_id, self.compose, self.env)
+            except PortainerError as exc:
+                if exc.status != 409:
+                    raise
+                if not p['adopt']:
+                    self.fail(self.conflict_message(name) + ' Portainer said: %s' % exc.message)
+                client.delete_external_stack(name, eid)
+                wait_removed(docker_get, name, p['wait_timeout'])
+                created = client.create_swarm_stack(eid, name, swarm_id, self.compose, self.env)
+                self.result['action'] = 'adopted'
+            self.result['stack_id'] = created['Id']
+        if p['wait'] and not check:
+            self.result['services'] = wait_converged(docker_get, name, p['wait_timeout'])
+
+    @staticmethod
+    def conflict_message(name):
+        return ('stack %s already runs in Swarm but Portainer does not manage it (Portainer answers HTTP 409 on '
+                'create). Set adopt=true to remove it from Swarm and create it through Portainer (named volumes '
+                'are kept, its services restart), or remove it yourself with "docker stack rm %s".' % (name, name))
+
+    @staticmethod
+    def config_body(cfg):
+        import base64
+        return {'Name': cfg['name'], 'Labels': {'io.thinkheads.phoenix.file': cfg.get('target', '')},
+                'Data': base64.b64encode(cfg['content'].encode('utf-8')).decode('ascii')}
+
+    def ensure_configs(self, list_names, create):
+        if not self.p['configs']:
+            return
+        existing = set(list_names())
+        for cfg in self.p['configs']:
+            if cfg['name'] not in existing:
+                self.result['changed'] = True
+                if not self.module.check_mode:
+                    create(cfg)
+
+    # -- Swarm ---------------------------------------------------------------------------------------
+
+    def run_swarm(self):
+        p = self.p
+        backend = SwarmBackend(self.module.run_command, docker_host=p['docker_host'],
+                               docker_bin=self.module.get_bin_path('docker', required=True))
+        self.backend_calls = backend.calls
+        name = p['name']
+        check = self.module.check_mode
+        record = backend.find(name)
+        if p['state'] == 'absent':
+            if record is not None or (p['adopt'] and backend.external(name)):
+                self.result.update(changed=True, action='deleted', stack_id=record and record['id'])
+                self.add_diff(record and record.get('compose'), record and record.get('env'))
+                if not check:
+                    backend.remove(name)
+                    if p['wait']:
+                        wait_removed(backend.api.get, name, p['wait_timeout'])
+            elif backend.external(name):
+                self.module.warn('stack %s was not deployed by this module; it is left alone (adopt=true removes '
+                                 'it)' % name)
+            return
+        self.ensure_configs(lambda: [c['Spec']['Name'] for c in (backend.api.get('/configs') or [])],
+                            lambda cfg: backend.api.request('POST', '/configs/create', body=self.config_body(cfg)))
+        digest = content_hash(self.compose, self.env, self.p['configs'])
+        record_env = mask_env(self.env, self.secrets)
+        if record is not None:
+            self.result['stack_id'] = record['id']
+            if record.get('hash') == digest and backend.external(name):
+                return
+            self.result.update(changed=True, action='updated')
+            self.add_diff(record.get('compose'), record.get('env'))
+        else:
+            self.result.update(changed=True, action='created')
+            self.add_diff('', [])
+            if backend.external(name):
+                if not p['adopt']:
+                    self.fail('stack %s already runs in Swarm but was not deployed by this module. Set adopt=true '
+                              'to take it over (the next deploy replaces its definition).' % name)
+                self.result['action'] = 'adopted'
+        if check:
+            return
+        backend.deploy(name, self.compose, self.env, record_env, digest, prune=p['prune'],
+                       pull_image=p['pull_image'], previous=record)
+        if p['wait']:
+            self.result['services'] = wait_converged(backend.api.get, name, p['wait_timeout'])
+
+    def run(self):
+        self.inputs()
+        try:
+            if self.p['backend'] == 'portainer':
+                self.run_portainer()
+            else:
+                self.run_swarm()
+        except (PortainerError, SwarmError) as exc:
+            self.fail(str(exc))
+        if self.diffs:
+            self.result['diff'] = self.diffs
+        self.result['stack_action'] = self.result['action']
+        self.result['api_calls'] = dict(self.calls())
+        self.result['deploys'] = count_deploys(self.result['api_calls'])
+        self.module.exit_json(**self.result)
+
+
+def main():
+    spec = dict(
+        name=dict(type='str', required=True),
+        state=dict(type='str', choices=['present', 'absent'], default='present'),
+        backend=dict(type='str', choices=['portainer', 'swarm'], default='portainer'),
+        compose=dict(type='str'),
+        compose_file=dict(type='path'),
+        env=dict(type='raw'),
+        secret_env_names=dict(type='list', elements='str', default=[], no_log=False),
+        configs=dict(type='list', elements='dict', default=[]),
+        endpoint=dict(type='str', default='primary'),
+        endpoint_id=dict(type='int'),
+        prune=dict(type='bool', default=False),
+        pull_image=dict(type='bool', default=False),
+        adopt=dict(type='bool', default=False),
+        allow_ports=dict(type='bool', default=False),
+        wait=dict(type='bool', default=True),
+        wait_timeout=dict(type='int', default=300),
+        docker_host=dict(type='str', default='unix:///var/run/docker.sock'),
+    )
+    spec.update(portainer_argument_spec())
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True,
+                           mutually_exclusive=[('compose', 'compose_file')])
+    Runner(module).run()
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,121 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026 Thinkheads
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: portainer_stack_info
+short_description: List the Swarm stacks of a Portainer environment, and which ones Phoenix manages
+version_added: 0.1.0
+author:
+  - Thinkheads platform team (@thinkheads)
+description:
+  - Lists Portainer's stacks of one environment (C(GET /api/stacks)) and the Swarm stacks whose services carry the
+    C(io.thinkheads.phoenix.stack) label that P(thinkheads.phoenix.render_stack#filter) puts on every service
+    (one C(GET /api/endpoints/{id}/docker/services)). C(sync.yml) uses it to prune stacks removed from the config.
+options:
+  endpoint:
+    description: Name of the Portainer environment.
+    type: str
+    default: primary
+  endpoint_id:
+    description: ID of the Portainer environment; saves the lookup by name.
+    type: int
+  url:
+    description: Portainer's URL. Env C(PHOENIX_PORTAINER_URL).
+    type: str
+  api_key:
+    description: Portainer API access token. Env C(PHOENIX_PORTAINER_API_KEY).
+    type: str
+  username:
+    description: User for JWT authentication when no O(api_key) is given. Env C(PHOENIX_PORTAINER_USERNAME).
+    type: str
+  password:
+    description: Password for O(username). Env C(PHOENIX_PORTAINER_PASSWORD).
+    type: str
+  validate_certs:
+    description: Verify Portainer's TLS certificate. Env C(PHOENIX_PORTAINER_VALIDATE_CERTS).
+    type: bool
+    default: true
+  ca_path:
+    description: CA bundle to verify Portainer's certificate with. Env C(PHOENIX_PORTAINER_CA_PATH).
+    type: path
+  api_timeout:
+    description: Seconds per API request.
+    type: int
+    default: 30
+  api_retries:
+    description: Retries (with exponential backoff) on connection errors and HTTP 502/503/504.
+    type: int
+    default: 3
+attributes:
+  check_mode:
+    description: Can run in check mode and return changed status prediction without modifying target.
+    support: full
+'''
+
+EXAMPLES = r'''
+- name: Stacks Phoenix deployed
+  thinkheads.phoenix.portainer_stack_info:
+    url: https://portainer.internal.thinkheads.ai:9443
+    api_key: "{{ vault_portainer_api_key }}"
+  register: phoenix_stacks_now
+'''
+
+RETURN = r'''
+stacks:
+  description: Portainer's stacks of the environment - C(id), C(name), C(status), C(managed) (rendered by Phoenix).
+  returned: always
+  type: list
+  elements: dict
+managed:
+  description: Names of the Swarm stacks whose services carry the Phoenix stack label (in Portainer or not).
+  returned: always
+  type: list
+  elements: str
+endpoint_id:
+  description: The environment used.
+  returned: always
+  type: int
+api_calls:
+  description: Requests made, per method and path template.
+  returned: always
+  type: dict
+'''
+
+import json
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.thinkheads.phoenix.plugins.module_utils.portainer import (
+    PortainerClient, PortainerError, portainer_argument_spec,
+)
+from ansible_collections.thinkheads.phoenix.plugins.module_utils.stack_render import MANAGED_LABEL
+
+
+def main():
+    spec = dict(endpoint=dict(type='str', default='primary'), endpoint_id=dict(type='int'))
+    spec.update(portainer_argument_spec())
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
+    p = module.params
+    conn = dict((k, p[k]) for k in portainer_argument_spec())
+    client = None
+    try:
+        client = PortainerClient(**conn)
+        eid = client.resolve_endpoint(p['endpoint'], p['endpoint_id'])
+        services = client.docker(eid, 'GET', '/services',
+                                 query={'filters': json.dumps({'label': [MANAGED_LABEL]})}) or []
+        managed = sorted(set(s['Spec']['Labels'].get(MANAGED_LABEL) for s in services
+                             if (s['Spec'].get('Labels') or {}).get(MANAGED_LABEL)))
+        stacks = [{'id': s['Id'], 'name': s['Name'], 'status': s.get('Status'), 'managed': s['Name'] in managed}
+                  for s in client.stacks(eid)]
+    except PortainerError as exc:
+        module.fail_json(msg=str(exc), api_calls=client.calls if client else {})
+    module.exit_json(changed=False, stacks=stacks, managed=managed, endpoint_id=eid, api_calls=client.calls)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,154 @@
+# -*- coding: utf-8 -*-
+"""Stack rendering: the rules of docs/stacks.md on the lab and reference stacks, through module_utils and the filter."""
+
+import os
+
+import pytest
+import yaml
+
+from phoenix_testlib import REFERENCE, REPO
+
+from ansible_collections.thinkheads.phoenix.plugins.filter.render_stack import render_stack
+from ansible_collections.thinkheads.phoenix.plugins.module_utils.config.model import load_config
+from ansible_collections.thinkheads.phoenix.plugins.module_utils.stack_render import (
+    StackRenderError, content_hash, mask_env, normalize_env, render,
+)
+from ansible.errors import AnsibleFilterError
+
+VALUES = {'vault_qdrant_api_key': 'k-123456', 'vault_thinkheads_db_pass': 'p-654321',
+          'vault_qdrant_api_key_testing': 'kt', 'vault_thinkheads_db_pass_testing': 'pt'}
+
+
+@pytest.fixture(scope='module')
+def lab():
+    return load_config(os.path.join(REPO, 'lab', 'etc'), os.path.join(REPO, 'lab', 'stacks'))
+
+
+def compose_of(stack):
+    with open(stack['compose_file']) as handle:
+        return handle.read()
+
+
+def test_lab_app_rendering(lab):
+    stack = lab.stacks['thinkheads_ai_app']
+    out = render(compose_of(stack), 'thinkheads_ai_app', stack, 'production', values=VALUES)
+    doc = yaml.safe_load(out['compose'])
+    assert doc['version'] == '3.8' and list(doc)[:2] == ['version', 'services']
+    app = doc['services']['app']
+    labels = app['deploy']['labels']
+    assert labels['traefik.http.routers.thinkheads-app.rule'] == 'Host(`app.internal.thinkheads.ai`)'
+    assert labels['traefik.swarm.network'] == 'phoenix-routed'
+    assert labels['io.thinkheads.phoenix.stack'] == 'thinkheads_ai_app'
+    assert list(labels) == sorted(labels)
+    assert app['networks'] == ['default', 'phoenix-routed']
+    assert doc['networks']['phoenix-routed'] == {'external': True, 'name': 'phoenix-routed'}
+    assert app['environment']['DATABASE_PASS'] == '${DATABASE_PASS:?set by the stack environment}'
+    assert {'name': 'DATABASE_PASS', 'value': 'p-654321'} in out['env']
+    assert [e['name'] for e in out['env']] == sorted(e['name'] for e in out['env'])
+    assert out['secret_env_names'] == ['DATABASE_PASS', 'QDRANT_API_KEY']
+    assert out['routing'] == [{
+        'stack': 'thinkheads_ai_app', 'service': 'app', 'swarm_service': 'thinkheads_ai_app_app',
+        'tasks_dns': 'tasks.thinkheads_ai_app_app', 'hosts': ['app.internal.thinkheads.ai'],
+        'routers': [{'name': 'thinkheads-app', 'rule': 'Host(`app.internal.thinkheads.ai`)',
+                     'hosts': ['app.internal.thinkheads.ai'], 'service': 'thinkheads-app'}],
+        'port': 8000, 'ports': {'thinkheads-app': 8000}, 'network': 'phoenix-routed'}]
+    assert app['entrypoint'][2].startswith('import http.server')   # literal block survives the round trip
+
+
+def test_deterministic_and_environment_specific(lab):
+    stack = lab.stacks['qdrant_service']
+    one = render(compose_of(stack), 'qdrant_service', stack, 'production', values=VALUES)
+    two = render(compose_of(stack), 'qdrant_service', stack, 'production', values=dict(reversed(list(VALUES.items()))))
+    assert one == two
+    with pytest.raises(StackRenderError, match='no settings for environment "testing"'):
+        render(compose_of(stack), 'qdrant_service', stack, 'testing', values=VALUES)
+    tcfg = load_config(os.path.join(REPO, 'lab', 'etc'), os.path.join(REPO, 'lab', 'stacks'), environment='testing')
+    testing = render(compose_of(stack), 'qdrant_service', tcfg.stacks['qdrant_service'], values=VALUES)
+    assert 'qdrant-testing.internal.thinkheads.ai' in testing['compose']
+    assert testing['routing'][0]['hosts'] == ['qdrant-testing.internal.thinkheads.ai']
+
+
+def test_labels_merge_with_existing_list_and_networks():
+    compose = """services:
+  web:
+    image: x
+    networks: [backend]
+    deploy:
+      labels: ["team=core", "traefik.enable=false"]
+networks:
+  backend: {}
+"""
+    stack = {'name': 's', 'environment': 'production', 'variables': [], 'files': [],
+             'services': {'web': {'traefik_labels': {'traefik.enable': 'true',
+                                                     'traefik.http.routers.w.rule': 'Host(`w.example`)',
+                                                     'traefik.http.services.w.loadbalancer.server.port': '80'}}}}
+    out = render(compose, 's', stack, network_label='traefik.docker.network', routed_network='edge')
+    doc = yaml.safe_load(out['compose'])
+    web = doc['services']['web']
+    assert web['deploy']['labels']['team'] == 'core' and web['deploy']['labels']['traefik.enable'] == 'true'
+    assert web['deploy']['labels']['traefik.docker.network'] == 'edge'
+    assert web['networks'] == ['backend', 'edge']
+    assert set(doc['networks']) == {'backend', 'edge'}
+    assert out['routing'][0]['port'] == 80
+
+
+@pytest.mark.parametrize('key', ['ports', 'expose'])
+def test_ports_and_expose_are_rejected_naming_file_and_service(key):
+    compose = 'services:\n  db:\n    image: x\n    %s: ["5432"]\n' % key
+    with pytest.raises(StackRenderError) as err:
+        render(compose, 'data', None, compose_label='stacks/data/docker-compose.yml')
+    assert 'stacks/data/docker-compose.yml' in str(err.value) and 'service db' in str(err.value)
+    assert '"%s"' % key in str(err.value)
+    assert 'ports' in render(compose, 'data', None, allow_ports=True)['compose'] or key == 'expose'
+    with pytest.raises(AnsibleFilterError, match='service db'):
+        render_stack(compose, 'data')
+
+
+def test_missing_secret_value_and_bad_input():
+    stack = {'name': 's', 'environment': 'production', 'files': [], 'services': {},
+             'variables': [{'name': 'PASS', 'value_from': 'vault_pass', 'secret': True}]}
+    with pytest.raises(StackRenderError, match='PASS takes its value from "vault_pass"'):
+        render('services:\n  a:\n    image: x\n', 's', stack)
+    with pytest.raises(StackRenderError, match='needs a "services" mapping'):
+        render('version: "3"\n', 's', stack)
+    with pytest.raises(StackRenderError, match='not valid YAML'):
+        render('services: [', 's', stack)
+    with pytest.raises(StackRenderError, match='service ghost'):
+        render('services:\n  a:\n    image: x\n', 's',
+               dict(stack, variables=[], services={'ghost': {'traefik_labels': ['traefik.enable=true']}}))
+
+
+def test_files_become_content_addressed_configs(tmp_path):
+    (tmp_path / 'app.conf').write_text('x = 1\n')
+    stack = {'name': 's', 'environment': 'production', 'variables': [], 'services': {},
+             'compose_file': str(tmp_path / 'docker-compose.yml'),
+             'files': [{'source': 'app.conf', 'destination_in_container': '/etc/app.conf'}]}
+    out = render('services:\n  a:\n    image: x\n', 's', stack)
+    doc = yaml.safe_load(out['compose'])
+    name = out['configs'][0]['name']
+    assert name.startswith('s_app.conf_') and doc['configs'][name] == {'external': True, 'name': name}
+    assert doc['services']['a']['configs'] == [{'source': name, 'target': '/etc/app.conf'}]
+    changed = render('services:\n  a:\n    image: x\n', 's', stack, files={'app.conf': 'x = 2\n'})
+    assert changed['configs'][0]['name'] != name
+
+
+def test_env_helpers():
+    env = normalize_env({'B': 1, 'A': True, 'C': None})
+    assert env == [{'name': 'A', 'value': 'true'}, {'name': 'B', 'value': '1'}, {'name': 'C', 'value': ''}]
+    masked = mask_env([{'name': 'PASS', 'value': 'secret'}], {'PASS'})
+    assert 'secret' not in masked[0]['value'] and masked[0]['value'].startswith('********')
+    assert content_hash('a', env) == content_hash('a', list(reversed(env))) != content_hash('b', env)
+
+
+def test_reference_stacks_render(tmp_path):
+    config = load_config(os.path.join(REFERENCE, 'etc'), os.path.join(REFERENCE, 'stacks'))
+    for name, stack in sorted(config.stacks.items()):
+        if not stack.get('compose_file') or not stack.get('defined_for_environment'):
+            continue
+        values = dict((v['value_from'], 'v') for v in stack['variables'] if 'value_from' in v)
+        try:
+            out = render(compose_of(stack), name, stack, values=values)
+        except StackRenderError as exc:
+            assert 'ports' in str(exc) or 'expose' in str(exc), exc   # the reference's own policy violations
+            continue
+        assert yaml.safe_load(out['compose'])['services']
