@@ -223,7 +223,7 @@ from ansible.module_utils.common.text.converters import to_native
 
 from ansible_collections.thinkheads.phoenix.plugins.module_utils.step_ca import (
     KEY_TYPES, REVOCATION_REASONS, StepCAClient, StepCAError, assess_certificate, atomic_write, certificate_info,
-    chains_to, issue_certificate, load_certificate_file, parse_duration, parse_threshold, read_intermediates,
+    chains_to, go_duration, issue_certificate, load_certificate_file, parse_threshold, read_intermediates,
     renew_certificate, require_libraries, revoke_certificate, wanted_sans, CARequestError,
 )
 
@@ -307,8 +307,7 @@ def main():
         module.fail_json(msg='state=present needs provisioner_password or provisioner_password_file')
     try:
         threshold = parse_threshold(params['renew_before'])
-        if params['lifetime']:
-            parse_duration(params['lifetime'])
+        lifetime = go_duration(params['lifetime']) if params['lifetime'] else None
     except StepCAError as exc:
         module.fail_json(msg=to_native(exc))
     if not os.path.isfile(params['root']):
@@ -331,7 +330,7 @@ def main():
         if params['state'] == 'revoked':
             revoke(module, client)
         else:
-            present(module, client, roots, threshold)
+            present(module, client, roots, threshold, lifetime)
     except StepCAError as exc:
         module.fail_json(msg=to_native(exc), ca_requests=client.requests)
 
@@ -356,7 +355,7 @@ def revoke(module, client):
     module.exit_json(changed=False, action='none', reason='serial %s was already revoked' % info['serial'], **result)
 
 
-def present(module, client, roots, threshold):
+def present(module, client, roots, threshold, lifetime):
     params = module.params
     cert_path, key_path, chain_path = params['cert_path'], params['key_path'], params['chain_path']
     common_name = params['common_name']
@@ -406,7 +405,7 @@ def present(module, client, roots, threshold):
     if action in ('issue', 'reissue'):
         password = read_password(module)
         key_pem, leaf, rest = issue_certificate(client, params['provisioner'], password, common_name, sans,
-                                                params['key_type'], lifetime=params['lifetime'])
+                                                params['key_type'], lifetime=lifetime)
         write_files(module, key_pem, leaf, rest)
     info = certificate_info(load_certificate_file(cert_path)[0])
     after = summary(info)

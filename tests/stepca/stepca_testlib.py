@@ -46,7 +46,7 @@ ADMIN_CLAIMS = {'minTLSCertDuration': '1m', 'defaultTLSCertDuration': '10m', 'ma
 _LOG_LINE = re.compile(r'method=(\S+).*?\spath="?([^"\s?]+)')
 
 
-def run_module(module, args, check=False, diff=True):
+def run_module(module, args, check=False, diff=True, env_extra=None):
     """Like tests/unit/modrun.py (the real ansible CLI), but returns the module's result untouched."""
     cmd = [os.path.join(BIN, 'ansible'), 'localhost', '-i', 'localhost,', '-c', 'local',
            '-e', 'ansible_python_interpreter=%s' % sys.executable, '-m', 'thinkheads.phoenix.%s' % module,
@@ -58,6 +58,7 @@ def run_module(module, args, check=False, diff=True):
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, 'ansible.cfg'), ANSIBLE_LOAD_CALLBACK_PLUGINS='1',
                ANSIBLE_CALLBACK_PLUGINS=os.path.join(HERE, 'callback_plugins'),
                ANSIBLE_STDOUT_CALLBACK='phx_result_json', ANSIBLE_NOCOLOR='1')
+    env.update(env_extra or {})
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=False)
     try:
         return json.loads(proc.stdout.strip().splitlines()[-1])['localhost']

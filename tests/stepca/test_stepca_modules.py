@@ -5,6 +5,7 @@ import json
 import os
 import stat
 import subprocess
+import sys
 
 import step_ca
 from stepca_testlib import ADMIN, ADMIN_PASSWORD, STEP, free_port, run_module, self_signed
@@ -48,6 +49,24 @@ def test_bootstrap_fetches_the_pinned_root_then_stays_offline(stepca, tmp_path):
     second = run_module('step_ca_bootstrap', args)
     assert second['changed'] is False and second['ca_requests'] == ZERO
     assert stepca.requests_since(mark) == []
+
+
+def test_bootstrap_runs_update_ca_certificates_only_when_the_root_changed(stepca, tmp_path):
+    """A stand-in update-ca-certificates first on PATH records each call (the host's trust store is not touched)."""
+    tools = tmp_path / 'bin'
+    tools.mkdir()
+    calls = tmp_path / 'calls'
+    fake = tools / 'update-ca-certificates'
+    fake.write_text('#!/bin/sh\necho called >> %s\n' % calls)
+    fake.chmod(0o755)
+    env = {'PATH': '%s:%s' % (tools, os.environ['PATH'])}
+    args = dict(ca_url=stepca.url, fingerprint=stepca.fingerprint, dest=str(tmp_path / 'phoenix-root-ca.crt'))
+    first = run_module('step_ca_bootstrap', args, env_extra=env)
+    assert first['changed'] is True and first['trust_store_updated'] is True, first
+    assert calls.read_text() == 'called\n'
+    second = run_module('step_ca_bootstrap', args, env_extra=env)
+    assert second['changed'] is False and second['trust_store_updated'] is False
+    assert calls.read_text() == 'called\n'
 
 
 def test_bootstrap_wrong_fingerprint_fails_and_writes_nothing(stepca, tmp_path):
@@ -177,7 +196,7 @@ def test_owner_group_mode_are_honoured(stepca, tmp_path):
 # -- renewal -----------------------------------------------------------------------------------------------
 
 def test_five_minute_certificate_renewed_by_renew_if_needed(stepca, tmp_path):
-    args = stepca.cert_args(tmp_path, 'short', lifetime='5m', owner='nobody', mode='0640')
+    args = stepca.cert_args(tmp_path, 'short', lifetime='300s', owner='nobody', mode='0640')
     first = run_module('step_ca_certificate', args)
     assert first['action'] == 'issued'
     cert = step_ca.load_certificate_file(args['cert_path'])[0]
@@ -218,11 +237,9 @@ def test_five_minute_certificate_renewed_by_renew_if_needed(stepca, tmp_path):
 def test_renewal_cli_prints_json(stepca, tmp_path):
     args = stepca.cert_args(tmp_path, 'cli', lifetime='5m')
     run_module('step_ca_certificate', args)
-    script = os.path.join(os.path.dirname(step_ca.__file__), 'step_ca.py')
-    cmd = ['python3', '-c', 'import sys; sys.path.insert(0, sys.argv[1]); import step_ca; '
-           'sys.exit(step_ca.cli_renew(sys.argv[2:]))', os.path.dirname(script),
-           '--ca-url', stepca.url, '--root', stepca.root, '--cert', args['cert_path'], '--key', args['key_path'],
-           '--threshold', '90%']
+    # The file on its own, as the renewal timer runs it on a guest (plain python, no ansible).
+    cmd = [sys.executable, step_ca.__file__, '--ca-url', stepca.url, '--root', stepca.root, '--cert', args['cert_path'],
+           '--key', args['key_path'], '--threshold', '90%']
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)['renewed'] is True

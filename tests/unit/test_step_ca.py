@@ -104,6 +104,7 @@ def test_parse_threshold():
 def test_format_duration():
     assert [step_ca.format_duration(s) for s in (0, 59, 60, 3600, 5430, 172800)] == \
         ['0s', '59s', '1m', '1h', '1h30m30s', '48h']
+    assert [step_ca.go_duration(v) for v in ('2d', '5m', '1h30m', '1d12h')] == ['48h', '5m', '1h30m', '36h']
 
 
 def test_default_threshold_is_a_third_of_the_lifetime(pki, tmp_path):
