@@ -1,0 +1,184 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026 Thinkheads
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Verify the step_ca, trusted_ca and step_certificates roles on the molecule instance (testinfra).
+
+A real step-ca (built from source) runs on the instance; nothing here is a test double.
+"""
+
+import os
+import re
+import time
+
+import pytest
+import yaml
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SCENARIO = os.path.dirname(HERE)
+with open(os.path.join(SCENARIO, 'vars', 'main.yml')) as handle:
+    VARS = yaml.safe_load(handle)
+
+ROOT = '/etc/step-ca/certs/root_ca.crt'
+CA = 'https://ca.phoenix.test:9000'
+WEB = VARS['step_certificates_list'][0]
+SVC = VARS['step_certificates_list'][1]
+WEB_URL = 'https://web.phoenix.test:%d/' % VARS['molecule_web_port']
+MARKER = VARS['molecule_hook_marker']
+
+
+def serial_of(host, path):
+    return host.check_output('openssl x509 -noout -serial -in %s' % path).split('=', 1)[1]
+
+
+def served_serial(host):
+    out = host.check_output('echo | openssl s_client -connect 127.0.0.1:%d -servername web.phoenix.test 2>/dev/null'
+                            ' | openssl x509 -noout -serial' % VARS['molecule_web_port'])
+    return out.split('=', 1)[1]
+
+
+def test_step_ca_service_active_and_hardened(host):
+    service = host.service('step-ca')
+    assert service.is_running
+    assert service.is_enabled
+    props = dict(line.split('=', 1) for line in host.check_output(
+        'systemctl show step-ca -p User -p NoNewPrivileges -p ProtectSystem -p CapabilityBoundingSet'
+        ' -p PrivateTmp -p ReadWritePaths').splitlines())
+    assert props['User'] == 'step'
+    assert props['NoNewPrivileges'] == 'yes'
+    assert props['ProtectSystem'] == 'strict'
+    assert props['PrivateTmp'] == 'yes'
+    assert props['CapabilityBoundingSet'] == ''
+    assert props['ReadWritePaths'] == '/etc/step-ca/db'
+
+
+def test_health_over_tls_verified_by_the_root_only(host):
+    # --capath /nonexistent: no system store, only the root the role created
+    out = host.check_output('curl --silent --show-error --fail --capath /nonexistent --cacert %s %s/health'
+                            % (ROOT, CA))
+    assert '"status":"ok"' in out.replace(' ', '')
+    # another root does not verify the CA
+    wrong = host.run('openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout /tmp/k.pem'
+                     ' -out /tmp/other.crt -subj /CN=other -days 1 2>/dev/null && '
+                     'curl --silent --capath /nonexistent --cacert /tmp/other.crt %s/health' % CA)
+    assert wrong.rc == 60, wrong
+
+
+def test_root_in_trust_store_and_python_env(host):
+    assert host.file('/usr/local/share/ca-certificates/phoenix-root-ca.crt').exists
+    assert host.run('curl --silent --fail %s/health' % CA).rc == 0
+    python = host.run("python3 -c \"import requests; print(requests.get('%s/health', timeout=10).json()['status'])\""
+                      % CA)
+    assert python.stdout.strip() == 'ok', python
+    environment = host.file('/etc/environment').content_string
+    assert 'REQUESTS_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt' in environment
+    assert 'SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt' in environment
+    # services started by systemd get them too
+    env = host.check_output('systemd-run --quiet --wait --pipe --collect /usr/bin/env')
+    assert 'REQUESTS_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt' in env
+
+
+def test_root_fingerprint_published_and_root_fetched(host):
+    fetched = os.path.join(os.environ['MOLECULE_EPHEMERAL_DIRECTORY'], 'root_ca.crt')
+    with open(fetched) as handle:
+        assert handle.read() == host.file(ROOT).content_string
+
+
+def test_provisioners_and_claims(host):
+    provisioners = host.check_output('curl --silent --fail %s/provisioners' % CA)
+    assert '"name":"services"' in provisioners.replace(' ', '')
+    assert '"type":"ACME"' in provisioners.replace(' ', '')
+    assert '"minTLSCertDuration":"1m0s"' in provisioners.replace(' ', '')
+
+
+def test_secrets_not_readable_nor_logged(host):
+    password = host.file('/etc/credstore/step-ca-password')
+    assert password.user == 'root' and password.group == 'step' and password.mode == 0o640
+    assert not host.file('/etc/step-ca/.provisioner-password').exists
+    journal = host.check_output('journalctl --no-pager -o cat')
+    assert VARS['step_ca_password'] not in journal
+    assert VARS['step_ca_jwk_provisioner_password'] not in journal
+
+
+def test_backup_of_ca_material(host):
+    backups = host.check_output('ls /var/backups/step-ca').split()
+    assert backups and all(re.match(r'^step-ca-\d{8}T\d{6}Z\.tar\.gz$', b) for b in backups)
+    listing = host.check_output('tar -tzf /var/backups/step-ca/%s' % sorted(backups)[-1])
+    assert './config/ca.json' in listing and './secrets/intermediate_ca_key' in listing
+
+
+def test_certificate_issued_with_sans(host):
+    sans = host.check_output('openssl x509 -noout -ext subjectAltName -in %s' % WEB['cert_path'])
+    assert 'DNS:web.phoenix.test' in sans and 'DNS:localhost' in sans and 'IP Address:127.0.0.1' in sans
+    verify = host.run('openssl verify -CAfile %s -untrusted %s %s' % (ROOT, WEB['chain_path'], WEB['cert_path']))
+    assert verify.rc == 0, verify
+    key = host.file(WEB['key_path'])
+    assert key.mode == 0o600 and key.user == 'root'
+
+
+def test_manifest_shape_certificate(host):
+    bundle = host.file(SVC['cert_path']).content_string
+    assert bundle.count('BEGIN CERTIFICATE') == 2  # leaf + intermediate, like `step ca certificate`
+    leaf = SVC['cert_path'].replace('.crt', '.leaf.crt')
+    sans = host.check_output('openssl x509 -noout -ext subjectAltName -in %s' % leaf)
+    assert 'DNS:svc.phoenix.test' in sans and 'IP Address:10.77.0.111' in sans
+    key = host.file(SVC['key_path'])
+    assert key.mode == 0o640 and key.uid == 0 and key.gid == 33
+    config = host.file('/etc/phoenix-certs/svc.phoenix.test.json').content_string
+    assert "sh -c 'date >> /var/lib/phx-pki-svc-hook'" in config
+    # the role ran the command-string hook once, when it issued the certificate (not again when idempotent)
+    assert len(host.file('/var/lib/phx-pki-svc-hook').content_string.splitlines()) == 1
+
+
+def test_renewal_timer_enabled(host):
+    timer = host.service('phoenix-cert-renew.timer')
+    assert timer.is_enabled and timer.is_running
+    props = host.check_output('systemctl show phoenix-cert-renew.timer -p TimersCalendar -p Persistent'
+                              ' -p RandomizedDelayUSec')
+    assert 'Persistent=yes' in props and 'RandomizedDelayUSec=1min' in props
+
+
+def test_timer_renews_five_minute_certificate_while_nginx_keeps_serving(host):
+    assert host.service('nginx').is_running
+    before = serial_of(host, WEB['cert_path'])
+    assert served_serial(host) == before
+    not_after = host.check_output('openssl x509 -noout -enddate -in %s' % WEB['cert_path'])
+    host.run('rm -f %s' % MARKER)
+    # a bounded loop of TLS requests (verified by the trust store) while the renewal runs
+    host.run_expect([0], "sh -c 'for i in $(seq 1 40); do curl -s -o /dev/null -w \"%%{http_code}\\n\" --max-time 3 %s;"
+                         " sleep 0.1; done > /tmp/phx-pki-loop.log 2>&1 &'" % WEB_URL)
+    # wait until less than the timer's threshold (4m50s) is left of the 5-minute certificate
+    deadline = time.time() + 20
+    while host.run('openssl x509 -noout -checkend 290 -in %s' % WEB['cert_path']).rc == 0:
+        assert time.time() < deadline, 'the certificate does not come below the renewal threshold'
+        time.sleep(1)
+    host.run_expect([0], 'systemctl start phoenix-cert-renew.service')
+    after = serial_of(host, WEB['cert_path'])
+    assert after != before
+    assert host.file(MARKER).exists, 'the hook did not run'
+    deadline = time.time() + 15
+    while served_serial(host) != after and time.time() < deadline:
+        time.sleep(0.5)
+    assert served_serial(host) == after, 'nginx was not reloaded with the renewed certificate'
+    assert host.check_output('openssl x509 -noout -enddate -in %s' % WEB['cert_path']) != not_after
+    # the key stayed; the chain file holds the new leaf
+    assert serial_of(host, WEB['chain_path']) == after
+    deadline = time.time() + 20
+    while host.run('pgrep -f "seq 1 40"').rc == 0 and time.time() < deadline:
+        time.sleep(0.5)
+    codes = host.check_output('cat /tmp/phx-pki-loop.log').split()
+    assert codes and all(code == '200' for code in codes), codes
+    journal = host.check_output('journalctl -u phoenix-cert-renew.service --no-pager -o cat')
+    assert 'web: renewed' in journal and 'hook systemctl try-reload-or-restart nginx.service ok' in journal
+
+
+def test_renewal_service_not_due_makes_no_change(host):
+    before = serial_of(host, SVC['cert_path'].replace('.crt', '.leaf.crt'))
+    host.run_expect([0], 'systemctl start phoenix-cert-renew.service')
+    assert serial_of(host, SVC['cert_path'].replace('.crt', '.leaf.crt')) == before
+    listing = host.check_output('/usr/local/sbin/phoenix-cert-renew --list')
+    assert '"name": "svc.phoenix.test"' in listing
+
+
+@pytest.mark.parametrize('unit', ['step-ca.service', 'phoenix-cert-renew.timer'])
+def test_units_not_failed(host, unit):
+    assert host.run('systemctl is-failed %s' % unit).stdout.strip() != 'failed'
