@@ -1,4 +1,6 @@
-#!/usr/bin/env python3
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026 Thinkheads
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Test backend for the molecule scenarios: answers every GET with JSON naming itself, the Host header and the path.
 
 Usage: backend.py NAME PORT [CERT KEY]   (HTTPS with CERT and KEY, plain HTTP without)

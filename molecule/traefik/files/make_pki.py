@@ -1,4 +1,6 @@
-#!/usr/bin/env python3
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026 Thinkheads
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Test PKI for the molecule scenarios, made on the instance with python3-cryptography (one round trip).
 
 Usage: make_pki.py DIR NAME=DNS[,DNS...] ...
