@@ -70,9 +70,26 @@ def _dumper():
     return PhoenixDumper
 
 
+def plain(value):
+    """Plain dicts, lists and str/int/float/bool/None: Ansible hands filters its own tagged subclasses."""
+    if isinstance(value, dict):
+        return dict((plain(k), plain(v)) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    return value
+
+
 def dump_yaml(data):
     """YAML text, keys in their given order, multi-line strings as literal blocks, no anchors."""
-    return yaml.dump(data, Dumper=_dumper(), default_flow_style=False, sort_keys=False, allow_unicode=True,
+    return yaml.dump(plain(data), Dumper=_dumper(), default_flow_style=False, sort_keys=False, allow_unicode=True,
                      width=1000, indent=2)
 
 
@@ -204,6 +221,7 @@ def render(compose, name, stack=None, environment=None, values=None, env=None, r
     added after the stack's own. ``files``: {source: content} for the stack's files (else read from the
     stack's directory). ``routed_network``: empty to not attach routed services to a shared network.
     """
+    compose, name, stack, values, env, files = (plain(x) for x in (compose, name, stack, values, env, files))
     label = compose_label or 'stacks/%s/docker-compose.yml' % name
     doc = load_compose(compose, label)
     view = environment_view(stack, environment)

@@ -119,8 +119,8 @@ def stack_state(get, name):
             'desired': desired, 'running': len(running), 'update_state': update_state,
             'image': ((svc['Spec'].get('TaskTemplate') or {}).get('ContainerSpec') or {}).get('Image', '').split('@')[0],
             'error': errors[0] if errors else None,
-            'converged': (desired is None or len(running) >= desired) and
-                         update_state not in ('updating', 'rollback_started', 'paused', 'rollback_paused'),
+            'converged': ((desired is None or len(running) >= desired)
+                          and update_state not in ('updating', 'rollback_started', 'paused', 'rollback_paused')),
         })
     return out
 

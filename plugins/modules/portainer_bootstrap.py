@@ -153,7 +153,7 @@ def main():
         password=dict(type='str', required=True, no_log=True),
         init_admin=dict(type='bool', default=True),
         token_file=dict(type='path'),
-        token_description=dict(type='str', default='thinkheads.phoenix'),
+        token_description=dict(type='str', default='thinkheads.phoenix', no_log=False),
         rotate_token=dict(type='bool', default=False),
         endpoints=dict(type='list', elements='dict', default=[]),
     )

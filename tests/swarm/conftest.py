@@ -47,8 +47,8 @@ class Target:
 
     def services(self, stack):
         import json
-        found = self.docker_get('/services', {'filters': json.dumps({'label': ['com.docker.stack.namespace=%s'
-                                                                                % stack]})}) or []
+        label = 'com.docker.stack.namespace=%s' % stack
+        found = self.docker_get('/services', {'filters': json.dumps({'label': [label]})}) or []
         return dict((s['Spec']['Name'], s) for s in found)
 
     def writes(self):

@@ -152,3 +152,23 @@ def test_reference_stacks_render(tmp_path):
             assert 'ports' in str(exc) or 'expose' in str(exc), exc   # the reference's own policy violations
             continue
         assert yaml.safe_load(out['compose'])['services']
+
+
+def test_filter_through_ansible_templating():
+    """Ansible hands filters tagged string subclasses; the rendered YAML must still be plain."""
+    import json as _json
+    compose = 'services:\n  web:\n    image: x\n'
+    stack = {'name': 'web', 'environment': 'production', 'variables': [{'name': 'A', 'value': 'b'}], 'files': [],
+             'services': {'web': {'traefik_labels': ['traefik.http.routers.w.rule=Host(`w.example`)']}}}
+    import subprocess
+    import sys as _sys
+    cmd = [os.path.join(os.path.dirname(_sys.executable), 'ansible'), 'localhost', '-i', 'localhost,', '-c', 'local',
+           '-e', 'ansible_python_interpreter=%s' % _sys.executable, '-e', _json.dumps({'c': compose, 's': stack}),
+           '-m', 'ansible.builtin.debug', '-a', "msg={{ c | thinkheads.phoenix.render_stack('web', stack=s) }}"]
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, 'ansible.cfg'), ANSIBLE_LOAD_CALLBACK_PLUGINS='1',
+               ANSIBLE_STDOUT_CALLBACK='ansible.posix.json', ANSIBLE_NOCOLOR='1')
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=120, check=False)
+    out = _json.loads(proc.stdout)['plays'][0]['tasks'][0]['hosts']['localhost']
+    assert not out.get('failed'), out
+    assert 'traefik.swarm.network: phoenix-routed' in out['msg']['compose']
+    assert out['msg']['env'] == [{'name': 'A', 'value': 'b'}]
