@@ -172,7 +172,7 @@ tools: venv
 
 # Step-CA: step-ca and step built from source (lab/tools/build-go-tools.sh, cached), modules against the real CA.
 stepca-test: tools
-	pytest -q tests/stepca
+	PHOENIX_REQUIRE_STEPCA=1 pytest -q tests/stepca
 
 # Docker Swarm (2 nodes, docker-in-docker) + the Portainer API, stack rendering, portainer_stack.
 swarm-test: venv
