@@ -315,7 +315,8 @@ portainer_agent_install_method: none
 portainer_controller_dir: {paths.cache / "portainer"}
 # also as inventory variables (not only the role's facts), so that `sync.yml -l 1002` finds the API token
 portainer_api_token_file: "{{{{ portainer_controller_dir }}}}/{{{{ inventory_hostname }}}}.token"
-portainer_api_ca_path: "{{{{ portainer_controller_dir }}}}/{{{{ inventory_hostname }}}}-ca.pem"
+# Portainer's certificate comes from the lab's Step-CA (sync.yml), so the root verifies its API
+portainer_api_ca_path: {paths.inventory_dir / "pki" / "root_ca.crt"}
 """)
     # create.yml sets these as play variables, which only extra vars outrank: lab.py passes this file
     # with -e @FILE (pass it too when running playbooks against the lab by hand).
@@ -672,12 +673,74 @@ def hypervisor_health(client, paths: Paths, api: Api | None, topo: dict) -> dict
     return row
 
 
+def _unsafe_hook(obj: dict):
+    return obj["__ansible_unsafe"] if set(obj) == {"__ansible_unsafe"} else obj
+
+
+def route_rows(paths: Paths, topo: dict) -> list[dict]:
+    """One row per routed hostname (thinkheads.phoenix routing: guest traefik_service and stack Host() rules):
+    resolved through the lab DNS (the hypervisor), fetched through the Nginx gateway over TLS verified by the lab's
+    Step-CA root only; the HTTP status, the certificate's issuer and its days to expiry."""
+    root = paths.inventory_dir / "pki" / "root_ca.crt"
+    if not paths.inventory.exists():
+        return []
+    proc = subprocess.run([str(ROOT / ".venv" / "bin" / "ansible-inventory"), "-i", str(paths.inventory), "--list"],
+                          capture_output=True, text=True, check=False, cwd=ROOT,
+                          env={**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg")})
+    if proc.returncode != 0:
+        return [{"guest": "routes", "kind": "route", "ip": "-", "state": "-", "ssh": "-",
+                 "services": f"inventory failed: {proc.stderr.strip()[-80:]}", "healthy": False}]
+    hostvars = json.loads(proc.stdout, object_hook=_unsafe_hook)["_meta"]["hostvars"]
+    guests = [v["phoenix_guest"] for v in hostvars.values() if "phoenix_guest" in v]
+    stacks = hostvars.get(HYPERVISOR, {}).get("phoenix_stacks") or {}
+    # the collection's module_utils, through the committed collections/ symlink tree
+    sys.path.insert(0, str(ROOT / "collections"))
+    from ansible_collections.thinkheads.phoenix.plugins.module_utils import health as checks  # noqa: E402
+    from ansible_collections.thinkheads.phoenix.plugins.module_utils import routing  # noqa: E402
+
+    plan = routing.route_plan(guests, stacks)
+    if not plan.get("gateway") or not plan.get("routes"):
+        return []
+    rows = []
+
+    def probe(hostname: str) -> dict:
+        row = {"guest": hostname, "kind": "route", "ip": "-", "state": "-", "ssh": "-", "services": "-",
+               "healthy": False}
+        try:
+            address = checks.resolve(hostname, nameservers=[topo["ip"]])[0]
+            row["ip"] = address
+        except (LookupError, OSError, IndexError) as exc:
+            row["services"] = f"DNS {exc}"[:100]
+            return row
+        try:
+            status, _body, _issuer = checks.http_get(address, 443, "/", host=hostname, ca_file=str(root), timeout=10)
+            pem = ssl.get_server_certificate((address, 443), timeout=10)
+        except (OSError, ssl.SSLError) as exc:
+            row["services"] = f"HTTPS FAIL {exc}"[:100]
+            return row
+        from cryptography import x509
+
+        cert = x509.load_pem_x509_certificate(pem.encode())
+        issuer = ",".join(a.rfc4514_string() for a in cert.issuer if a.oid == x509.NameOID.COMMON_NAME)
+        left = cert.not_valid_after_utc - datetime.datetime.now(datetime.timezone.utc)
+        expiry = f"{left.days} days" if left.days >= 2 else f"{left.total_seconds() / 3600:.1f} hours"
+        row.update(state=f"HTTP {status}", services=f"issuer {issuer}, {expiry} to expiry",
+                   healthy=200 <= status < 400)
+        return row
+
+    hostnames = routing.routed_hostnames(plan)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+        rows = list(pool.map(probe, hostnames))
+    return rows
+
+
 def health(client, paths: Paths, topo: dict, secrets: dict | None) -> bool:
     api = Api(paths, topo, secrets) if secrets and paths.ca_file.exists() else None
     with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
         futures = [pool.submit(hypervisor_health, client, paths, api, topo)]
         futures += [pool.submit(guest_health, client, paths, api, guest) for guest in topo["guests"]]
         rows = [f.result() for f in futures]
+    rows += route_rows(paths, topo)
     columns = [("guest", "GUEST"), ("kind", "TYPE"), ("ip", "IP"), ("state", "STATE"), ("ssh", "SSH"),
                ("services", "SERVICES")]
     widths = {key: max(len(title), *(len(str(r[key])) for r in rows)) for key, title in columns}

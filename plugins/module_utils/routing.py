@@ -263,9 +263,10 @@ def traefik_dynamic_config(plan, ca_file=None, cert_resolver=DEFAULT_RESOLVER, e
             continue  # no Swarm manager: nothing can serve the stack
         tls = {}
         if cert_resolver:
-            tls = {'certResolver': cert_resolver,
-                   'domains': [dict([('main', route['hosts'][0])] + ([('sans', route['hosts'][1:])]
-                                                                      if len(route['hosts']) > 1 else []))]}
+            domain = {'main': route['hosts'][0]}
+            if len(route['hosts']) > 1:
+                domain['sans'] = route['hosts'][1:]
+            tls = {'certResolver': cert_resolver, 'domains': [domain]}
         routers[name] = {'rule': route['rule'], 'entryPoints': [entrypoint], 'service': name, 'tls': tls}
         if route['kind'] == 'guest':
             balancer = {'servers': [{'url': route['backend']}], 'passHostHeader': True}
@@ -283,8 +284,8 @@ def traefik_dynamic_config(plan, ca_file=None, cert_resolver=DEFAULT_RESOLVER, e
     if not routers:
         config = {'http': {}}
     if default_cert_file and default_key_file:
-        config['tls'] = {'stores': {'default': {'defaultCertificate': {'certFile': default_cert_file,
-                                                                        'keyFile': default_key_file}}}}
+        default_certificate = {'certFile': default_cert_file, 'keyFile': default_key_file}
+        config['tls'] = {'stores': {'default': {'defaultCertificate': default_certificate}}}
     return config
 
 

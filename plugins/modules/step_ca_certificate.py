@@ -271,7 +271,7 @@ def main():
             root=dict(type='path', required=True),
             provisioner=dict(type='str'),
             provisioner_password=dict(type='str', no_log=True),
-            provisioner_password_file=dict(type='path'),
+            provisioner_password_file=dict(type='path', no_log=False),
             common_name=dict(type='str'),
             sans=dict(type='list', elements='str', default=[]),
             include_cn_in_sans=dict(type='bool', default=True),

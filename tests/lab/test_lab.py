@@ -103,6 +103,53 @@ def test_lab_networks_are_internal(first_up):
         assert inspect["Internal"] is True, name
 
 
+ROUTES = ("app.internal.thinkheads.ai", "qdrant.internal.thinkheads.ai", "portainer.internal.thinkheads.ai")
+
+
+def client(script: str) -> subprocess.CompletedProcess:
+    """Run a shell script in a throwaway client container on the lab network that uses only the lab DNS (the
+    hypervisor) and trusts only the lab's Step-CA root (mounted at /root-ca.pem; curl --capath /nonexistent drops
+    the system store)."""
+    root = REPO / ".cache" / "lab" / "inventory" / "pki" / "root_ca.crt"
+    assert root.exists(), f"{root} is missing: the step_ca role fetches it"
+    return docker("run", "--rm", "--network", "phoenix-vmbr0", "--ip", "10.77.0.250", "--dns", "10.77.0.13",
+                  "-v", f"{root}:/root-ca.pem:ro", "--entrypoint", "/bin/bash", "phoenix-lab/guest:latest",
+                  "-c", script)
+
+
+def test_routes_answer_through_gateway_and_traefik_with_verified_tls(first_up):
+    """client -> DNS (hypervisor) -> Nginx gateway (101, TLS) -> Traefik (102, TLS) -> Swarm edge on 1001 (TLS) ->
+    stack tasks on 1002 by task address, or -> Portainer on 1001; every hop verified against the Step-CA root."""
+    assert first_up.returncode == 0, "the first run failed"
+    script = "set -e\n" + "".join(
+        f"echo {host} $(dig +short {host}) "
+        f"$(curl -sS -o /dev/null -w '%{{http_code}}' --capath /nonexistent --cacert /root-ca.pem https://{host}/)\n"
+        for host in ROUTES)
+    script += ("echo unknown $(curl -sS -o /dev/null -w '%{http_code}' --capath /nonexistent --cacert /root-ca.pem "
+               "-H 'Host: unknown.internal.thinkheads.ai' https://app.internal.thinkheads.ai/)\n"
+               "echo http $(curl -sS -o /dev/null -w '%{http_code}' http://app.internal.thinkheads.ai/)\n"
+               "echo issuer $(echo | openssl s_client -connect app.internal.thinkheads.ai:443 "
+               "-servername app.internal.thinkheads.ai 2>/dev/null | openssl x509 -noout -issuer)\n")
+    proc = client(script)
+    assert proc.returncode == 0, show(proc)
+    answers = dict(line.split(" ", 1) for line in proc.stdout.strip().splitlines())
+    for host in ROUTES:
+        address, status = answers[host].rsplit(" ", 1)
+        assert address == "10.77.0.153", f"{host} resolves to {address}, not the gateway\n{proc.stdout}"
+        assert status == "200", f"{host}: HTTP {status}\n{proc.stdout}"
+    assert answers["unknown"] == "404", proc.stdout
+    assert answers["http"] == "301", proc.stdout
+    assert "ThinkHeads Internal Intermediate CA" in answers["issuer"], proc.stdout
+
+
+def test_health_table_has_a_row_per_route(first_up):
+    table = first_up.stdout[first_up.stdout.rindex("\nGUEST "):]
+    for host in ROUTES:
+        row = next((line for line in table.splitlines() if line.startswith(host)), None)
+        assert row is not None, f"no health row for {host}\n{table}"
+        assert " HTTP 200 " in row and "ThinkHeads Internal Intermediate CA" in row and row.rstrip().endswith("ok")
+
+
 def test_gpu_guest_stops_at_the_nvidia_preflight(first_up, tmp_path):
     """create.yml -l 801 with 801 as a GPU guest: the lab hypervisor has no NVIDIA devices, so the run stops
     in the first play, names the missing device nodes and changes nothing."""

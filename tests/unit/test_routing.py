@@ -212,8 +212,8 @@ def test_dns_records_lab(lab):
 def test_dns_routed_name_wins_over_guest_name(reference):
     guests = guests_of(reference)
     plan = routing.route_plan(guests, reference.stacks)
-    table = dict((r['name'], r) for r in routing.dns_records(guests, plan, reference.domain,
-                                                              ca_name='ca.internal.thinkheads.ai'))
+    records = routing.dns_records(guests, plan, reference.domain, ca_name='ca.internal.thinkheads.ai')
+    table = dict((r['name'], r) for r in records)
     # 801 is named granite-embedding and publishes that name: clients reach it through the gateway.
     assert table['granite-embedding.internal.thinkheads.ai']['ip'] == '10.0.0.153'
     assert table['portainer.internal.thinkheads.ai']['ip'] == '10.0.0.153'

@@ -79,8 +79,8 @@ def env(tmp_path, monkeypatch):
 
 
 def test_hook_string_is_split_like_a_shell_without_a_shell():
-    assert script.normalize_hook("pct exec 102 -- /bin/bash -c 'a; b'") == ['pct', 'exec', '102', '--', '/bin/bash',
-                                                                           '-c', 'a; b']
+    expected = ['pct', 'exec', '102', '--', '/bin/bash', '-c', 'a; b']
+    assert script.normalize_hook("pct exec 102 -- /bin/bash -c 'a; b'") == expected
     assert script.normalize_hook(['systemctl', 'reload', 'nginx']) == ['systemctl', 'reload', 'nginx']
     assert script.normalize_hook(['docker', 'restart', 1001]) == ['docker', 'restart', '1001']
     for bad in ('', [], {'cmd': 'x'}, [['nested']]):

@@ -369,6 +369,11 @@ class Handler(BaseHTTPRequestHandler):
                                           'time': time.time()})
 
     def do_GET(self):  # noqa: N802 - BaseHTTPRequestHandler API
+        if self.path.split('?', 1)[0] == '/':
+            # Portainer serves its web UI at / without authentication; the double answers with a stub page
+            self._send(200, ctype='text/html; charset=utf-8',
+                       raw=b'<!doctype html><title>Portainer (test double)</title>\n')
+            return
         self._handle('GET')
 
     def do_POST(self):  # noqa: N802
