@@ -114,7 +114,8 @@ def playbook(text, workdir, extra, host=None):
 def summed(path):
     """(calls of the stack tasks summed, calls of the once-per-run environment lookup)."""
     with open(path) as handle:
-        per_run, per_stack = (lambda data: (data[0], data[1:]))(json.load(handle))
+        data = json.load(handle)
+    per_run, per_stack = data[0], data[1:]
     total = {}
     for calls in per_stack:
         for key, count in calls.items():
@@ -127,7 +128,7 @@ def deploys(calls):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n', maxsplit=1)[0])
     parser.add_argument('--n', type=int, nargs='+', default=[2, 20])
     parser.add_argument('--keep', action='store_true', help='leave the swarm running')
     args = parser.parse_args()

@@ -166,7 +166,7 @@ def describe(step_ca, config):
 
 
 def main(argv=None, runner=subprocess.run):
-    parser = argparse.ArgumentParser(prog='phoenix-cert-renew', description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(prog='phoenix-cert-renew', description=__doc__.split('\n', maxsplit=1)[0])
     parser.add_argument('names', nargs='*', help='certificates to process (default: all)')
     parser.add_argument('--config-dir', default=DEFAULT_CONFIG_DIR)
     parser.add_argument('--lib-dir', default=DEFAULT_LIB_DIR)
