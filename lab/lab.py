@@ -797,10 +797,44 @@ def cmd_up(args) -> int:
         timings["site_s"] = round(result["seconds"], 1)
         timings["changed"] = result["changed"]
     healthy = health(client, paths, topo, secrets)
+    if not args.no_site:
+        healthy = platform_checks(paths, topo, secrets) and healthy
     timings["total_s"] = round(time.monotonic() - T0, 1)
     (paths.cache / "last-up.json").write_text(json.dumps(timings, indent=1) + "\n")
     say("up", f"done in {timings['total_s']}s" + (f", site.yml changed={result['changed']}" if result else ""))
     return 0 if healthy else 1
+
+
+# Sections of playbooks/health.yml that do not apply to the lab: Portainer agents are images only (no registry),
+# so the lab's Portainer manages the Swarm through the manager's socket and runs no agent.
+LAB_HEALTH_SKIP = ["portainer_agent"]
+
+
+def platform_checks(paths: Paths, topo: dict, secrets: dict) -> bool:
+    """playbooks/health.yml (the collection's platform checks, what operators run) against the lab; its table is
+    printed after the lab's own."""
+    try:
+        result = run_playbook(paths, topo, secrets, playbook="playbooks/health.yml",
+                              extra=["-e", json.dumps({"phoenix_health_skip": LAB_HEALTH_SKIP})], phase="checks")
+        ok, log = True, Path(result["log"])
+    except LabError as exc:
+        say("checks", str(exc))
+        ok = False
+        logs = sorted(paths.logs.glob("checks-*.log"))
+        log = logs[-1] if logs else None
+    if log is not None and log.exists():
+        lines = log.read_text().splitlines()
+        start = next((i for i, line in enumerate(lines) if line.startswith("TASK [Print the health table]")), None)
+        if start is not None:
+            table = []
+            for line in lines[start + 1:]:
+                if not line.strip() or line.startswith(("TASK [", "PLAY ")):
+                    break
+                if line.startswith(" " * 8):
+                    table.append(line[8:])
+            print("\n" + "\n".join(table) + "\n", flush=True)
+    say("checks", "playbooks/health.yml: " + ("no failed check" if ok else "FAILED"))
+    return ok
 
 
 def cmd_down(args) -> int:
