@@ -20,6 +20,8 @@ def playbook(pve, name, *extra):
            '-e', 'ansible_connection=local', '-e', 'ansible_python_interpreter=%s' % sys.executable,
            '-e', 'phoenix_create_conf_dir=%s/etc/pve/lxc' % pve.state_dir,
            '-e', 'phoenix_create_storage=local-lvm',
+           # pvesim only: no guest runs, so no feature role and no GPU device check on this machine
+           '-e', 'phoenix_create_apply_features=false', '-e', 'phoenix_create_gpu_preflight=false',
            '-e', 'phoenix_create_ostemplate=local:vztmpl/ubuntu-24.04-standard_24.04-2_amd64.tar.zst']
     cmd += list(extra)
     return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600, check=False)
