@@ -7,12 +7,14 @@ or with PHOENIX_LAB_TESTS=0. Warning: it removes a running lab first and at the 
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -140,6 +142,52 @@ def test_routes_answer_through_gateway_and_traefik_with_verified_tls(first_up):
     assert answers["unknown"] == "404", proc.stdout
     assert answers["http"] == "301", proc.stdout
     assert "ThinkHeads Internal Intermediate CA" in answers["issuer"], proc.stdout
+
+
+def ssh(ip: str, command: str) -> subprocess.CompletedProcess:
+    key = REPO / ".cache" / "lab" / "ssh" / "id_ed25519"
+    return subprocess.run(["ssh", "-i", str(key), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                           "-o", "LogLevel=ERROR", "-o", "BatchMode=yes", f"root@{ip}", command],
+                          capture_output=True, text=True, timeout=300, check=False)
+
+
+# On a guest: renew every certificate now through the installed timer's own script, with a copy of its
+# configurations whose threshold is 99.9% of the lifetime (the renewal path is the timer's: mTLS /renew, atomic
+# swap, hooks), and print the serials before and after.
+FORCED_RENEWAL = r"""set -e
+rm -rf /tmp/phoenix-force && mkdir -p /tmp/phoenix-force
+for f in /etc/phoenix-certs/*.json; do
+  python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); d["renew_before"] = "99.9%"; json.dump(d, sys.stdout)' \
+    "$f" > "/tmp/phoenix-force/$(basename "$f")"
+done
+before=$(phoenix-cert-renew --list | python3 -c 'import json, sys; print(*[json.loads(l)["serial"] for l in sys.stdin])')
+phoenix-cert-renew --config-dir /tmp/phoenix-force
+after=$(phoenix-cert-renew --list | python3 -c 'import json, sys; print(*[json.loads(l)["serial"] for l in sys.stdin])')
+echo "before $before"
+echo "after $after"
+"""
+
+
+def test_gateway_and_traefik_renewals_under_a_request_loop_lose_no_request(first_up):
+    """Renew the gateway's (101) and Traefik's (102) certificates while a client sends a steady, bounded loop of
+    requests through both: every request succeeds over verified TLS, and both serve the new certificates."""
+    assert first_up.returncode == 0, "the first run failed"
+    loop = ("ok=0; bad=0; for i in $(seq 1 120); do "
+            "code=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 5 --capath /nonexistent --cacert /root-ca.pem "
+            "https://app.internal.thinkheads.ai/ 2>/dev/null || true); "
+            "if [ \"$code\" = 200 ]; then ok=$((ok+1)); else bad=$((bad+1)); echo \"request $i: $code\"; fi; "
+            "sleep 0.1; done; echo \"ok=$ok bad=$bad\"")
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        requests = pool.submit(client, loop)
+        time.sleep(2)
+        renewals = {ip: ssh(ip, FORCED_RENEWAL) for ip in ("10.77.0.153", "10.77.0.12")}
+        result = requests.result(timeout=300)
+    for ip, proc in renewals.items():
+        assert proc.returncode == 0, f"renewal on {ip}: {show(proc)}"
+        lines = dict(line.split(" ", 1) for line in proc.stdout.strip().splitlines() if line.startswith(("before", "after")))
+        assert lines["before"] != lines["after"], f"{ip} kept its certificate: {proc.stdout}"
+    assert result.returncode == 0, show(result)
+    assert result.stdout.strip().splitlines()[-1] == "ok=120 bad=0", result.stdout
 
 
 def test_health_table_has_a_row_per_route(first_up):
