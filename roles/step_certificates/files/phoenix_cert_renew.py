@@ -125,8 +125,7 @@ def run_hooks(config, runner=subprocess.run):
         output = (result.stdout or b'').decode('utf-8', 'replace').strip()
         if result.returncode != 0:
             detail = (': ' + output) if output else ''
-            log('%s: hook %s failed with exit status %d%s' % (config['name'], shlex.join(argv), result.returncode,
-                                                            detail))
+            log('%s: hook %s failed with exit status %d%s' % (config['name'], shlex.join(argv), result.returncode, detail))
             return False
         log('%s: hook %s ok' % (config['name'], shlex.join(argv)))
     return True
