@@ -211,7 +211,8 @@ def test_gpu_guest_stops_at_the_nvidia_preflight(first_up, tmp_path):
     guest["features"] = [*guest["features"], "nvidia"]
     lxc_file.write_text(json.dumps(data, indent=2))
     inventory = tmp_path / "inventory"
-    shutil.copytree(REPO / ".cache" / "lab" / "inventory", inventory)
+    # pki/ holds the root the step_ca role fetched: not an inventory source
+    shutil.copytree(REPO / ".cache" / "lab" / "inventory", inventory, ignore=shutil.ignore_patterns("pki"))
     plugin_file = inventory / "phoenix.yml"
     plugin_file.write_text(plugin_file.read_text().replace(str(REPO / "lab" / "etc"), str(config_dir)))
     env = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
