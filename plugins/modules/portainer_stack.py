@@ -12,6 +12,8 @@ short_description: Deploy a Docker Swarm stack through Portainer (or straight to
 version_added: 0.1.0
 author:
   - Thinkheads platform team (@thinkheads)
+extends_documentation_fragment:
+  - thinkheads.phoenix.portainer
 description:
   - Creates, updates or deletes a Swarm stack. With O(backend=portainer) it uses Portainer CE 2.x's API
     (C(POST /api/stacks/create/swarm/string), C(PUT /api/stacks/{id}), C(DELETE /api/stacks/{id})); with
@@ -100,33 +102,6 @@ options:
     description: Docker API of the manager for the Swarm backend.
     type: str
     default: unix:///var/run/docker.sock
-  url:
-    description: Portainer's URL, for example V(https://portainer.example:9443). Env C(PHOENIX_PORTAINER_URL).
-    type: str
-  api_key:
-    description: Portainer API access token (C(X-API-Key)). Env C(PHOENIX_PORTAINER_API_KEY).
-    type: str
-  username:
-    description: User for JWT authentication when no O(api_key) is given. Env C(PHOENIX_PORTAINER_USERNAME).
-    type: str
-  password:
-    description: Password for O(username). Env C(PHOENIX_PORTAINER_PASSWORD).
-    type: str
-  validate_certs:
-    description: Verify Portainer's TLS certificate. Env C(PHOENIX_PORTAINER_VALIDATE_CERTS).
-    type: bool
-    default: true
-  ca_path:
-    description: CA bundle to verify Portainer's certificate with. Env C(PHOENIX_PORTAINER_CA_PATH).
-    type: path
-  api_timeout:
-    description: Seconds per API request.
-    type: int
-    default: 30
-  api_retries:
-    description: Retries (with exponential backoff) on connection errors and HTTP 502/503/504.
-    type: int
-    default: 3
 attributes:
   check_mode:
     description: Can run in check mode and return changed status prediction without modifying target.

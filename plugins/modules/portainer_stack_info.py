@@ -12,6 +12,8 @@ short_description: List the Swarm stacks of a Portainer environment, and which o
 version_added: 0.1.0
 author:
   - Thinkheads platform team (@thinkheads)
+extends_documentation_fragment:
+  - thinkheads.phoenix.portainer
 description:
   - Lists Portainer's stacks of one environment (C(GET /api/stacks)) and the Swarm stacks whose services carry the
     C(io.thinkheads.phoenix.stack) label that P(thinkheads.phoenix.render_stack#filter) puts on every service
@@ -24,33 +26,6 @@ options:
   endpoint_id:
     description: ID of the Portainer environment; saves the lookup by name.
     type: int
-  url:
-    description: Portainer's URL. Env C(PHOENIX_PORTAINER_URL).
-    type: str
-  api_key:
-    description: Portainer API access token. Env C(PHOENIX_PORTAINER_API_KEY).
-    type: str
-  username:
-    description: User for JWT authentication when no O(api_key) is given. Env C(PHOENIX_PORTAINER_USERNAME).
-    type: str
-  password:
-    description: Password for O(username). Env C(PHOENIX_PORTAINER_PASSWORD).
-    type: str
-  validate_certs:
-    description: Verify Portainer's TLS certificate. Env C(PHOENIX_PORTAINER_VALIDATE_CERTS).
-    type: bool
-    default: true
-  ca_path:
-    description: CA bundle to verify Portainer's certificate with. Env C(PHOENIX_PORTAINER_CA_PATH).
-    type: path
-  api_timeout:
-    description: Seconds per API request.
-    type: int
-    default: 30
-  api_retries:
-    description: Retries (with exponential backoff) on connection errors and HTTP 502/503/504.
-    type: int
-    default: 3
 attributes:
   check_mode:
     description: Can run in check mode and return changed status prediction without modifying target.
