@@ -35,7 +35,7 @@ except ImportError:  # pragma: no cover - reported by the callers
     HAS_YAML = False
 
 from ansible_collections.thinkheads.phoenix.plugins.module_utils.config.stacks import (
-    SECRET_NAME_RE, parse_labels, routers_from_labels, rule_hosts,
+    SECRET_NAME_RE, edge_labels, parse_labels, routers_from_labels, rule_hosts,
 )
 
 DEFAULT_ROUTED_NETWORK = 'phoenix-routed'
@@ -250,6 +250,9 @@ def render(compose, name, stack=None, environment=None, values=None, env=None, r
                 name, svc, label))
         if not labels:
             continue
+        labels, problems = edge_labels(labels)
+        if problems:
+            raise StackRenderError('stack %s, service %s: %s' % (name, svc, '; '.join(problems)))
         conf = services[svc]
         if conf.get('deploy') is None:
             conf['deploy'] = {}

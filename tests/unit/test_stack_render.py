@@ -172,3 +172,59 @@ def test_filter_through_ansible_templating():
     assert not out.get('failed'), out
     assert 'traefik.swarm.network: phoenix-routed' in out['msg']['compose']
     assert out['msg']['env'] == [{'name': 'A', 'value': 'b'}]
+
+
+GUIDE_LABELS = ['traefik.enable=true',
+                'traefik.http.routers.my-app.rule=Host(`my-app.internal.thinkheads.ai`)',
+                'traefik.http.routers.my-app.entrypoints=websecure',
+                'traefik.http.services.my-app.loadbalancer.server.port=8080']
+
+
+def _web_stack(labels):
+    return {'name': 'my_new_app', 'environment': 'production', 'variables': [], 'files': [],
+            'services': {'web': {'traefik_labels': labels}}}
+
+
+def test_guide_labels_become_a_working_edge_router():
+    """The guide's four labels: the edge's router gets TLS on its one entry point and the service link."""
+    out = render('services:\n  web:\n    image: x\n', 'my_new_app', _web_stack(GUIDE_LABELS))
+    labels = yaml.safe_load(out['compose'])['services']['web']['deploy']['labels']
+    assert labels['traefik.http.routers.my-app.tls'] == 'true'
+    assert labels['traefik.http.routers.my-app.entrypoints'] == 'websecure'
+    assert labels['traefik.http.routers.my-app.service'] == 'my-app'
+    assert labels['traefik.http.services.my-app.loadbalancer.server.port'] == '8080'
+    assert out['routing'][0]['routers'][0]['service'] == 'my-app'
+
+
+def test_labels_for_the_traefik_guest_are_translated_for_the_edge(lab):
+    """The resolver and the HTTP entry point belong to the Traefik guest: the edge has neither, so they are not
+    passed on (else the edge logs 'nonexistent certificate resolver' for every router on every reload)."""
+    stack = lab.stacks['thinkheads_ai_app']
+    labels = yaml.safe_load(render(compose_of(stack), 'thinkheads_ai_app', stack, 'production',
+                                   values=VALUES)['compose'])['services']['app']['deploy']['labels']
+    assert not [k for k in labels if 'certresolver' in k.lower()], labels
+    extra = GUIDE_LABELS + ['traefik.http.routers.my-app.entrypoints=web,websecure',
+                            'traefik.http.routers.my-app.tls.domains[0].main=internal.thinkheads.ai']
+    labels = yaml.safe_load(render('services:\n  web:\n    image: x\n', 'my_new_app',
+                                   _web_stack(extra))['compose'])['services']['web']['deploy']['labels']
+    assert labels['traefik.http.routers.my-app.entrypoints'] == 'websecure'
+    assert not [k for k in labels if '.tls.domains' in k], labels
+
+
+def test_labels_the_platform_cannot_complete_are_refused_naming_stack_service_and_label():
+    no_port = [label for label in GUIDE_LABELS if '.port=' not in label]
+    with pytest.raises(StackRenderError) as err:
+        render('services:\n  web:\n    image: x\n', 'my_new_app', _web_stack(no_port))
+    assert 'stack my_new_app, service web' in str(err.value)
+    assert 'traefik.http.services.my-app.loadbalancer.server.port=' in str(err.value)
+    two = GUIDE_LABELS + ['traefik.http.services.admin.loadbalancer.server.port=9090']
+    with pytest.raises(StackRenderError, match=r'add the label traefik\.http\.routers\.my-app\.service=<one of'):
+        render('services:\n  web:\n    image: x\n', 'my_new_app', _web_stack(two))
+    no_rule = GUIDE_LABELS[:1] + GUIDE_LABELS[2:]
+    with pytest.raises(StackRenderError, match=r'router my-app has no rule'):
+        render('services:\n  web:\n    image: x\n', 'my_new_app', _web_stack(no_rule))
+    # not routed: nothing to complete, nothing refused
+    off = ['traefik.enable=false', 'traefik.http.routers.x.entrypoints=web']
+    labels = yaml.safe_load(render('services:\n  web:\n    image: x\n', 'my_new_app',
+                                   _web_stack(off))['compose'])['services']['web']['deploy']['labels']
+    assert labels['traefik.http.routers.x.entrypoints'] == 'web'

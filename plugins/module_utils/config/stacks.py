@@ -84,6 +84,73 @@ def routers_from_labels(labels):
     return routers
 
 
+# The Swarm edge (role swarm_edge) has one entry point and serves its own Step-CA certificate: a stack router's
+# entry points, TLS switch and ACME settings are the edge's business, not the manifest's (the Traefik guest in
+# front of it holds the resolver the labels name).
+EDGE_ENTRYPOINT = 'websecure'
+_ROUTER_KEY_RE = re.compile(r'^traefik\.http\.routers\.([^.]+)\.(.+)$')
+_SERVICE_KEY_RE = re.compile(r'^traefik\.http\.services\.([^.]+)\.')
+_EDGE_DROPPED = re.compile(r'^tls\.(certresolver|domains\[\d+\]\..+)$', re.IGNORECASE)
+
+
+def edge_labels(labels, entrypoint=EDGE_ENTRYPOINT):
+    """A routed service's Traefik labels as the Swarm edge needs them, and what is missing.
+
+    Returns (labels, problems). For every HTTP router: the entry point becomes ``entrypoint``, ``tls=true`` is
+    set, ``tls.certresolver`` and ``tls.domains`` are dropped (the edge serves its default certificate), and a
+    router without ``service`` is linked to the one service the labels define. ``problems`` lists what the
+    platform cannot know, one message per missing label: a router without a rule, a router that has to name one
+    of several services, a service without its ``loadbalancer.server.port`` (Swarm tasks publish no port).
+    Labels of a service that does not set ``traefik.enable=true`` come back unchanged, with no problems.
+    """
+    labels = dict(labels or {})
+    if str(labels.get('traefik.enable', 'false')).strip().lower() not in ('true', '1', 'yes'):
+        return labels, []
+    routers, services = [], []
+    for key in labels:
+        match = _ROUTER_KEY_RE.match(key)
+        if match and match.group(1) not in routers:
+            routers.append(match.group(1))
+        match = _SERVICE_KEY_RE.match(key)
+        if match and match.group(1) not in services:
+            services.append(match.group(1))
+    out = {}
+    for key, value in labels.items():
+        match = _ROUTER_KEY_RE.match(key)
+        if match and _EDGE_DROPPED.match(match.group(2)):
+            continue
+        out[key] = value
+    problems = []
+    for router in routers:
+        prefix = 'traefik.http.routers.%s.' % router
+        if not out.get(prefix + 'rule'):
+            problems.append('router %s has no rule: add the label %srule=Host(`<name>`)' % (router, prefix))
+        out[prefix + 'entrypoints'] = entrypoint
+        out[prefix + 'tls'] = 'true'
+        target = out.get(prefix + 'service')
+        if not target:
+            if len(services) == 1:
+                out[prefix + 'service'] = services[0]
+            elif len(services) > 1:
+                problems.append('router %s does not say which service it routes to: add the label %sservice=<one '
+                                'of %s>' % (router, prefix, ', '.join(services)))
+            else:
+                problems.append('router %s routes to no service: add the label '
+                                'traefik.http.services.%s.loadbalancer.server.port=<the port the service listens '
+                                'on> (Swarm tasks publish no port)' % (router, router))
+    for service in services:
+        key = 'traefik.http.services.%s.loadbalancer.server.port' % service
+        if not out.get(key):
+            problems.append('service %s has no port: add the label %s=<the port the service listens on> (Swarm '
+                            'tasks publish no port)' % (service, key))
+    for router in routers:
+        target = out.get('traefik.http.routers.%s.service' % router)
+        if target and '@' not in target and target not in services:
+            problems.append('router %s routes to service %s, which no label defines: add the label '
+                            'traefik.http.services.%s.loadbalancer.server.port=<port>' % (router, target, target))
+    return dict((k, out[k]) for k in sorted(out)), problems
+
+
 def _find_compose(stack_dir):
     for candidate in COMPOSE_NAMES:
         path = os.path.join(stack_dir, candidate)
@@ -228,6 +295,9 @@ def _resolve_environment(env_name, environments, sources, report, group_refs, la
                 'service': svc, 'rule': rule, 'hosts': hosts, 'only_hosts': only_hosts,
                 'file': label_file, 'path': pointer(*label_path),
             }
+        for problem in edge_labels(labels)[1]:
+            report.error(label_file, pointer(*label_path),
+                         'stack %s, service %s: %s' % (label, svc, problem), 'traefik.labels')
         for key, value in labels.items():
             if key.endswith('.loadbalancer.server.port') and not (value.isdigit() and 1 <= int(value) <= 65535):
                 report.error(label_file, pointer(*(label_path + [positions[key]])),
