@@ -51,13 +51,13 @@ class Api:
         assert response.status_code == 200, (response.status_code, response.reason, response.text)
         return response.json()["data"]
 
-    def wait(self, upid: str, timeout: float = 10.0) -> dict:
-        deadline = time.time() + timeout
+    def wait(self, upid: str, timeout: float = 30.0) -> dict:
+        deadline = time.monotonic() + timeout
         while True:
             status = self.data("GET", f"/nodes/pve/tasks/{upid}/status")
             if status["status"] == "stopped":
                 return status
-            assert time.time() < deadline, f"task {upid} still running"
+            assert time.monotonic() < deadline, f"task {upid} still running after {timeout:g} s: {status}"
             time.sleep(0.02)
 
     def run(self, method: str, path: str, **params) -> dict:

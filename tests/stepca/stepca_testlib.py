@@ -127,17 +127,36 @@ class StepCA:
             try:
                 client.health()
                 return
-            except step_ca.StepCAError:
+            except step_ca.StepCAError as exc:
                 if self.proc.poll() is not None or time.time() > deadline:
                     with open(self.log) as handle:
-                        raise AssertionError('step-ca did not become healthy:\n' + handle.read()[-3000:]) from None
+                        raise AssertionError('step-ca did not become healthy within %d s (last error: %s):\n%s'
+                                             % (timeout, exc, handle.read()[-3000:])) from None
                 time.sleep(0.2)
 
-    def reload(self):
-        """SIGHUP: step-ca rereads ca.json (what the step_ca role's handler does)."""
+    def reload(self, timeout=30):
+        """SIGHUP: step-ca rereads ca.json (what the step_ca role's handler does).
+
+        Returns once the CA serves the provisioners ca.json names (the reload happens after the signal is sent).
+        """
+        with open(self.config) as handle:
+            expected = [p['name'] for p in json.load(handle)['authority']['provisioners']]
         self.proc.send_signal(signal.SIGHUP)
-        time.sleep(1.0)
-        self.wait_healthy()
+        client = step_ca.StepCAClient(self.url, root_path=self.root, retries=0, timeout=2)
+        deadline = time.time() + timeout
+        while True:
+            try:
+                seen = [p['name'] for p in client.provisioners()]
+            except step_ca.StepCAError as exc:
+                seen = exc
+            if seen == expected:
+                return
+            if self.proc.poll() is not None or time.time() > deadline:
+                with open(self.log) as handle:
+                    raise AssertionError('step-ca did not serve the provisioners of ca.json %r within %d s after '
+                                         'SIGHUP; last seen: %r\n%s' % (expected, timeout, seen,
+                                                                       handle.read()[-3000:])) from None
+            time.sleep(0.2)
 
     def stop(self):
         if self.proc and self.proc.poll() is None:

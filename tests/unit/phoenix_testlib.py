@@ -5,6 +5,7 @@ import json
 import os
 import shutil
 import sys
+import time
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
 COLLECTIONS = os.path.join(REPO, 'collections')
@@ -15,6 +16,33 @@ FIXTURES = os.path.join(REPO, 'tests', 'fixtures')
 REFERENCE = os.path.join(FIXTURES, 'reference')
 ETC = os.path.join(REPO, 'etc')
 STACKS = os.path.join(REPO, 'stacks')
+
+
+def wait_for(probe, ok, what, timeout=45, interval=0.5):
+    """Call ``probe()`` until ``ok(value)`` holds and return that value (for checks that follow a reload, restart,
+    deploy or convergence: the state they read arrives after the call that caused it has returned).
+
+    An exception raised by ``probe`` counts as a value that is not ok yet. After ``timeout`` seconds this raises
+    AssertionError naming ``what`` and the last value (or exception) seen.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            value, error = probe(), None
+        except Exception as exc:  # pylint: disable=broad-except
+            value, error = None, exc
+        if error is None and ok(value):
+            return value
+        if time.monotonic() >= deadline:
+            last = 'exception %r' % (error,) if error is not None else repr(value)
+            raise AssertionError('%s: not within %g s; last value seen: %s' % (what, timeout, last[:4000]))
+        time.sleep(interval)
+
+
+def wait_equal(probe, expected, what, timeout=45, interval=0.5):
+    """``wait_for`` until ``probe()`` returns ``expected``."""
+    return wait_for(probe, lambda value: value == expected, '%s (expected %r)' % (what, expected), timeout=timeout,
+                    interval=interval)
 
 
 class ConfigTree:
