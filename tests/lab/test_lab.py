@@ -58,11 +58,16 @@ def engine():
 
 @pytest.fixture(scope="module")
 def first_up(engine):
-    down = lab("down", timeout=300)
-    assert down.returncode == 0, show(down)
-    proc = lab("up")
+    """`lab.py up` from nothing (after `down`). PHOENIX_LAB_REUSE=1, for development only: converge the running
+    lab instead (`up --no-build`) and leave it running; `make test` never sets it."""
+    reuse = os.environ.get("PHOENIX_LAB_REUSE") == "1"
+    if not reuse:
+        down = lab("down", timeout=300)
+        assert down.returncode == 0, show(down)
+    proc = lab("up", "--no-build") if reuse else lab("up")
     yield proc
-    lab("down", timeout=300)
+    if not reuse:
+        lab("down", timeout=300)
 
 
 def test_up_from_nothing_is_healthy(first_up):
@@ -103,6 +108,54 @@ def test_lab_networks_are_internal(first_up):
     for name in names:
         inspect = json.loads(docker("network", "inspect", name).stdout)[0]
         assert inspect["Internal"] is True, name
+
+
+# Each service the lab tests drive, and how to print what it logged at error level since a Unix time ({since}):
+# (container, shell command). Traefik and the edge log "ERR" (or level=error in the common format), step-ca
+# level=error, Nginx its error.log levels error and worse, dnsmasq and Portainer the journal's priority err.
+SERVICE_ERRORS = {
+    "Traefik (102)": ("phoenix-102", "journalctl -u traefik --since @{since} --no-pager -o cat "
+                                     "| sed 's/\\x1b\\[[0-9;]*m//g' | grep -E ' ERR |level=error' || true"),
+    "Swarm edge (1001)": ("phoenix-1001", "docker logs --since {since} phoenix-swarm-edge 2>&1 "
+                                          "| sed 's/\\x1b\\[[0-9;]*m//g' | grep -E ' ERR |level=error' || true"),
+    "Nginx (101)": ("phoenix-101", "awk -v since=\"$(date -u -d @{since} '+%Y/%m/%d %H:%M:%S')\" "
+                                   "'substr($0, 1, 19) >= since && /\\[(error|crit|alert|emerg)\\]/' "
+                                   "/var/log/nginx/error.log"),
+    "step-ca (103)": ("phoenix-103", "journalctl -u step-ca --since @{since} --no-pager -o cat "
+                                     "| grep -E 'level=(error|fatal)' || true"),
+    "dnsmasq (hypervisor)": ("phoenix-hypervisor", "journalctl -u dnsmasq --since @{since} -p err --no-pager -o cat"),
+    "Portainer (1001)": ("phoenix-1001", "journalctl -u portainer --since @{since} -p err --no-pager -o cat"),
+}
+
+
+def service_errors(since: int) -> dict[str, list[str]]:
+    """{service: error lines logged since the Unix time ``since``} for every service of SERVICE_ERRORS that logged
+    one. A service whose guest is gone (after `lab.py down`) is not asked."""
+    found = {}
+    for service, (container, command) in SERVICE_ERRORS.items():
+        proc = docker("exec", container, "bash", "-c", command.format(since=since))
+        if proc.returncode != 0 and "No such container" in proc.stderr:
+            continue
+        assert proc.returncode == 0, f"reading the log of {service}: {proc.stderr}"
+        lines = [line for line in proc.stdout.splitlines() if line.strip() and "-- No entries --" not in line]
+        if lines:
+            found[service] = lines
+    return found
+
+
+@pytest.fixture(autouse=True)
+def no_service_errors(request):
+    """Every test of this module fails when a service of the lab logged an error while it ran (a test that
+    expects one marks itself with @pytest.mark.service_errors_expected)."""
+    since = int(time.time()) - 1
+    yield
+    if "first_up" not in request.fixturenames or request.node.get_closest_marker("service_errors_expected"):
+        return
+    if docker("inspect", "phoenix-102").returncode != 0:
+        return
+    errors = service_errors(since)
+    assert not errors, "services logged errors during the test:\n" + "\n".join(
+        f"{service}:\n  " + "\n  ".join(lines[-10:]) for service, lines in errors.items())
 
 
 ROUTES = ("app.internal.thinkheads.ai", "qdrant.internal.thinkheads.ai", "portainer.internal.thinkheads.ai")
@@ -168,24 +221,56 @@ echo "after $after"
 """
 
 
-def test_gateway_and_traefik_renewals_under_a_request_loop_lose_no_request(first_up):
-    """Renew the gateway's (101) and Traefik's (102) certificates while a client sends a steady, bounded loop of
-    requests through both: every request succeeds over verified TLS, and both serve the new certificates."""
+# The certificate each hop serves for a routed name, read off the wire: the gateway (101) to clients, Traefik
+# (102) to the gateway, the Swarm edge (1001) to Traefik.
+HOPS = {"10.77.0.153": "10.77.0.153:443", "10.77.0.12": "10.77.0.12:443", "10.77.0.111": "10.77.0.111:8443"}
+
+
+def served_serial(address: str, server_name: str = "app.internal.thinkheads.ai") -> str:
+    """The serial (hex, upper case, no leading zeros) of the certificate served at address for server_name, or the error."""
+    proc = subprocess.run(["bash", "-c", f"echo | timeout 10 openssl s_client -connect {address} -servername "
+                           f"{server_name} 2>/dev/null | openssl x509 -noout -serial"],
+                          capture_output=True, text=True, timeout=30, check=False)
+    serial = proc.stdout.strip().removeprefix("serial=").upper().lstrip("0")   # openssl pads to whole bytes
+    return serial or f"no certificate ({proc.stderr.strip()})"
+
+
+def poll(read, accept, timeout: float = 45, interval: float = 1):
+    """read() until accept(value) or the deadline; returns the last value (the caller asserts on it)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = read()
+        if accept(value) or time.monotonic() > deadline:
+            return value
+        time.sleep(interval)
+
+
+def test_gateway_traefik_and_edge_renewals_are_served_and_lose_no_request(first_up):
+    """Renew the gateway's (101), Traefik's (102) and the Swarm edge's (1001) certificates while a client sends a
+    steady, bounded loop of requests through all three: every request succeeds over verified TLS, and each hop then
+    serves its new certificate (read off the wire, not from the files)."""
     assert first_up.returncode == 0, "the first run failed"
     loop = ("ok=0; bad=0; for i in $(seq 1 120); do "
             "code=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 5 --capath /nonexistent --cacert /root-ca.pem "
             "https://app.internal.thinkheads.ai/ 2>/dev/null || true); "
             "if [ \"$code\" = 200 ]; then ok=$((ok+1)); else bad=$((bad+1)); echo \"request $i: $code\"; fi; "
             "sleep 0.1; done; echo \"ok=$ok bad=$bad\"")
+    served_before = {ip: served_serial(address) for ip, address in HOPS.items()}
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
         requests = pool.submit(client, loop)
         time.sleep(2)
-        renewals = {ip: ssh(ip, FORCED_RENEWAL) for ip in ("10.77.0.153", "10.77.0.12")}
+        renewals = {ip: ssh(ip, FORCED_RENEWAL) for ip in HOPS}
         result = requests.result(timeout=300)
     for ip, proc in renewals.items():
         assert proc.returncode == 0, f"renewal on {ip}: {show(proc)}"
         lines = dict(line.split(" ", 1) for line in proc.stdout.strip().splitlines() if line.startswith(("before", "after")))
-        assert lines["before"] != lines["after"], f"{ip} kept its certificate: {proc.stdout}"
+        before = {"%X" % int(s) for s in lines["before"].split()}
+        after = {"%X" % int(s) for s in lines["after"].split()}
+        assert before != after, f"{ip} kept its certificate: {proc.stdout}"
+        assert served_before[ip] in before, f"{ip} served {served_before[ip]} before, not one of its files' {before}"
+        served = poll(lambda ip=ip: served_serial(HOPS[ip]), lambda value, after=after: value in after)
+        assert served in after - before, (
+            f"{ip} ({HOPS[ip]}) still serves {served} 45 s after the renewal; its files hold {sorted(after)}")
     assert result.returncode == 0, show(result)
     assert result.stdout.strip().splitlines()[-1] == "ok=120 bad=0", result.stdout
 
@@ -244,6 +329,188 @@ def test_second_up_converges_with_no_change(first_up):
     assert not changed, f"second site.yml run changed {changed}\n{show(proc)}"
     assert all(int(u) == 0 and int(f) == 0 for _h, _c, u, f in recap)
     assert "hypervisor: phoenix-hypervisor is running" in proc.stdout
+
+
+# --------------------------------------------------------------------------------------------------
+# The guide's workflows, verbatim, on the running lab: a user's copy of the configs, edited as the guide says,
+# then the guide's commands. Each test builds on the one before it (a new guest, then its route and a new stack,
+# then the stack removed); they run after the second converge so that the lab's own configs stay as they were.
+
+CACHE = REPO / ".cache" / "lab"
+NEW_GUEST = {
+    "name": "hello", "clone_from_ctid": "900", "start_at_boot": True, "boot_order": 7, "boot_delay": 5,
+    "memory_mb": 512, "cores": 1, "storage_pool": "local-lvm", "storage_size_gb": 8, "unprivileged": True,
+    "network_config": {"name": "eth0", "bridge": "vmbr0", "ip": "10.77.0.145/24", "gw": "10.77.0.1",
+                       "nameservers": "10.77.0.13"},
+    "mac_address": "52:54:00:00:08:05", "gpu_assignment": "none", "portainer_role": "none",
+    "features": ["base_setup"], "dependencies": ["102"],
+    "traefik_service": {"name": "hello", "port": 8080},
+    "firewall": {"enabled": True, "policy_in": "DROP", "policy_out": "ACCEPT", "rules": [
+        {"type": "in", "action": "ACCEPT", "proto": "tcp", "dport": "22", "source": "10.77.0.0/24",
+         "comment": "SSH to hello from the internal network"},
+        {"type": "in", "action": "ACCEPT", "proto": "tcp", "dport": "8080", "source": "10.77.0.12",
+         "comment": "hello from Traefik"}]},
+}
+NEW_STACK_COMPOSE = """services:
+  web:
+    image: phoenix-lab/guest:latest
+    command: ["python3", "-m", "http.server", "8080"]
+    deploy:
+      placement:
+        constraints:
+          - node.labels.phoenix.role == worker
+"""
+# the guide's four labels, nothing more; the firewall rule is what section 2 of the guide adds for the port
+NEW_STACK_MANIFEST = {
+    "description": "The guide's example service.",
+    "environments": {"production": {
+        "services": {"web": {"traefik_labels": [
+            "traefik.enable=true",
+            "traefik.http.routers.my-app.rule=Host(`my-app.internal.thinkheads.ai`)",
+            "traefik.http.routers.my-app.entrypoints=websecure",
+            "traefik.http.services.my-app.loadbalancer.server.port=8080"]}},
+        "firewall_rules": [{"type": "in", "action": "ACCEPT", "proto": "tcp", "dport": "8080",
+                            "source": "10.77.0.0/24", "comment": "my-app from the Swarm edge"}]}},
+}
+
+
+@pytest.fixture(scope="module")
+def user_copy(first_up, tmp_path_factory):
+    """The lab's configs, stacks and inventory copied where the workflow tests edit them as a user would."""
+    assert first_up.returncode == 0, "the first run failed"
+    root = tmp_path_factory.mktemp("workflows")
+    shutil.copytree(REPO / "lab" / "etc", root / "etc")
+    shutil.copytree(REPO / "lab" / "stacks", root / "stacks")
+    shutil.copytree(CACHE / "inventory", root / "inventory")
+    plugin = root / "inventory" / "phoenix.yml"
+    plugin.write_text(plugin.read_text().replace(str(REPO / "lab" / "etc"), str(root / "etc"))
+                      .replace(str(REPO / "lab" / "stacks"), str(root / "stacks")))
+    return root
+
+
+def edit_json(path: Path, change) -> None:
+    data = json.loads(path.read_text())
+    change(data)
+    path.write_text(json.dumps(data, indent=2) + "\n")
+
+
+def playbook(root: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
+    return subprocess.run([str(REPO / ".venv" / "bin" / "ansible-playbook"), "-i", str(root / "inventory" / "phoenix.yml"),
+                           "-e", f"@{CACHE / 'extra-vars.yml'}", *args], cwd=REPO, capture_output=True, text=True,
+                          timeout=1200, check=False, env=env)
+
+
+def recap_of(proc: subprocess.CompletedProcess) -> dict[str, tuple[int, int, int]]:
+    return {h: (int(c), int(u), int(f)) for h, c, u, f in RECAP.findall(proc.stdout)}
+
+
+def pvesim_state() -> str:
+    """A digest of every file pvesim keeps its state in (guest configs, firewall, tasks, the docker backend)."""
+    proc = docker("exec", "phoenix-hypervisor", "bash", "-c",
+                  "cd /var/lib/pvesim && find . -type f -print0 | sort -z | xargs -0 sha256sum")
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def pve_get(path: str):
+    import ssl
+    import urllib.request
+    secret = (CACHE / "pve-token-secret").read_text().strip()
+    request = urllib.request.Request(f"https://10.77.0.13:8006/api2/json{path}",
+                                     headers={"Authorization": f"PVEAPIToken=root@pam!phoenix-lab={secret}"})
+    context = ssl.create_default_context(cafile=str(CACHE / "tls" / "ca.pem"))
+    with urllib.request.urlopen(request, timeout=10, context=context) as response:
+        return json.loads(response.read())["data"]
+
+
+def route_status(host: str) -> str:
+    """`<address> <HTTP status>` of https://host/ from the lab client: DNS through the hypervisor, TLS verified."""
+    proc = client(f"echo $(dig +short {host}) $(curl -sS -o /dev/null -w '%{{http_code}}' --max-time 5 "
+                  f"--capath /nonexistent --cacert /root-ca.pem https://{host}/ 2>&1)")
+    return proc.stdout.strip() or proc.stderr.strip()
+
+
+def test_guide_new_lxc_service_dry_run_then_create(user_copy):
+    """Guide 3.2, first half, for a guest that does not exist yet: `create.yml -l 805 --check --diff` predicts the
+    guest and writes nothing; the real run creates it; a second run changes nothing."""
+    edit_json(user_copy / "etc" / "phoenix_lxc_configs.json", lambda d: d["lxc_configs"].update({"805": NEW_GUEST}))
+    state = pvesim_state()
+    dry = playbook(user_copy, "playbooks/create.yml", "-l", "805", "--check", "--diff")
+    assert dry.returncode == 0, show(dry)
+    assert pvesim_state() == state, "the dry run changed pvesim's state"
+    assert docker("inspect", "phoenix-805").returncode != 0, "the dry run started a container"
+    changed, unreachable, failed = recap_of(dry)["805"]
+    assert changed > 0 and unreachable == 0 and failed == 0, show(dry)
+    assert "hello from Traefik" in dry.stdout, f"the dry run does not show the firewall it would set\n{show(dry)}"
+    real = playbook(user_copy, "playbooks/create.yml", "-l", "805")
+    assert real.returncode == 0, show(real)
+    again = playbook(user_copy, "playbooks/create.yml", "-l", "805")
+    assert again.returncode == 0, show(again)
+    assert recap_of(again)["805"][0] == 0, f"the second create.yml -l 805 changed something\n{show(again)}"
+    # the user's service on the new guest (what section 3.2 installs by hand)
+    start = ssh("10.77.0.145", "systemd-run --unit phoenix-hello --working-directory /tmp python3 -m http.server 8080")
+    assert start.returncode == 0, show(start)
+
+
+def test_guide_new_swarm_stack_and_lxc_service_are_routed_while_others_keep_answering(user_copy):
+    """Guide: 'Deploying a New Docker Swarm Service' (a stack with the guide's four labels, added to 1002's
+    docker_stacks) and 3.2's second half, then `sync.yml`: both new names answer 200 through the gateway over
+    verified TLS, and app/qdrant answer every request during the sync."""
+    stack_dir = user_copy / "stacks" / "my_new_app"
+    stack_dir.mkdir()
+    (stack_dir / "docker-compose.yml").write_text(NEW_STACK_COMPOSE)
+    (stack_dir / "phoenix.json").write_text(json.dumps(NEW_STACK_MANIFEST, indent=2) + "\n")
+
+    def add_stack(data):
+        vm = next(v for v in data["vms"] if v["vmid"] == 1002)
+        vm["docker_stacks"] = [*vm["docker_stacks"], "my_new_app"]
+    edit_json(user_copy / "etc" / "phoenix_vm_configs.json", add_stack)
+    root = CACHE / "inventory" / "pki" / "root_ca.crt"
+    loop = ("while :; do for h in app qdrant; do code=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 5 "
+            "--capath /nonexistent --cacert /root-ca.pem https://$h.internal.thinkheads.ai/ 2>/dev/null || true); "
+            "echo \"$h $code\"; done; sleep 0.2; done")
+    probe = docker("run", "-d", "--name", "phoenix-lab-probe", "--label", LABEL, "--network", "phoenix-vmbr0",
+                   "--ip", "10.77.0.251", "--dns", "10.77.0.13", "-v", f"{root}:/root-ca.pem:ro", "--entrypoint",
+                   "/bin/bash", "phoenix-lab/guest:latest", "-c", loop)
+    assert probe.returncode == 0, probe.stderr
+    try:
+        sync = playbook(user_copy, "playbooks/sync.yml")
+    finally:
+        answers = docker("logs", "phoenix-lab-probe").stdout.splitlines()
+        docker("rm", "-f", "phoenix-lab-probe")
+    assert sync.returncode == 0, show(sync)
+    for host in ("my-app.internal.thinkheads.ai", "hello.internal.thinkheads.ai"):
+        status = poll(lambda host=host: route_status(host), lambda value: value == "10.77.0.153 200", timeout=90,
+                      interval=3)
+        assert status == "10.77.0.153 200", f"{host}: {status} 90 s after sync.yml\n{show(sync)}"
+    assert len(answers) > 20, f"the probe sent only {len(answers)} requests during the sync"
+    failed = [line for line in answers if not line.endswith(" 200")]
+    assert not failed, f"{len(failed)} of {len(answers)} requests failed during the sync: {failed[:10]}"
+
+
+def test_guide_removing_a_stack_removes_its_route_dns_and_firewall(user_copy):
+    """my_new_app taken out of 1002's docker_stacks, `sync.yml -e phoenix_stacks_prune=true`: the Swarm stack,
+    its DNS record, its route and its firewall rule are gone; the other routes still answer."""
+    def drop_stack(data):
+        vm = next(v for v in data["vms"] if v["vmid"] == 1002)
+        vm["docker_stacks"] = [s for s in vm["docker_stacks"] if s != "my_new_app"]
+    edit_json(user_copy / "etc" / "phoenix_vm_configs.json", drop_stack)
+    comments = [r.get("comment") for r in pve_get("/nodes/pve/qemu/1002/firewall/rules")]
+    assert "my-app from the Swarm edge" in comments, comments
+    sync = playbook(user_copy, "playbooks/sync.yml", "-e", "phoenix_stacks_prune=true")
+    assert sync.returncode == 0, show(sync)
+    comments = [r.get("comment") for r in pve_get("/nodes/pve/qemu/1002/firewall/rules")]
+    assert "my-app from the Swarm edge" not in comments, comments
+    services = docker("exec", "phoenix-1001", "docker", "service", "ls", "--format", "{{.Name}}").stdout.split()
+    assert "my_new_app_web" not in services and "thinkheads_ai_app_app" in services, services
+    status = poll(lambda: route_status("my-app.internal.thinkheads.ai"), lambda value: not value.endswith(" 200"),
+                  timeout=60, interval=3)
+    assert not status.endswith(" 200"), f"my-app still answers: {status}"
+    address = client("dig +short my-app.internal.thinkheads.ai").stdout.strip()
+    assert address == "", f"my-app.internal.thinkheads.ai still resolves to {address}"
+    for host in ROUTES:
+        assert route_status(host) == "10.77.0.153 200", host
 
 
 def test_down_leaves_nothing(first_up):
