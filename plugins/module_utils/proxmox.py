@@ -14,6 +14,7 @@
 from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
 
+import re
 import time
 
 from urllib.parse import urlsplit
@@ -43,6 +44,21 @@ except ImportError:  # pragma: no cover
 # Transient answers: gateway/proxy errors, and pveproxy's own 595/596 for a node it could not reach.
 # Proxmox answers 500 for definitive handler errors ("does not exist", "is locked", ...): never retried.
 RETRYABLE_STATUS = (502, 503, 504, 595, 596)
+
+
+# How Proxmox answers a request about a guest that does not exist: its config loader (PVE::AbstractConfig
+# load_config, behind GET .../config, status, clone, ...) dies with HTTP 500 and this text, naming the config
+# file under /etc/pve: 'nodes/<node>/lxc/<vmid>.conf' or 'nodes/<node>/qemu-server/<vmid>.conf'. pvesim
+# answers the same, for the guest firewall paths too.
+_MISSING_GUEST_RE = re.compile(r"Configuration file 'nodes/[^/']+/(?:lxc|qemu-server)/(\d+)\.conf' does not exist")
+
+
+def guest_missing(exc, vmid=None):
+    """Whether a PveError says that a guest (``vmid``, or any) does not exist."""
+    if getattr(exc, 'status', None) != 500:
+        return False
+    match = _MISSING_GUEST_RE.search(str(getattr(exc, 'message', '') or ''))
+    return bool(match) and (vmid is None or int(match.group(1)) == int(vmid))
 
 
 def proxmox_argument_spec():

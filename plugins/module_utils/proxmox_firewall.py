@@ -98,6 +98,21 @@ def update_params(want, have):
     return params
 
 
+BOOLEAN_OPTIONS = ('enable', 'dhcp', 'ndp', 'ipfilter', 'macfilter', 'radv')
+
+
+def option_text(key, value):
+    """A desired firewall option as Proxmox stores it ('1'/'0' for switches, upper-case policies)."""
+    if key in BOOLEAN_OPTIONS:
+        return '1' if str(value).lower() in ('1', 'true', 'yes', 'on') else '0'
+    return str(value).upper() if key.startswith('policy_') else str(value)
+
+
+def desired_options(desired):
+    """The options a firewall gets from nothing (a guest about to be created): every value that is set."""
+    return dict((key, option_text(key, value)) for key, value in desired.items() if value is not None)
+
+
 def plan_options(desired, current):
     """Firewall options to PUT (only those that differ)."""
     changes = {}
@@ -105,11 +120,11 @@ def plan_options(desired, current):
         if value is None:
             continue
         have = current.get(key)
-        if key in ('enable', 'dhcp', 'ndp', 'ipfilter', 'macfilter', 'radv'):
-            want_text = '1' if str(value).lower() in ('1', 'true', 'yes', 'on') else '0'
+        if key in BOOLEAN_OPTIONS:
+            want_text = option_text(key, value)
             have_text = '1' if str(have).lower() in ('1', 'true') else '0'
         else:
-            want_text = str(value).upper() if key.startswith('policy_') else str(value)
+            want_text = option_text(key, value)
             have_text = str(have).upper() if (key.startswith('policy_') and have is not None) else (
                 None if have is None else str(have))
             if have is None and key == 'policy_in':

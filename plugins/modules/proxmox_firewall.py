@@ -19,6 +19,9 @@ description:
   - O(scope=cluster) reconciles cluster-wide firewall aliases and IP sets (with their entries); aliases and
     IP sets not listed are left alone unless O(purge=true).
   - A run that finds nothing to change makes two read calls and no write.
+  - A guest that does not exist yet (Proxmox answers that its config file does not exist) is an error, except in
+    check mode, where its firewall is taken as empty (the state of a guest that is about to be created). The run
+    then reports the options and rules it would set, with a diff from nothing, and reads nothing more.
 extends_documentation_fragment:
   - thinkheads.phoenix.proxmox
 options:
@@ -114,15 +117,20 @@ api_calls:
   description: Number of Proxmox API calls the run made.
   returned: always
   type: int
+guest_exists:
+  description: Whether the guest exists on Proxmox (V(false) only in check mode; a missing guest fails otherwise).
+  returned: when O(scope=guest)
+  type: bool
+  sample: true
 '''
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.thinkheads.phoenix.plugins.module_utils.proxmox import (
-    HAS_PROXMOXER, PveClient, PveError, proxmox_argument_spec,
+    HAS_PROXMOXER, PveClient, PveError, guest_missing, proxmox_argument_spec,
 )
 from ansible_collections.thinkheads.phoenix.plugins.module_utils.proxmox_firewall import (
-    api_rule, current_rule, describe, plan_options, plan_rules, update_params,
+    api_rule, current_rule, describe, desired_options, plan_options, plan_rules, update_params,
 )
 
 
@@ -148,26 +156,46 @@ class FirewallRunner:
         kind = 'qemu' if self.params['kind'] in ('qemu', 'vm') else 'lxc'
         if self.params['vmid'] is None:
             self.module.fail_json(msg='vmid is required with scope=guest')
-        base = 'nodes/%s/%s/%d/firewall' % (self.client.node, kind, self.params['vmid'])
+        vmid = self.params['vmid']
+        base = 'nodes/%s/%s/%d/firewall' % (self.client.node, kind, vmid)
         desired_opts = {'enable': self.params['enabled'], 'policy_in': self.params['policy_in'],
                         'policy_out': self.params['policy_out']}
-        current_opts = self.client.get(base + '/options') or {}
+        result = {'guest_exists': True}
+        try:
+            current_opts = self.client.get(base + '/options') or {}
+        except PveError as exc:
+            if not guest_missing(exc, vmid):
+                raise
+            if not self.module.check_mode:
+                self.module.fail_json(
+                    msg='guest %d (%s) does not exist on node %s: create it first (thinkheads.phoenix.proxmox_guest, '
+                        'playbooks/create.yml), then set its firewall. Proxmox: %s'
+                        % (vmid, kind, self.client.node, exc.message.split('): ', 1)[-1].strip()),
+                    status=exc.status, vmid=vmid, guest_exists=False, operations=[], changed=False)
+            # check mode: the guest's creation is only predicted; its firewall starts empty
+            result['guest_exists'] = False
+            current_opts = {}
         opt_changes = plan_options(desired_opts, current_opts)
-        self.diff['before']['options'] = dict((k, current_opts.get(k)) for k in desired_opts if desired_opts[k] is not None)
-        self.diff['after']['options'] = dict(self.diff['before']['options'], **opt_changes)
+        if result['guest_exists']:
+            self.diff['before']['options'] = dict((k, current_opts.get(k)) for k in desired_opts
+                                                  if desired_opts[k] is not None)
+            self.diff['after']['options'] = dict(self.diff['before']['options'], **opt_changes)
+        else:
+            self.diff['before']['options'] = {}
+            self.diff['after']['options'] = desired_options(desired_opts)
         if opt_changes:
             self.ops.append('options %s' % ', '.join('%s=%s' % kv for kv in sorted(opt_changes.items())))
             params = dict(opt_changes)
             if current_opts.get('digest'):
                 params['digest'] = current_opts['digest']
             self.write('put', base + '/options', **params)
-        result = {}
         if self.params['rules'] is not None:
             desired = [api_rule(r) for r in self.params['rules']]
             for index, rule in enumerate(desired):
                 if 'type' not in rule or 'action' not in rule:
                     self.module.fail_json(msg='rules[%d] needs "type" and "action"' % index)
-            raw = sorted(self.client.get(base + '/rules') or [], key=lambda r: int(r.get('pos', 0)))
+            raw = sorted((self.client.get(base + '/rules') if result['guest_exists'] else None) or [],
+                         key=lambda r: int(r.get('pos', 0)))
             current = [current_rule(r) for r in raw]
             self.diff['before']['rules'] = [describe(r) for r in current]
             self.diff['after']['rules'] = [describe(r) for r in desired]
@@ -262,6 +290,9 @@ class FirewallRunner:
     def run(self):
         extra = self.guest() if self.params['scope'] == 'guest' else self.cluster()
         result = dict(changed=self.changed, operations=self.ops, api_calls=len(self.client.calls), **extra)
+        if not extra.get('guest_exists', True):
+            result['msg'] = ('guest %d does not exist yet (check mode): its firewall would be set from nothing'
+                             % self.params['vmid'])
         result['diff'] = self.diff
         return result
 

@@ -134,9 +134,17 @@ deleted:
   type: list
   elements: str
 config:
-  description: The managed part of the guest config after the run.
-  returned: when the guest exists
+  description: The managed part of the guest config after the run (in check mode, as it would be).
+  returned: unless O(state=absent)
   type: dict
+exists:
+  description:
+    - Whether the guest exists on Proxmox after the run. V(false) in check mode for a guest that does not
+      exist yet - its creation is only predicted (C(created), C(changes), the diff from an empty config), so
+      tasks that need the guest itself (SSH, its firewall reads, raw C(lxc.*) lines) have nothing to act on.
+  returned: always
+  type: bool
+  sample: true
 api_calls:
   description: Number of Proxmox API calls the run made.
   returned: always
@@ -151,15 +159,11 @@ tasks:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.thinkheads.phoenix.plugins.module_utils.proxmox import (
-    HAS_PROXMOXER, PveClient, PveError, proxmox_argument_spec,
+    HAS_PROXMOXER, PveClient, PveError, guest_missing, proxmox_argument_spec,
 )
 from ansible_collections.thinkheads.phoenix.plugins.module_utils.proxmox_guest import (
     desired_lxc, desired_qemu, disk_size_gb, encode_for_api, managed_view, ostemplate_volid, plan_config,
 )
-
-
-def _missing(exc):
-    return exc.status == 500 and 'does not exist' in exc.message
 
 
 class GuestRunner:
@@ -191,7 +195,7 @@ class GuestRunner:
         try:
             return self.client.get(self.base + '/config')
         except PveError as exc:
-            if _missing(exc):
+            if guest_missing(exc, self.vmid):
                 return None
             raise
 
@@ -243,7 +247,7 @@ class GuestRunner:
         try:
             upid = self.client.post(src_base + '/clone', **params)
         except PveError as exc:
-            if _missing(exc):
+            if guest_missing(exc, src):
                 self.module.fail_json(msg='guest %d clones from %d, which does not exist on node %s; create it first '
                                       '(playbooks/create.yml orders guests by dependency)'
                                       % (self.vmid, src, self.client.node), **self.result)
@@ -341,9 +345,13 @@ class GuestRunner:
         self.before = managed_view(self.kind, current) if current else {}
         if current is None:
             self.result.update(changed=True, created=True, changes=dict(desired))
-            if not self.module.check_mode:
+            if self.module.check_mode:
+                self.result['msg'] = ('%s %d does not exist yet (check mode): it would be created, then configured'
+                                      % (self.kind, self.vmid))
+            else:
                 self.create(desired)
                 current = self.current_config()
+        self.result['exists'] = current is not None
         self.reconcile(current, desired)
         if not self.module.check_mode and self.dirty:
             current = self.current_config()
@@ -366,6 +374,7 @@ class GuestRunner:
         return self.result
 
     def absent(self, current):
+        self.result['exists'] = current is not None and self.module.check_mode
         if current is None:
             return self.result
         self.result['changed'] = True

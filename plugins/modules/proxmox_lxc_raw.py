@@ -18,6 +18,9 @@ description:
     section holds exactly the C(lxc.*) lines the Phoenix config asks for (C(lxc_options), C(id_maps)).
   - Snapshot sections and every other key are left untouched. Run it on the hypervisor.
   - The container must be restarted for the change to apply; the module returns C(restart_needed).
+  - A container whose config file does not exist is an error, except in check mode, where it is taken as a
+    container about to be created (its creation only predicted). The run then reports the lines it would write,
+    with a diff from an empty file. O(conf_dir) itself must exist in either mode.
 options:
   vmid:
     description: Container ID.
@@ -70,6 +73,10 @@ restart_needed:
   description: Whether the file changed (the container applies it on its next start).
   returned: always
   type: bool
+exists:
+  description: Whether the container's config file exists (V(false) only in check mode; a missing file fails otherwise).
+  returned: always
+  type: bool
 '''
 
 import os
@@ -91,24 +98,40 @@ def main():
         ),
         supports_check_mode=True,
     )
-    path = os.path.join(module.params['conf_dir'], '%d.conf' % module.params['vmid'])
-    if not os.path.isfile(path):
-        module.fail_json(msg='%s does not exist: create container %d first' % (path, module.params['vmid']))
+    vmid = module.params['vmid']
+    conf_dir = module.params['conf_dir']
+    path = os.path.join(conf_dir, '%d.conf' % vmid)
+    if not os.path.isdir(conf_dir):
+        module.fail_json(msg='%s is not a directory: set conf_dir to where Proxmox keeps the container configs '
+                             '(/etc/pve/lxc on the Proxmox host)' % conf_dir)
+    exists = os.path.isfile(path)
+    if not exists and not module.check_mode:
+        module.fail_json(msg='%s does not exist: create container %d first' % (path, vmid), exists=False)
     try:
         wanted = desired_lines(module.params['lxc_options'], module.params['id_maps'])
     except LxcConfError as exc:
         module.fail_json(msg=str(exc))
-    with open(path) as handle:
-        before = handle.read()
-    after = rewrite(before, wanted)
+    if exists:
+        with open(path) as handle:
+            before = handle.read()
+        after = rewrite(before, wanted)
+    else:
+        # check mode, container not created yet: the lines it would get, from an empty file
+        before = ''
+        after = rewrite(before, wanted) if wanted else ''
     changed = after != before
     if changed and not module.check_mode:
         tmp = '%s.phoenix-tmp' % path
         with open(tmp, 'w') as handle:
             handle.write(after)
         module.atomic_move(tmp, path)
-    module.exit_json(changed=changed, restart_needed=changed, lines=current_lines(after),
-                     diff=dict(before=before, after=after, before_header=path, after_header=path))
+    result = dict(changed=changed, restart_needed=changed, exists=exists, lines=current_lines(after),
+                  diff=dict(before=before, after=after, before_header=path,
+                            after_header=path if exists else '%s (once container %d is created)' % (path, vmid)))
+    if not exists:
+        result['msg'] = ('container %d does not exist yet (check mode): its config would get %d lxc.* line(s)'
+                         % (vmid, len(wanted)))
+    module.exit_json(**result)
 
 
 if __name__ == '__main__':

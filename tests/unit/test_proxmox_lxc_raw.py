@@ -71,3 +71,35 @@ def test_missing_container_fails_clearly(tmp_path):
     result = run_module('proxmox_lxc_raw', dict(ARGS, vmid=999, conf_dir=str(tmp_path)))
     assert result.get('failed') is True
     assert 'create container 999 first' in result['msg']
+
+
+def test_missing_container_in_check_mode_is_an_empty_file(tmp_path):
+    """Check mode for a container that proxmox_guest would create in the same run: the lines from nothing."""
+    args = dict(ARGS, conf_dir=str(tmp_path))
+    result = run_module('proxmox_lxc_raw', args, check=True)
+    assert result.get('failed') is not True, result
+    assert result['changed'] is True and result['exists'] is False
+    assert result['diff']['before'] == ''
+    assert result['diff']['after'].startswith('lxc.apparmor.profile: unconfined\nlxc.mount.auto: sys:rw\n')
+    assert 'lxc.idmap: g 33 33 1' in result['lines']
+    assert 'container 101 does not exist yet (check mode)' in result['msg']
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_missing_container_without_lines_in_check_mode_is_unchanged(tmp_path):
+    result = run_module('proxmox_lxc_raw', {'vmid': 101, 'conf_dir': str(tmp_path)}, check=True)
+    assert result['changed'] is False and result['exists'] is False and result['lines'] == []
+
+
+def test_missing_container_fails_outside_check_mode(tmp_path):
+    result = run_module('proxmox_lxc_raw', dict(ARGS, conf_dir=str(tmp_path)))
+    assert result.get('failed') is True
+    assert result['msg'] == '%s/101.conf does not exist: create container 101 first' % tmp_path
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_missing_conf_dir_fails_in_either_mode(tmp_path):
+    for check in (True, False):
+        result = run_module('proxmox_lxc_raw', dict(ARGS, conf_dir=str(tmp_path / 'nope')), check=check)
+        assert result.get('failed') is True
+        assert result['msg'].startswith('%s is not a directory' % (tmp_path / 'nope'))

@@ -5,8 +5,9 @@ import random
 
 import pytest
 
+from ansible_collections.thinkheads.phoenix.plugins.module_utils.proxmox import PveError, guest_missing
 from ansible_collections.thinkheads.phoenix.plugins.module_utils.proxmox_firewall import (
-    api_rule, current_rule, plan_options, plan_rules,
+    api_rule, current_rule, desired_options, plan_options, plan_rules,
 )
 from ansible_collections.thinkheads.phoenix.plugins.module_utils.proxmox_guest import (
     desired_lxc, desired_qemu, disk_size_gb, ostemplate_volid, parse_property_string, plan_config,
@@ -126,3 +127,28 @@ def test_phoenix_rules_map_to_proxmox_fields():
 def test_firewall_options_plan():
     assert plan_options({'enable': True, 'policy_in': 'DROP', 'policy_out': None}, {'enable': 1}) == {}
     assert plan_options({'enable': True, 'policy_in': 'ACCEPT'}, {}) == {'enable': '1', 'policy_in': 'ACCEPT'}
+
+
+def test_firewall_options_from_nothing():
+    assert desired_options({'enable': True, 'policy_in': 'drop', 'policy_out': None}) == {'enable': '1',
+                                                                                          'policy_in': 'DROP'}
+    assert desired_options({'enable': False}) == {'enable': '0'}
+
+
+@pytest.mark.parametrize('message, vmid, missing', [
+    # PVE::AbstractConfig::load_config, for containers and VMs (pvesim answers the same, firewall paths too)
+    ("GET nodes/pve/lxc/801/config failed (HTTP 500): Configuration file 'nodes/pve/lxc/801.conf' does not exist",
+     801, True),
+    ("GET nodes/pve/qemu/1001/firewall/options failed (HTTP 500): "
+     "Configuration file 'nodes/pve/qemu-server/1001.conf' does not exist", 1001, True),
+    ("POST nodes/pve/lxc/901/clone failed (HTTP 500): Configuration file 'nodes/pve/lxc/901.conf' does not exist",
+     None, True),
+    # another guest, or another thing that does not exist
+    ("GET nodes/pve/lxc/801/config failed (HTTP 500): Configuration file 'nodes/pve/lxc/802.conf' does not exist",
+     801, False),
+    ("POST nodes/pve/lxc failed (HTTP 500): volume 'local:vztmpl/x.tar.zst' does not exist", None, False),
+    ("GET pools failed (HTTP 500): pool 'x' does not exist", None, False),
+])
+def test_guest_missing_recognizes_proxmox_wording(message, vmid, missing):
+    assert guest_missing(PveError(message, status=500), vmid) is missing
+    assert guest_missing(PveError(message, status=400), vmid) is False
