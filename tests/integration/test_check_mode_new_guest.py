@@ -149,14 +149,14 @@ def test_raw_lines_of_a_missing_container_in_check_mode_then_a_clear_error(pve):
 
 # -- create.yml --------------------------------------------------------------------------------
 
-ALL = '900,901,103,102,801,9000,1001,1002'
+ALL = '900,901,103,102,101,801,9000,1001,1002'
 
 
-def test_dry_run_of_the_whole_chain_from_nothing(pve, inventory):
-    """Every guest absent, clone sources included: the dry run predicts all of them and writes nothing."""
+def test_site_dry_run_of_the_whole_platform_from_nothing(pve, inventory):
+    """Every guest absent, clone sources included: site.yml (create.yml, then sync.yml) predicts every guest, writes
+    nothing, and runs no role, on a guest that does not exist or for one (the CA, the Swarm manager)."""
     pve.clear_log()
-    # feature roles on: every guest is only predicted, so no role may run (nothing exists to run it on)
-    result = playbook(pve, inventory, 'create.yml', '-l', ALL, '--check', '--diff',
+    result = playbook(pve, inventory, 'site.yml', '-l', ALL, '--check', '--diff',
                       '-e', 'phoenix_create_apply_features=true')
     assert result.returncode == 0, result.out[-6000:]
     assert pve.writes() == []
@@ -168,7 +168,11 @@ def test_dry_run_of_the_whole_chain_from_nothing(pve, inventory):
                     'guest 103 does not exist yet (check mode): skipping the certificate authority (step_ca)',
                     'guest 102 does not exist yet (check mode): skipping trusting the Phoenix root CA',
                     'guest 801 does not exist yet (check mode): skipping its feature roles (nvidia, vllm)',
-                    'guest 1001 does not exist yet (check mode): skipping its feature roles (docker)'):
+                    'guest 1001 does not exist yet (check mode): skipping its feature roles (docker)',
+                    'guest 1002 does not exist yet (check mode): skipping joining it to the Docker Swarm',
+                    'guest 1002 does not exist yet (check mode): skipping deploying its stacks',
+                    'guest 102 does not exist yet (check mode): skipping Traefik (traefik)',
+                    'guest 101 does not exist yet (check mode): skipping the Nginx gateway (nginx_gateway)'):
         assert message in flat(result.stdout), message
     assert 'guest 900 does not exist yet' not in result.stdout        # a template is never waited for
     assert 'TASK [thinkheads.phoenix.' not in result.stdout            # no role task ran
