@@ -309,6 +309,7 @@ swarm_edge_image_source: build
 swarm_edge_local_binary: {tools["traefik_wheel"]}
 # Portainer: the API TEST DOUBLE (lab/portainersim) installed like Portainer's release archive; see docs/stacks.md
 portainer_install_method: binary
+portainer_version: "2.23.0"  # the release whose API the test double follows and reports (GET /api/system/status)
 portainer_archive_url: {portainer_archive}
 portainer_archive_checksum: sha256:{portainer_sha}
 portainer_agent_install_method: none

@@ -9,6 +9,8 @@ It implements only the API subset thinkheads.phoenix uses, with Portainer's JSON
 auth rules, and performs REAL ``docker stack deploy`` / ``docker stack rm`` against the environment's
 Docker engine, and proxies ``/api/endpoints/{id}/docker/...`` to that engine's API.
 
+The behaviour follows Portainer CE 2.23.0's source; each rule names the Portainer file and function it follows.
+
 Test-only extras live outside ``/api``: ``GET /sim/requests`` (the request log), ``DELETE /sim/requests``.
 Every response carries ``Server: portainersim``, so nobody mistakes it for the real product.
 """
@@ -36,14 +38,18 @@ from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
-VERSION = '2.21.4'
+VERSION = '2.23.0'
 ADMIN_ROLE = 1
 STACK_SWARM = 1
+STACK_COMPOSE = 2
 STACK_ACTIVE = 1
 ENDPOINT_DOCKER = 1
 ENDPOINT_AGENT_DOCKER = 2
 MIN_PASSWORD = 12
 JWT_LIFETIME = 8 * 3600
+# api/http/server.go Start: NewRateLimiter(10, 1*time.Second, 1*time.Hour)
+RATE_BURST, RATE_REFILL_SECONDS, RATE_BAN_SECONDS = 10, 1.0, 3600.0
+UNAUTHORIZED = 'Unauthorized'  # api/http/errors/errors.go ErrUnauthorized
 _NAME_STRIP = re.compile(r'[^-_a-z0-9]+')
 
 
@@ -53,6 +59,33 @@ class ApiError(Exception):
         self.status = status
         self.message = message
         self.details = details or message
+
+
+class RateLimiter:
+    """Per client address: a bucket of RATE_BURST requests refilled by one per RATE_REFILL_SECONDS; a request
+    that finds it empty bans the address for ``ban`` seconds (every request during a ban is refused)."""
+
+    # api/http/security/rate_limiter.go LimitAccess with g07cha/defender Defender.Inc (rate.Every(duration), max)
+    def __init__(self, ban=RATE_BAN_SECONDS, burst=RATE_BURST, refill=RATE_REFILL_SECONDS, clock=time.monotonic):
+        self.ban, self.burst, self.refill, self.clock = float(ban), burst, refill, clock
+        self.clients = {}
+        self.lock = threading.Lock()
+
+    def allow(self, address):
+        with self.lock:
+            now = self.clock()
+            client = self.clients.setdefault(address, {'tokens': float(self.burst), 'at': now, 'until': None})
+            if client['until'] is not None:
+                if now < client['until']:
+                    return False
+                client['until'] = None
+            client['tokens'] = min(float(self.burst), client['tokens'] + (now - client['at']) / self.refill)
+            client['at'] = now
+            if client['tokens'] >= 1:
+                client['tokens'] -= 1
+                return True
+            client['until'] = now + self.ban
+            return False
 
 
 def _b64(data):
@@ -118,6 +151,63 @@ def normalize_stack_name(name):
     return _NAME_STRIP.sub('', name.lower())
 
 
+def _go_json_field(data, name):
+    """A JSON object's field the way Go's encoding/json finds it (exact name first, then case-insensitively)."""
+    if name in data:
+        return data[name]
+    for key, value in data.items():
+        if key.lower() == name.lower():
+            return value
+    return None
+
+
+def parse_stack_filters(text):
+    """The ``filters`` query parameter of GET /api/stacks as Go decodes it into stackListOperationFilters."""
+    # api/http/handler/stacks/stack_list.go stackList: request.RetrieveJSONQueryParameter(r, "filters", ...)
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise ApiError(400, 'Invalid query parameter: filters', str(exc)) from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ApiError(400, 'Invalid query parameter: filters', 'json: cannot unmarshal into Go value of type '
+                       'stacks.stackListOperationFilters')
+    swarm_id = _go_json_field(data, 'SwarmID')
+    endpoint_id = _go_json_field(data, 'EndpointID')
+    orphaned = _go_json_field(data, 'IncludeOrphanedStacks')
+    for field, value, kind, ok in (('SwarmID', swarm_id, 'string', isinstance(swarm_id, str)),
+                                   ('EndpointID', endpoint_id, 'int',
+                                    isinstance(endpoint_id, int) and not isinstance(endpoint_id, bool)),
+                                   ('IncludeOrphanedStacks', orphaned, 'bool', isinstance(orphaned, bool))):
+        if value is not None and not ok:
+            raise ApiError(400, 'Invalid query parameter: filters',
+                           'json: cannot unmarshal into field %s of type %s' % (field, kind))
+    return {'SwarmID': swarm_id or '', 'EndpointID': endpoint_id or 0, 'IncludeOrphanedStacks': bool(orphaned)}
+
+
+def filter_stacks(stacks, filters, endpoints):
+    """Portainer's stack list filter: EndpointID selects COMPOSE stacks only, SwarmID selects SWARM stacks only."""
+    # api/http/handler/stacks/stack_list.go filterStacks (and isOrphanedStack)
+    if not filters['EndpointID'] and not filters['SwarmID']:
+        return list(stacks)
+    out, names = [], set()
+    for stack in stacks:
+        if stack['Type'] == STACK_COMPOSE and stack['EndpointId'] == filters['EndpointID']:
+            out.append(stack)
+            names.add(stack['Name'])
+        if stack['Type'] == STACK_SWARM and stack.get('SwarmId', '') == filters['SwarmID']:
+            out.append(stack)
+            names.add(stack['Name'])
+    known = set(e['Id'] for e in endpoints)
+    for stack in stacks:
+        if filters['IncludeOrphanedStacks'] and stack['EndpointId'] not in known:
+            if ((stack['Type'] == STACK_COMPOSE and not filters['SwarmID'])
+                    or (stack['Type'] == STACK_SWARM and filters['SwarmID'])) and stack['Name'] not in names:
+                out.append(stack)
+    return out
+
+
 class DockerEngine:
     """Raw Docker Engine API over unix:// or tcp://, for the proxy and the name checks."""
 
@@ -137,14 +227,25 @@ class DockerEngine:
         parts = urlsplit(self.url.replace('tcp://', 'http://', 1))
         return http.client.HTTPConnection(parts.hostname, parts.port or 2375, timeout=timeout)
 
-    def call(self, method, path, body=None, headers=None):
-        conn = self.connection()
+    def call(self, method, path, body=None, headers=None, timeout=60):
+        conn = self.connection(timeout)
         try:
             conn.request(method, path, body=body, headers=headers or {})
             resp = conn.getresponse()
             return resp.status, resp.getheader('Content-Type') or 'application/json', resp.read()
         finally:
             conn.close()
+
+    def ping(self):
+        """None when the engine answers GET /_ping, else why not."""
+        try:
+            status, _ctype, raw = self.call('GET', '/_ping', timeout=10)
+        except (OSError, socket.timeout, http.client.HTTPException) as exc:
+            return 'Cannot connect to the Docker daemon at %s: %s' % (self.url, exc)
+        if status != 200:
+            return 'Docker engine at %s answered HTTP %s to /_ping: %s' % (self.url, status,
+                                                                         raw.decode('utf-8', 'replace')[:200])
+        return None
 
     def json(self, method, path):
         status, _ctype, raw = self.call(method, path)
@@ -158,6 +259,7 @@ class Sim:
         self.args = args
         self.store = Store(args.data)
         self.requests = []
+        self.limiter = RateLimiter(ban=args.sim_ratelimit_ban)
         self.docker_bin = args.docker_bin
         self.docker_config = os.path.join(args.data, 'docker_config')
         os.makedirs(self.docker_config, exist_ok=True)
@@ -212,7 +314,11 @@ class Sim:
         sig = hmac.new(_unb64(self.store.db['jwt_secret']), ('%s.%s' % (header, claims)).encode(), hashlib.sha256)
         return '%s.%s.%s' % (header, claims, _b64(sig.digest()))
 
-    def user_from_jwt(self, token):
+    def user(self, user_id):
+        return next((u for u in self.store.db['users'] if u['Id'] == user_id), None)
+
+    def jwt_user_id(self, token):
+        """The user ID of a valid, unexpired JWT, else None."""
         try:
             header, claims, sig = token.split('.')
             expected = hmac.new(_unb64(self.store.db['jwt_secret']), ('%s.%s' % (header, claims)).encode(),
@@ -222,16 +328,18 @@ class Sim:
             data = json.loads(_unb64(claims))
         except (ValueError, TypeError):
             return None
-        if data.get('exp', 0) < time.time():
+        if not isinstance(data, dict) or data.get('exp', 0) < time.time():
             return None
-        return next((u for u in self.store.db['users'] if u['Id'] == data.get('id')), None)
+        return data.get('id')
 
-    def user_from_key(self, raw):
+    def key_user_id(self, raw):
+        """The user ID of an API key whose user exists, else None."""
+        # api/http/security/bouncer.go apiKeyLookup: GetDigestUserAndKey fails for an unknown key or user
         digest = hashlib.sha256(raw.encode('utf-8')).hexdigest()
         for token in self.store.db['tokens']:
-            if hmac.compare_digest(token['digest'], digest):
+            if hmac.compare_digest(token['digest'], digest) and self.user(token['userId']) is not None:
                 token['lastUsed'] = int(time.time())
-                return next((u for u in self.store.db['users'] if u['Id'] == token['userId']), None)
+                return token['userId']
         return None
 
     def docker_cli(self, endpoint, args, env=None, cwd=None):
@@ -264,8 +372,12 @@ class Sim:
                 return True
         return False
 
-    def stack_view(self, stack):
+    def stack_view(self, stack, resource_control=True):
         view = dict((k, v) for k, v in stack.items())
+        if not resource_control:
+            # api/http/handler/stacks/stack_update.go stackUpdate: the stack as stored, not decorated
+            view['ResourceControl'] = None
+            return view
         view['ResourceControl'] = {
             'Id': stack['Id'], 'ResourceId': '%d_%s' % (stack['EndpointId'], stack['Name']), 'SubResourceIds': [],
             'Type': 6, 'UserAccesses': [], 'TeamAccesses': [], 'Public': False, 'AdministratorsOnly': True,
@@ -278,6 +390,27 @@ class Handler(BaseHTTPRequestHandler):
     sys_version = ''
     protocol_version = 'HTTP/1.1'
 
+    # (methods, path pattern, access, handler): what the double serves under /api. Access: 'public',
+    # 'auth' (any authenticated user; the double's only user is the administrator it creates).
+    ROUTES = (
+        (('GET',), r'/api/status', 'public', '_status'),            # api/http/handler/system/handler.go (deprecated)
+        (('GET',), r'/api/system/status', 'public', '_status'),     # api/http/handler/system/status.go systemStatus
+        (('GET',), r'/api/users/admin/check', 'public', '_admin_check'),
+        (('POST',), r'/api/users/admin/init', 'public', '_admin_init'),
+        (('POST',), r'/api/auth', 'public', '_authenticate'),
+        (('GET',), r'/api/users/me', 'auth', '_me'),
+        (('GET', 'POST'), r'/api/users/(?P<user>[^/]+)/tokens', 'auth', '_tokens'),
+        (('DELETE',), r'/api/users/(?P<user>[^/]+)/tokens/(?P<key>[^/]+)', 'auth', '_token_delete'),
+        (('GET', 'POST'), r'/api/endpoints', 'auth', '_endpoints'),
+        (('GET', 'DELETE'), r'/api/endpoints/(?P<endpoint_id>[^/]+)', 'auth', '_endpoint'),
+        (('GET', 'POST', 'PUT', 'DELETE', 'HEAD'), r'/api/endpoints/(?P<endpoint_id>[^/]+)/docker(?P<rest>/.*)', 'auth',
+         '_docker_proxy'),
+        (('GET',), r'/api/stacks', 'auth', '_stack_list'),
+        (('POST',), r'/api/stacks/create/(?P<stack_type>[^/]+)/(?P<build_method>[^/]+)', 'auth', '_stack_create'),
+        (('GET', 'PUT', 'DELETE'), r'/api/stacks/(?P<stack_id>[^/]+)', 'auth', '_stack'),
+        (('GET',), r'/api/stacks/(?P<stack_id>[^/]+)/file', 'auth', '_stack_file'),
+    )
+
     def log_message(self, fmt, *args):  # noqa: A003 - BaseHTTPRequestHandler API
         if self.server.sim.args.log_level == 'DEBUG':
             sys.stderr.write('%s %s\n' % (self.address_string(), fmt % args))
@@ -286,12 +419,16 @@ class Handler(BaseHTTPRequestHandler):
     def sim(self):
         return self.server.sim
 
+    @property
+    def db(self):
+        return self.server.sim.store.db
+
     # -- plumbing ----------------------------------------------------------------------------------------
 
     def _send(self, status, body=None, ctype='application/json', raw=None):
         data = raw if raw is not None else (b'' if body is None else json.dumps(body).encode('utf-8'))
         self.send_response(status)
-        if data or status not in (204, 304):
+        if data or status not in (204, 304, 405):
             self.send_header('Content-Type', ctype)
         self.send_header('Content-Length', str(len(data)))
         self.end_headers()
@@ -323,25 +460,58 @@ class Handler(BaseHTTPRequestHandler):
             fields[name] = part.get_payload(decode=True).decode('utf-8')
         return fields
 
-    def _auth(self, jwt_only=False):
-        header = None
-        for key, value in self.headers.items():
-            if key.lower() == 'x-api-key':
-                header = value
-        if header and not jwt_only:
-            user = self.sim.user_from_key(header)
-            if user is None:
-                raise ApiError(401, 'Unauthorized', 'Invalid API key')
-            return user
-        auth = self.headers.get('Authorization', '')
-        if auth.startswith('Bearer '):
-            user = self.sim.user_from_jwt(auth[7:].strip())
-            if user is None:
-                raise ApiError(401, 'Invalid JWT token', 'Invalid JWT token')
-            return user
-        if header and jwt_only:
-            raise ApiError(401, 'Auth not supported', 'Authentication required')
-        raise ApiError(401, 'Unauthorized', 'A valid authorisation token is missing')
+    def _client_address(self):
+        return self.client_address[0] if isinstance(self.client_address, tuple) else str(self.client_address)
+
+    def _limit(self):
+        """Login, token creation: refused with 403 while the client's address is over the rate or banned."""
+        # api/http/security/rate_limiter.go LimitAccess: 403 "Access denied" (ErrResourceAccessDenied)
+        if not self.sim.limiter.allow(self._client_address()):
+            raise ApiError(403, 'Access denied', 'Access denied to resource')
+
+    def _both_auth_headers(self):
+        """An API key and an Authorization header in the same request are refused, on every path."""
+        # api/http/security/bouncer.go ShouldSkipCSRFCheck, applied to every request by api/http/csrf/csrf.go
+        # withSkipCSRF (403 with the error as message and, capitalised, as details)
+        if self.headers.get('X-API-Key') and self.headers.get('Authorization'):
+            message = 'api key and auth header are not allowed at the same time'
+            raise ApiError(403, message, message[0].upper() + message[1:])
+
+    def _authenticate_request(self):
+        """(user, 'key' or 'jwt'); API key first, then the bearer token."""
+        # api/http/security/bouncer.go mwAuthenticateFirst with apiKeyLookup, CookieAuthLookup, JWTAuthLookup:
+        # a lookup that fails is 401 "Invalid JWT token", none at all 401 "A valid authorization token is missing",
+        # a token whose user is gone 401 "An authorization token is invalid"
+        key = self.headers.get('X-API-Key')
+        if key:
+            user_id, via = self.sim.key_user_id(key), 'key'
+            if user_id is None:
+                raise ApiError(401, 'Invalid JWT token', UNAUTHORIZED)
+        else:
+            header = self.headers.get('Authorization')
+            if header is None:
+                raise ApiError(401, 'A valid authorization token is missing', UNAUTHORIZED)
+            # api/http/security/bouncer.go extractBearerToken: the header without its "Bearer " prefix
+            token = header[7:] if header.startswith('Bearer ') else header
+            user_id, via = self.sim.jwt_user_id(token.strip()), 'jwt'
+            if user_id is None:
+                raise ApiError(401, 'Invalid JWT token', UNAUTHORIZED)
+        user = self.sim.user(user_id)
+        if user is None:
+            raise ApiError(401, 'An authorization token is invalid', UNAUTHORIZED)
+        return user, via
+
+    def _match(self, method, path):
+        """(handler name, access, groups), or an answer for a path or method the double does not serve."""
+        allowed = False
+        for methods, pattern, access, name in self.ROUTES:
+            match = re.match('^%s$' % pattern, path)
+            if match:
+                if method in methods:
+                    return name, access, match.groupdict()
+                allowed = True
+        # gorilla/mux (Portainer's router): 405 for a known path with another method, else 404 as plain text
+        return None, 405 if allowed else 404, None
 
     def _handle(self, method):
         parts = urlsplit(self.path)
@@ -353,8 +523,19 @@ class Handler(BaseHTTPRequestHandler):
             if path.startswith('/sim/'):
                 status = self._sim_route(method, path)
                 return
+            self._both_auth_headers()
+            name, access, groups = self._match(method, path)
+            if name is None:
+                status = access
+                if status == 404:
+                    self._send(404, ctype='text/plain; charset=utf-8', raw=b'404 page not found\n')
+                else:
+                    self._send(405)
+                return
             with self.sim.store.lock:
-                status, body, ctype, rawout = self._route(method, path, query, raw)
+                user, via = self._authenticate_request() if access == 'auth' else (None, None)
+                request = {'method': method, 'path': path, 'query': query, 'raw': raw, 'user': user, 'via': via}
+                status, body, ctype, rawout = getattr(self, name)(request, **groups)
                 self.sim.store.save()
             self._send(status, body, ctype or 'application/json', rawout)
         except ApiError as exc:
@@ -371,6 +552,11 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self):  # noqa: N802 - BaseHTTPRequestHandler API
         if self.path.split('?', 1)[0] == '/':
             # Portainer serves its web UI at / without authentication; the double answers with a stub page
+            try:
+                self._both_auth_headers()
+            except ApiError as exc:
+                self._send(exc.status, {'message': exc.message, 'details': exc.details})
+                return
             self._send(200, ctype='text/html; charset=utf-8',
                        raw=b'<!doctype html><title>Portainer (test double)</title>\n')
             return
@@ -396,128 +582,138 @@ class Handler(BaseHTTPRequestHandler):
         self._send(404, {'message': 'not found'})
         return 404
 
-    # -- the API -----------------------------------------------------------------------------------------
+    @staticmethod
+    def _number(value, message):
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise ApiError(400, message, 'strconv.Atoi: parsing %r: invalid syntax' % (value,)) from None
 
-    def _route(self, method, path, query, raw):  # pylint: disable=too-many-return-statements
-        sim, db = self.sim, self.sim.store.db
-        if path == '/api/status' and method == 'GET':
-            return 200, {'Version': VERSION, 'InstanceID': db['instance_id']}, None, None
-        if path == '/api/users/admin/check' and method == 'GET':
-            if not sim._admins():
-                raise ApiError(404, 'No administrator account found inside the database',
-                               'Object not found inside the database')
+    def _query_number(self, query, name, optional):
+        """request.RetrieveNumericQueryParameter: 0 when optional and absent; 400 otherwise."""
+        if name not in query or query[name] == '':
+            if optional:
+                return 0
+            raise ApiError(400, 'Invalid query parameter: %s' % name, 'Missing query parameter')
+        return self._number(query[name], 'Invalid query parameter: %s' % name)
+
+    # -- system, users, authentication ----------------------------------------------------------------------
+
+    def _status(self, request):
+        return 200, {'Version': VERSION, 'InstanceID': self.db['instance_id']}, None, None
+
+    def _admin_check(self, request):
+        if not self.sim._admins():
+            raise ApiError(404, 'No administrator account found inside the database',
+                           'Object not found inside the database')
+        return 204, None, None, None
+
+    def _admin_init(self, request):
+        payload = self._json(request['raw'])
+        username, password = payload.get('username') or '', payload.get('password') or ''
+        if not username or ' ' in username:
+            raise ApiError(400, 'Invalid request payload', 'Invalid username. Must not contain any whitespace')
+        if not password:
+            raise ApiError(400, 'Invalid request payload', 'Invalid password')
+        if self.sim._admins():
+            raise ApiError(409, 'Unable to create administrator user', 'An administrator user already exists')
+        if len(password) < MIN_PASSWORD:
+            raise ApiError(400, 'Password does not meet the requirements')
+        return 200, user_view(self.sim._create_user(username, password)), None, None
+
+    def _authenticate(self, request):
+        # api/http/handler/auth/handler.go NewHandler: POST /auth behind rateLimiter.LimitAccess
+        self._limit()
+        payload = self._json(request['raw'])
+        if not payload.get('username'):
+            raise ApiError(400, 'Invalid request payload', 'Invalid username')
+        if not payload.get('password'):
+            raise ApiError(400, 'Invalid request payload', 'Invalid password')
+        user = next((u for u in self.db['users'] if u['Username'] == payload['username']), None)
+        if user is None or not check_password(user['Password'], payload['password']):
+            raise ApiError(422, 'Invalid credentials', UNAUTHORIZED)
+        return 200, {'jwt': self.sim.jwt(user)}, None, None
+
+    def _me(self, request):
+        return 200, user_view(request['user']), None, None
+
+    def _tokens(self, request, user):
+        if request['method'] == 'POST':
+            return self._token_create(request, user)
+        # api/http/handler/users/user_get_access_tokens.go userGetAccessTokens
+        user_id = self._number(user, 'Invalid user identifier route variable')
+        caller = request['user']
+        if caller['Id'] != user_id and caller['Role'] != ADMIN_ROLE:
+            raise ApiError(403, 'Permission denied to get user access tokens', UNAUTHORIZED)
+        if self.sim.user(user_id) is None:
+            raise ApiError(404, 'Unable to find a user with the specified identifier inside the database',
+                           'Object not found inside the database')
+        return 200, [token_view(t) for t in self.db['tokens'] if t['userId'] == user_id], None, None
+
+    def _token_create(self, request, user):
+        # api/http/handler/users/handler.go: POST /users/{id}/tokens behind rateLimiter.LimitAccess (after the
+        # bouncer); user_create_access_token.go userCreateAccessToken: a JWT is required, not an API key
+        self._limit()
+        if request['via'] != 'jwt':
+            raise ApiError(401, 'Auth not supported', 'Authentication required')
+        payload = self._json(request['raw'])
+        description = payload.get('description') or ''
+        if not description:
+            raise ApiError(400, 'Invalid request payload', 'Invalid description: cannot be empty')
+        if not description.strip():
+            raise ApiError(400, 'Invalid request payload', 'Invalid description: cannot contain only whitespaces')
+        if len(description) > 128:
+            raise ApiError(400, 'Invalid request payload', 'Invalid description: cannot be longer than 128 characters')
+        user_id = self._number(user, 'Invalid user identifier route variable')
+        caller = request['user']
+        if caller['Id'] != user_id:
+            raise ApiError(403, 'Permission denied to create user access token', UNAUTHORIZED)
+        if not payload.get('password'):
+            raise ApiError(400, 'Invalid request payload', 'Invalid password: cannot be empty')
+        if not check_password(caller['Password'], payload['password']):
+            raise ApiError(403, 'Current password doesn\'t match',
+                           'Current password does not match the password provided. Please try again')
+        rawkey = 'ptr_' + base64.b64encode(secrets.token_bytes(32)).decode('ascii')
+        token = {'id': self.sim.store.next_id('token'), 'userId': user_id, 'description': description,
+                 'prefix': rawkey[:7], 'dateCreated': int(time.time()), 'lastUsed': 0,
+                 'digest': hashlib.sha256(rawkey.encode('utf-8')).hexdigest()}
+        self.db['tokens'].append(token)
+        return 201, {'rawAPIKey': rawkey, 'apiKey': token_view(token)}, None, None
+
+    def _token_delete(self, request, user, key):
+        # api/http/handler/users/user_remove_access_token.go userRemoveAccessToken
+        user_id = self._number(user, 'Invalid user identifier route variable')
+        key_id = self._number(key, 'Invalid api-key identifier route variable')
+        caller = request['user']
+        if caller['Role'] != ADMIN_ROLE and caller['Id'] != user_id:
+            raise ApiError(403, 'Permission denied to get user access tokens', UNAUTHORIZED)
+        if self.sim.user(user_id) is None:
+            raise ApiError(404, 'Unable to find a user with the specified identifier inside the database',
+                           'Object not found inside the database')
+        found = [t for t in self.db['tokens'] if t['id'] == key_id]
+        if not found:
+            raise ApiError(500, 'API Key not found', 'Object not found inside the database')
+        if found[0]['userId'] != user_id:
+            raise ApiError(403, 'Permission denied to remove api-key', UNAUTHORIZED)
+        self.db['tokens'].remove(found[0])
+        return 204, None, None, None
+
+    # -- environments --------------------------------------------------------------------------------------
+
+    def _endpoints(self, request):
+        if request['method'] == 'POST':
+            return self._endpoint_create(request['raw'])
+        endpoints = self.db['endpoints']
+        if request['query'].get('name'):
+            endpoints = [e for e in endpoints if e['Name'] == request['query']['name']]
+        return 200, endpoints, None, None
+
+    def _endpoint(self, request, endpoint_id):
+        endpoint = self.sim.endpoint(self._number(endpoint_id, 'Invalid environment identifier route variable'))
+        if request['method'] == 'DELETE':
+            self.db['endpoints'].remove(endpoint)
             return 204, None, None, None
-        if path == '/api/users/admin/init' and method == 'POST':
-            payload = self._json(raw)
-            username, password = payload.get('username') or '', payload.get('password') or ''
-            if not username or ' ' in username:
-                raise ApiError(400, 'Invalid request payload', 'Invalid username. Must not contain any whitespace')
-            if not password:
-                raise ApiError(400, 'Invalid request payload', 'Invalid password')
-            if sim._admins():
-                raise ApiError(409, 'Unable to create administrator user', 'An administrator user already exists')
-            if len(password) < MIN_PASSWORD:
-                raise ApiError(400, 'Password does not meet the requirements')
-            return 200, user_view(sim._create_user(username, password)), None, None
-        if path == '/api/auth' and method == 'POST':
-            payload = self._json(raw)
-            if not payload.get('username'):
-                raise ApiError(400, 'Invalid request payload', 'Invalid username')
-            if not payload.get('password'):
-                raise ApiError(400, 'Invalid request payload', 'Invalid password')
-            user = next((u for u in db['users'] if u['Username'] == payload['username']), None)
-            if user is None or not check_password(user['Password'], payload['password']):
-                raise ApiError(422, 'Invalid credentials', 'Unauthorized')
-            return 200, {'jwt': sim.jwt(user)}, None, None
-
-        match = re.match(r'^/api/users/(\d+)/tokens(?:/(\d+))?$', path)
-        if match:
-            user_id = int(match.group(1))
-            if method == 'POST' and not match.group(2):
-                user = self._auth(jwt_only=True)
-                payload = self._json(raw)
-                if not (payload.get('description') or '').strip():
-                    raise ApiError(400, 'Invalid request payload', 'invalid description: cannot be empty')
-                if user['Id'] != user_id:
-                    raise ApiError(403, 'Permission denied to create user access token', 'Unauthorized')
-                if not payload.get('password'):
-                    raise ApiError(400, 'Invalid request payload', 'invalid password: cannot be empty')
-                if not check_password(user['Password'], payload['password']):
-                    raise ApiError(403, 'Current password doesn\'t match',
-                                   'Current password does not match the password provided. Please try again')
-                rawkey = 'ptr_' + base64.b64encode(secrets.token_bytes(32)).decode('ascii')
-                token = {'id': sim.store.next_id('token'), 'userId': user_id,
-                         'description': payload['description'], 'prefix': rawkey[:7],
-                         'dateCreated': int(time.time()), 'lastUsed': 0,
-                         'digest': hashlib.sha256(rawkey.encode('utf-8')).hexdigest()}
-                db['tokens'].append(token)
-                return 201, {'rawAPIKey': rawkey, 'apiKey': token_view(token)}, None, None
-            user = self._auth()
-            if user['Id'] != user_id and user['Role'] != ADMIN_ROLE:
-                raise ApiError(403, 'Permission denied to get user access tokens', 'Unauthorized')
-            if method == 'GET' and not match.group(2):
-                return 200, [token_view(t) for t in db['tokens'] if t['userId'] == user_id], None, None
-            if method == 'DELETE' and match.group(2):
-                key_id = int(match.group(2))
-                found = [t for t in db['tokens'] if t['id'] == key_id and t['userId'] == user_id]
-                if not found:
-                    raise ApiError(404, 'API Key not found', 'Object not found inside the database')
-                db['tokens'].remove(found[0])
-                return 204, None, None, None
-            raise ApiError(405, 'Method not allowed')
-
-        user = self._auth()
-        if path == '/api/users/me' and method == 'GET':
-            return 200, user_view(user), None, None
-
-        if path == '/api/endpoints' and method == 'GET':
-            endpoints = db['endpoints']
-            if query.get('name'):
-                endpoints = [e for e in endpoints if e['Name'] == query['name']]
-            return 200, endpoints, None, None
-        if path == '/api/endpoints' and method == 'POST':
-            return self._endpoint_create(raw)
-        match = re.match(r'^/api/endpoints/(\d+)$', path)
-        if match and method == 'GET':
-            return 200, sim.endpoint(int(match.group(1))), None, None
-        if match and method == 'DELETE':
-            endpoint = sim.endpoint(int(match.group(1)))
-            db['endpoints'].remove(endpoint)
-            return 204, None, None, None
-        match = re.match(r'^/api/endpoints/(\d+)/docker(/.*)$', path)
-        if match:
-            return self._docker_proxy(method, sim.endpoint(int(match.group(1))), match.group(2), raw)
-
-        if path == '/api/stacks' and method == 'GET':
-            stacks = db['stacks']
-            if query.get('filters'):
-                try:
-                    filters = json.loads(query['filters'])
-                except ValueError as exc:
-                    raise ApiError(400, 'Invalid query parameter: filters', str(exc)) from None
-                if filters.get('EndpointID'):
-                    stacks = [s for s in stacks if s['EndpointId'] == int(filters['EndpointID'])]
-                if filters.get('SwarmID'):
-                    stacks = [s for s in stacks if s['SwarmId'] == filters['SwarmID']]
-            return 200, [sim.stack_view(s) for s in stacks], None, None
-        match = re.match(r'^/api/stacks/create/(\w+)/(\w+)$', path)
-        if match and method == 'POST':
-            return self._stack_create(match.group(1), match.group(2), query, raw)
-        match = re.match(r'^/api/stacks/(\d+)/file$', path)
-        if match and method == 'GET':
-            stack = sim.stack(int(match.group(1)))
-            with open(os.path.join(stack['ProjectPath'], stack['EntryPoint'])) as handle:
-                return 200, {'StackFileContent': handle.read()}, None, None
-        match = re.match(r'^/api/stacks/([^/]+)$', path)
-        if match and method == 'DELETE':
-            return self._stack_delete(match.group(1), query)
-        if match and match.group(1).isdigit():
-            stack = sim.stack(int(match.group(1)))
-            if method == 'GET':
-                return 200, sim.stack_view(stack), None, None
-            if method == 'PUT':
-                return self._stack_update(stack, query, raw, user)
-        raise ApiError(404, 'Not found', '%s %s is not served by portainersim' % (method, path))
+        return 200, endpoint, None, None
 
     def _endpoint_create(self, raw):
         form = self._form(raw)
@@ -532,7 +728,7 @@ class Handler(BaseHTTPRequestHandler):
             raise ApiError(400, 'Invalid request payload', 'invalid environment type value. Value must be one of: '
                            '1 (Docker environment), 2 (Agent environment), 3 (Azure environment), 4 (Edge Agent '
                            'environment) or 5 (Local Kubernetes environment)')
-        if any(e['Name'] == name for e in self.sim.store.db['endpoints']):
+        if any(e['Name'] == name for e in self.db['endpoints']):
             raise ApiError(409, 'Name is not unique', 'Name is not unique')
         url = form.get('URL') or ''
         if ctype == 2:
@@ -546,35 +742,76 @@ class Handler(BaseHTTPRequestHandler):
             endpoint = self.sim._add_endpoint(name, ENDPOINT_AGENT_DOCKER, 'tcp://%s:%d' % (parts.hostname,
                                                                                             parts.port or 9001))
         else:
-            endpoint = self.sim._add_endpoint(name, ENDPOINT_DOCKER, url or 'unix:///var/run/docker.sock')
+            url = url or 'unix:///var/run/docker.sock'
+            # api/http/handler/endpoints/endpoint_create.go snapshotAndPersistEndpoint: the engine is contacted
+            # (api/docker/snapshot.go snapshot: Ping) before the environment is saved
+            why = DockerEngine(url).ping()
+            if why:
+                raise ApiError(500, 'Unable to initiate communications with environment', why)
+            endpoint = self.sim._add_endpoint(name, ENDPOINT_DOCKER, url)
         return 200, endpoint, None, None
 
-    def _docker_proxy(self, method, endpoint, dpath, raw):
+    def _docker_proxy(self, request, endpoint_id, rest):
+        endpoint = self.sim.endpoint(self._number(endpoint_id, 'Invalid environment identifier route variable'))
         if endpoint['Type'] != ENDPOINT_DOCKER:
             raise ApiError(501, 'Not implemented', 'portainersim proxies only Docker API environments')
-        target = dpath + ('?' + urlsplit(self.path).query if urlsplit(self.path).query else '')
+        target = rest + ('?' + urlsplit(self.path).query if urlsplit(self.path).query else '')
         headers = {}
-        if raw:
+        if request['raw']:
             headers['Content-Type'] = self.headers.get('Content-Type', 'application/json')
-        status, ctype, body = DockerEngine(endpoint['URL']).call(method, target, body=raw or None, headers=headers)
+        status, ctype, body = DockerEngine(endpoint['URL']).call(request['method'], target,
+                                                                 body=request['raw'] or None, headers=headers)
         return status, None, ctype, body
 
-    def _stack_create(self, stype, smethod, query, raw):
-        sim, db = self.sim, self.sim.store.db
-        if 'endpointId' not in query:
-            raise ApiError(400, 'Invalid query parameter: endpointId', 'Missing query parameter')
-        endpoint = sim.endpoint(int(query['endpointId']))
-        if stype != 'swarm' or smethod != 'string':
+    # -- stacks --------------------------------------------------------------------------------------------
+
+    def _stack_list(self, request):
+        filters = parse_stack_filters(request['query']['filters']) if request['query'].get('filters') else \
+            {'SwarmID': '', 'EndpointID': 0, 'IncludeOrphanedStacks': False}
+        stacks = filter_stacks(self.db['stacks'], filters, self.db['endpoints'])
+        return 200, [self.sim.stack_view(s) for s in stacks], None, None
+
+    def _stack_file(self, request, stack_id):
+        stack = self.sim.stack(self._number(stack_id, 'Invalid stack identifier route variable'))
+        with open(os.path.join(stack['ProjectPath'], stack['EntryPoint'])) as handle:
+            return 200, {'StackFileContent': handle.read()}, None, None
+
+    def _stack(self, request, stack_id):
+        if request['method'] == 'DELETE':
+            return self._stack_delete(stack_id, request['query'])
+        stack = self.sim.stack(self._number(stack_id, 'Invalid stack identifier route variable'))
+        if request['method'] == 'PUT':
+            return self._stack_update(stack, request['query'], request['raw'], request['user'])
+        return 200, self.sim.stack_view(stack), None, None
+
+    @staticmethod
+    def _env(payload):
+        """The payload's Env as Go keeps it: null when absent or null, else the list (possibly empty)."""
+        env = payload.get('env')
+        if env is None:
+            return None
+        if not isinstance(env, list) or not all(isinstance(p, dict) for p in env):
+            raise ApiError(400, 'Invalid request payload', 'json: cannot unmarshal Env into []portainer.Pair')
+        return [{'name': str(p.get('name') or ''), 'value': str(p.get('value') or '')} for p in env]
+
+    def _stack_create(self, request, stack_type, build_method):
+        # api/http/handler/stacks/stack_create.go stackCreate, create_swarm_stack.go createSwarmStackFromFileContent
+        sim, db = self.sim, self.db
+        endpoint_id = self._query_number(request['query'], 'endpointId', optional=False)
+        endpoint = sim.endpoint(endpoint_id)
+        if stack_type != 'swarm' or build_method != 'string':
             raise ApiError(400, 'Invalid value for query parameter: method. Value must be one of: string, '
                            'repository or file', 'portainersim implements swarm/string only')
-        payload = self._json(raw)
+        payload = self._json(request['raw'])
         if not payload.get('name'):
             raise ApiError(400, 'Invalid request payload', 'Invalid stack name')
         if not payload.get('swarmid'):
             raise ApiError(400, 'Invalid request payload', 'Invalid Swarm ID')
         if not payload.get('stackfilecontent'):
             raise ApiError(400, 'Invalid request payload', 'Invalid stack file content')
+        env = self._env(payload)
         name = normalize_stack_name(payload['name'])
+        # api/http/handler/stacks/handler.go checkUniqueStackNameInDocker, checkUniqueStackName, stackExistsError
         taken = any(s['Name'].lower() == name and s['EndpointId'] == endpoint['Id'] for s in db['stacks'])
         if taken or sim.name_taken_in_docker(endpoint, name):
             message = "A stack with the normalized name '%s' already exists" % name
@@ -585,14 +822,12 @@ class Handler(BaseHTTPRequestHandler):
         with open(os.path.join(project, 'docker-compose.yml'), 'w') as handle:
             handle.write(payload['stackfilecontent'])
         now = int(time.time())
+        # the fields of api/portainer.go Stack (2.23.0)
         stack = {'Id': stack_id, 'Name': name, 'Type': STACK_SWARM, 'EndpointId': endpoint['Id'],
-                 'SwarmId': payload['swarmid'], 'EntryPoint': 'docker-compose.yml',
-                 'Env': [{'name': str(p.get('name')), 'value': str(p.get('value', ''))}
-                         for p in payload.get('env') or []],
-                 'Status': STACK_ACTIVE, 'ProjectPath': project, 'CreationDate': now, 'CreatedBy': 'admin',
-                 'UpdateDate': 0, 'UpdatedBy': '', 'AdditionalFiles': None, 'AutoUpdate': None,
-                 'Option': None, 'GitConfig': None, 'FromAppTemplate': False, 'Namespace': '',
-                 'IsComposeFormat': False}
+                 'SwarmId': payload['swarmid'], 'EntryPoint': 'docker-compose.yml', 'Env': env,
+                 'Status': STACK_ACTIVE, 'ProjectPath': project, 'CreationDate': now,
+                 'CreatedBy': request['user']['Username'], 'UpdateDate': 0, 'UpdatedBy': '', 'AdditionalFiles': None,
+                 'AutoUpdate': None, 'Option': None, 'GitConfig': None, 'FromAppTemplate': False, 'Namespace': ''}
         try:
             sim.deploy(stack, endpoint, prune=False, pull_image=True)
         except ApiError:
@@ -603,23 +838,22 @@ class Handler(BaseHTTPRequestHandler):
         return 200, sim.stack_view(stack), None, None
 
     def _stack_update(self, stack, query, raw, user):
+        # api/http/handler/stacks/stack_update.go stackUpdate, updateSwarmStack
         sim = self.sim
-        if 'endpointId' not in query:
-            raise ApiError(400, 'Invalid query parameter: endpointId', 'Missing query parameter')
-        endpoint_id = int(query['endpointId'])
+        endpoint_id = self._query_number(query, 'endpointId', optional=False)
         endpoint = sim.endpoint(endpoint_id, message='Unable to find the environment associated to the stack '
                                 'inside the database')
         payload = self._json(raw)
         if not payload.get('stackfilecontent'):
             raise ApiError(400, 'Invalid request payload', 'Invalid stack file content')
+        env = self._env(payload)
         path = os.path.join(stack['ProjectPath'], stack['EntryPoint'])
         with open(path) as handle:
             previous = handle.read()
         previous_env = stack.get('Env')
         with open(path, 'w') as handle:
             handle.write(payload['stackfilecontent'])
-        stack['Env'] = [{'name': str(p.get('name')), 'value': str(p.get('value', ''))}
-                        for p in payload.get('env') or []]
+        stack['Env'] = env
         try:
             sim.deploy(stack, endpoint, prune=bool(payload.get('prune')), pull_image=bool(payload.get('pullimage')))
         except ApiError:
@@ -631,26 +865,26 @@ class Handler(BaseHTTPRequestHandler):
         stack['UpdateDate'] = int(time.time())
         stack['UpdatedBy'] = user['Username']
         stack['Status'] = STACK_ACTIVE
-        return 200, sim.stack_view(stack), None, None
+        return 200, sim.stack_view(stack, resource_control=False), None, None
 
     def _stack_delete(self, ident, query):
-        sim, db = self.sim, self.sim.store.db
+        # api/http/handler/stacks/stack_delete.go stackDelete, deleteExternalStack
+        sim, db = self.sim, self.db
         if str(query.get('external', '')).lower() in ('1', 'true'):
-            if 'endpointId' not in query:
-                raise ApiError(400, 'Invalid query parameter: endpointId', 'Missing query parameter')
+            endpoint_id = self._query_number(query, 'endpointId', optional=False)
             if any(s['Name'] == ident for s in db['stacks']):
                 raise ApiError(400, 'A stack with this name exists inside the database. Cannot use external '
                                'delete method', 'A tag already exists with this name')
-            endpoint = sim.endpoint(int(query['endpointId']), message='Unable to find the endpoint associated to '
-                                    'the stack inside the database')
-            sim.docker_cli(endpoint, ['stack', 'rm', ident])
+            endpoint = sim.endpoint(endpoint_id, message='Unable to find the endpoint associated to the stack '
+                                    'inside the database')
+            sim.docker_cli(endpoint, ['stack', 'rm', normalize_stack_name(ident)])
             return 204, None, None, None
-        if not ident.isdigit():
-            raise ApiError(400, 'Invalid stack identifier route variable', 'strconv.Atoi: parsing failed')
-        stack = sim.stack(int(ident))
-        endpoint = sim.endpoint(int(query.get('endpointId') or stack['EndpointId']),
-                                message='Unable to find the endpoint associated to the stack inside the database')
-        sim.docker_cli(endpoint, ['stack', 'rm', stack['Name']])
+        stack = sim.stack(self._number(ident, 'Invalid stack identifier route variable'))
+        # endpointId is optional: without it (0) the stack counts as orphaned and environment 0 is not found (404)
+        endpoint_id = self._query_number(query, 'endpointId', optional=True)
+        endpoint = sim.endpoint(endpoint_id, message='Unable to find the endpoint associated to the stack inside '
+                                'the database')
+        sim.docker_cli(endpoint, ['stack', 'rm', normalize_stack_name(stack['Name'])])
         db['stacks'].remove(stack)
         import shutil
         shutil.rmtree(stack['ProjectPath'], ignore_errors=True)
@@ -703,6 +937,9 @@ def parse_args(argv):
     parser.add_argument('--tlsskipverify', action='store_true')
     parser.add_argument('--log-level', default='INFO', choices=('DEBUG', 'INFO', 'WARN', 'ERROR'))
     parser.add_argument('--docker-bin', default=os.environ.get('PORTAINERSIM_DOCKER', 'docker'))
+    # not a Portainer flag: how long the rate limiter bans an address (Portainer: one hour), short in tests
+    parser.add_argument('--sim-ratelimit-ban', type=float, metavar='SECONDS',
+                        default=float(os.environ.get('PORTAINERSIM_RATELIMIT_BAN', RATE_BAN_SECONDS)))
     return parser.parse_args(argv)
 
 

@@ -1,0 +1,289 @@
+# -*- coding: utf-8 -*-
+"""An in-memory Docker Swarm engine on a unix socket, and a ``docker`` CLI stand-in that deploys to it, so that the
+Portainer test double (lab/portainersim) runs its stack endpoints without Docker in the unit tests.
+
+Only what the double and portainer_stack use: ``/_ping``, ``/swarm``, ``/services`` (label filters),
+``/services/create``, ``/tasks``, ``/networks``, ``/configs``, ``/configs/create``, ``/containers/json``. Every
+replicated service runs its replicas at once (tasks ``running``). The CLI understands ``stack deploy
+[--prune] --compose-file FILE NAME`` (services, images, replicas, labels, environment with ``${VAR}`` filled from
+its own environment as ``docker stack deploy`` does) and ``stack rm NAME``; it records each call in the engine
+(``engine.cli_calls``). The real behaviour is covered by tests/swarm.
+"""
+
+import json
+import os
+import re
+import shutil
+import socketserver
+import stat
+import sys
+import tempfile
+import threading
+import uuid
+from http.server import BaseHTTPRequestHandler
+from urllib.parse import parse_qs, urlsplit
+
+NAMESPACE = 'com.docker.stack.namespace'
+SWARM_ID = 'fakeswarm0123456789abcdefg'
+
+CLI = r'''#!%(python)s
+# docker CLI stand-in for the unit tests (tests/unit/fake_docker.py): stack deploy / stack rm only
+import http.client, json, os, re, socket, sys
+import yaml
+
+args = sys.argv[1:]
+host = None
+while args and args[0].startswith('-'):
+    flag = args.pop(0)
+    value = args.pop(0)
+    if flag in ('-H', '--host'):
+        host = value
+path = host[len('unix://'):]
+
+
+class Conn(http.client.HTTPConnection):
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.connect(path)
+
+
+def post(url, body):
+    conn = Conn('localhost')
+    conn.request('POST', url, body=json.dumps(body), headers={'Content-Type': 'application/json'})
+    resp = conn.getresponse()
+    text = resp.read().decode()
+    if resp.status >= 400:
+        sys.stderr.write(text + '\n')
+        sys.exit(1)
+
+
+def fill(text):
+    def one(match):
+        name, default = match.group(1), match.group(3)
+        return os.environ.get(name) or (default or '')
+    return re.sub(r'\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}', one, text)
+
+
+if args[:2] == ['stack', 'deploy']:
+    rest = args[2:]
+    prune = '--prune' in rest
+    compose = rest[rest.index('--compose-file') + 1]
+    name = rest[-1]
+    with open(compose) as handle:
+        doc = yaml.safe_load(fill(handle.read()))
+    services = {}
+    for svc, spec in (doc.get('services') or {}).items():
+        deploy = spec.get('deploy') or {}
+        labels = deploy.get('labels') or {}
+        if isinstance(labels, list):
+            labels = dict(item.split('=', 1) for item in labels)
+        environment = spec.get('environment') or {}
+        if isinstance(environment, dict):
+            environment = ['%%s=%%s' %% (k, '' if v is None else v) for k, v in environment.items()]
+        services[svc] = {'image': spec.get('image', ''), 'replicas': deploy.get('replicas', 1),
+                         'labels': labels, 'env': environment}
+    post('/fake/deploy', {'name': name, 'services': services, 'prune': prune, 'argv': sys.argv[1:]})
+elif args[:2] == ['stack', 'rm']:
+    post('/fake/rm', {'name': args[2], 'argv': sys.argv[1:]})
+else:
+    sys.stderr.write('fake docker: unsupported command %%s\n' %% ' '.join(args))
+    sys.exit(2)
+'''
+
+
+class _UnixServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    daemon_threads = True
+
+
+def _labels_match(labels, wanted):
+    for item in wanted:
+        key, sep, value = item.partition('=')
+        if key not in labels or (sep and labels[key] != value):
+            return False
+    return True
+
+
+class FakeEngine:
+    """The engine's state, served on ``self.url`` (unix://...)."""
+
+    def __init__(self):
+        # a short directory of its own: a unix socket path must stay under 108 bytes
+        self.directory = tempfile.mkdtemp(prefix='fakedocker-')
+        self.socket_path = os.path.join(self.directory, 'docker.sock')
+        self.url = 'unix://' + self.socket_path
+        self.services = {}      # id -> service JSON
+        self.configs = {}       # id -> config JSON
+        self.networks = {}      # name -> network JSON
+        self.cli_calls = []
+        self.lock = threading.Lock()
+        engine = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = 'HTTP/1.1'
+
+            def log_message(self, *args):
+                pass
+
+            def address_string(self):
+                return 'unix'
+
+            def _reply(self, status, body=None, raw=None):
+                data = raw if raw is not None else json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header('Content-Type', 'text/plain' if raw is not None else 'application/json')
+                self.send_header('Content-Length', str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _serve(self, method):
+                parts = urlsplit(self.path)
+                query = dict((k, v[-1]) for k, v in parse_qs(parts.query).items())
+                length = int(self.headers.get('Content-Length') or 0)
+                body = json.loads(self.rfile.read(length).decode() or 'null') if length else None
+                path = re.sub(r'^/v[0-9.]+', '', parts.path)
+                with engine.lock:
+                    status, answer = engine.answer(method, path, query, body)
+                if isinstance(answer, bytes):
+                    self._reply(status, raw=answer)
+                else:
+                    self._reply(status, answer)
+
+            def do_GET(self):  # noqa: N802
+                self._serve('GET')
+
+            def do_POST(self):  # noqa: N802
+                self._serve('POST')
+
+            def do_DELETE(self):  # noqa: N802
+                self._serve('DELETE')
+
+        self.server = _UnixServer(self.socket_path, Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+    def write_cli(self):
+        """The ``docker`` stand-in, for portainersim's --docker-bin."""
+        path = os.path.join(self.directory, 'docker')
+        with open(path, 'w') as handle:
+            handle.write(CLI % {'python': sys.executable})
+        os.chmod(path, os.stat(path).st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+        return path
+
+    # -- the state --------------------------------------------------------------------------------------
+
+    def stack_services(self, name):
+        return dict((s['Spec']['Name'], s) for s in self.services.values()
+                    if s['Spec']['Labels'].get(NAMESPACE) == name)
+
+    def add_service(self, spec):
+        sid = uuid.uuid4().hex[:25]
+        self.services[sid] = {'ID': sid, 'Version': {'Index': 1}, 'Spec': spec}
+        return sid
+
+    def _deploy(self, body):
+        name = body['name']
+        current = self.stack_services(name)
+        for svc, spec in body['services'].items():
+            full = '%s_%s' % (name, svc)
+            labels = dict(spec['labels'], **{NAMESPACE: name})
+            wanted = {'Name': full, 'Labels': labels, 'Mode': {'Replicated': {'Replicas': spec['replicas']}},
+                      'TaskTemplate': {'ContainerSpec': {'Image': spec['image'], 'Env': spec['env'],
+                                                         'Labels': {NAMESPACE: name}}}}
+            if full in current:
+                service = current[full]
+                service['Spec'] = wanted
+                service['Version']['Index'] += 1
+            else:
+                self.add_service(wanted)
+        if body['prune']:
+            for full, service in current.items():
+                if full[len(name) + 1:] not in body['services']:
+                    del self.services[service['ID']]
+        net = '%s_default' % name
+        self.networks.setdefault(net, {'Id': uuid.uuid4().hex, 'Name': net, 'Labels': {NAMESPACE: name}})
+
+    def _rm(self, body):
+        name = body['name']
+        for service in list(self.stack_services(name).values()):
+            del self.services[service['ID']]
+        for net in [n for n, v in self.networks.items() if v['Labels'].get(NAMESPACE) == name]:
+            del self.networks[net]
+
+    def _tasks(self):
+        tasks = []
+        for service in self.services.values():
+            replicas = ((service['Spec'].get('Mode') or {}).get('Replicated') or {}).get('Replicas', 1)
+            for slot in range(1, replicas + 1):
+                tasks.append({'ID': '%s%d' % (service['ID'][:20], slot), 'ServiceID': service['ID'], 'Slot': slot,
+                              'NodeID': 'fakenode', 'DesiredState': 'running', 'Status': {'State': 'running'}})
+        return tasks
+
+    def answer(self, method, path, query, body):  # pylint: disable=too-many-return-statements
+        filters = json.loads(query.get('filters') or '{}')
+        wanted = filters.get('label') or []
+        if isinstance(wanted, dict):
+            wanted = [k for k, v in wanted.items() if v]
+        if path == '/_ping':
+            return 200, b'OK'
+        if path == '/swarm' and method == 'GET':
+            return 200, {'ID': SWARM_ID}
+        if path == '/services' and method == 'GET':
+            return 200, [s for s in self.services.values() if _labels_match(s['Spec'].get('Labels') or {}, wanted)]
+        if path == '/services/create' and method == 'POST':
+            return 201, {'ID': self.add_service(body)}
+        if path == '/tasks' and method == 'GET':
+            return 200, self._tasks()
+        if path == '/networks' and method == 'GET':
+            return 200, [n for n in self.networks.values() if _labels_match(n['Labels'], wanted)]
+        if path == '/containers/json' and method == 'GET':
+            return 200, []
+        if path == '/configs' and method == 'GET':
+            names = filters.get('name') or []
+            return 200, [c for c in self.configs.values() if (not names or c['Spec']['Name'] in names)
+                         and _labels_match(c['Spec'].get('Labels') or {}, wanted)]
+        if path == '/configs/create' and method == 'POST':
+            if any(c['Spec']['Name'] == body['Name'] for c in self.configs.values()):
+                return 409, {'message': 'config %s already exists' % body['Name']}
+            cid = uuid.uuid4().hex[:25]
+            self.configs[cid] = {'ID': cid, 'Spec': body}
+            return 201, {'ID': cid}
+        if path == '/fake/deploy' and method == 'POST':
+            self.cli_calls.append(['stack', 'deploy', body['name']])
+            self._deploy(body)
+            return 200, {}
+        if path == '/fake/rm' and method == 'POST':
+            self.cli_calls.append(['stack', 'rm', body['name']])
+            self._rm(body)
+            return 200, {}
+        return 404, {'message': 'page not found (fake engine: %s %s)' % (method, path)}
+
+
+def unreachable_socket(directory):
+    """A unix:// URL where nothing listens."""
+    return 'unix://' + os.path.join(str(directory), 'nothing-listens-here.sock')
+
+
+def start_double(data_dir, engine, admin_password, ban=1.0):
+    """The Portainer test double in process, on 127.0.0.1, its 'primary' environment on ``engine``, its rate limiter
+    banning for ``ban`` seconds. Returns (server, url); ``server.sim`` is the double's state."""
+    from http.server import ThreadingHTTPServer
+    here = os.path.dirname(os.path.abspath(__file__))
+    double = os.path.abspath(os.path.join(here, '..', '..', 'lab', 'portainersim'))
+    if double not in sys.path:
+        sys.path.insert(0, double)
+    from portainersim import server as sim
+    os.makedirs(str(data_dir), exist_ok=True)
+    password_file = os.path.join(str(data_dir), 'admin_password')
+    with open(password_file, 'w') as handle:
+        handle.write(admin_password)
+    args = sim.parse_args(['--data', os.path.join(str(data_dir), 'data'), '-H', engine.url, '--admin-password-file',
+                           password_file, '--docker-bin', engine.write_cli(), '--sim-ratelimit-ban', str(ban)])
+    httpd = ThreadingHTTPServer(('127.0.0.1', 0), sim.Handler)
+    httpd.sim = sim.Sim(args)
+    httpd.daemon_threads = True
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return httpd, 'http://127.0.0.1:%d' % httpd.server_address[1]
