@@ -10,6 +10,17 @@
   answer is final and raised with Portainer's own ``message``/``details``.
 - Every call is counted per method and path template (``client.calls``) so that modules, tests and the
   benchmark can prove how many requests, and which deploys, a run made.
+
+Portainer CE behaviours the client relies on (read in Portainer's source, api/http/...):
+
+- ``GET /api/stacks?filters={"EndpointID": n}`` returns COMPOSE stacks of environment n only; a Swarm stack matches
+  only ``{"SwarmID": ...}`` (handler/stacks/stack_list.go filterStacks). The client lists all stacks and keeps those
+  whose ``EndpointId`` is the environment.
+- Stack names are stored lower-cased with everything but ``-_a-z0-9`` removed (exec/swarm_stack.go
+  NormalizeStackName): lookups use the normalised name (``normalize_stack_name``).
+- Logins, token creations and password changes are rate-limited per client address: past a burst of 10 (one more per
+  second) the address gets HTTP 403 "Access denied" for an hour (security/rate_limiter.go, server.go).
+- An ``X-API-Key`` and an ``Authorization`` header in the same request are refused (HTTP 403); the client sends one.
 """
 
 from __future__ import (absolute_import, division, print_function)
@@ -26,9 +37,11 @@ from ansible.module_utils.urls import open_url, prepare_multipart
 
 RETRYABLE_STATUS = (502, 503, 504)
 _ID_RE = re.compile(r'/\d+(?=/|$)')
+_STACK_NAME_STRIP = re.compile(r'[^-_a-z0-9]+')
 
 # Portainer's numeric enums
 STACK_TYPE_SWARM = 1
+STACK_TYPE_COMPOSE = 2
 ENDPOINT_CREATE_LOCAL = 1
 ENDPOINT_CREATE_AGENT = 2
 
@@ -51,13 +64,26 @@ def portainer_argument_spec():
 class PortainerError(Exception):
     """A failed request, with Portainer's words and the HTTP status (None when unreachable)."""
 
-    def __init__(self, message, status=None, method=None, path=None, details=None):
+    def __init__(self, message, status=None, method=None, path=None, details=None, reason=None):
         self.message = message
+        self.reason = reason  # Portainer's own "message" field
         self.status = status
         self.method = method
         self.path = path
         self.details = details
         super(PortainerError, self).__init__(message)
+
+
+BAN_HINT = ('Portainer refuses logins, API token creations and password changes from an address that made more '
+            'than 10 of them in a burst, and keeps refusing them for an hour (HTTP 403 "Access denied"). Wait '
+            'for the ban to end, and authenticate with an API token instead of a password so that runs do not log '
+            'in: api_key (or PHOENIX_PORTAINER_API_KEY), or the token_file written by '
+            'thinkheads.phoenix.portainer_bootstrap.')
+
+
+def normalize_stack_name(name):
+    """The name Portainer stores a stack under: lower case, only ``-``, ``_``, ``a-z`` and ``0-9`` kept."""
+    return _STACK_NAME_STRIP.sub('', (name or '').lower())
 
 
 def path_template(path):
@@ -98,6 +124,7 @@ class PortainerClient:
         self.log.append(key)
 
     def _headers(self, auth):
+        # never both X-API-Key and Authorization: Portainer refuses such a request with HTTP 403
         headers = {'Accept': 'application/json'}
         if auth:
             if self.api_key:
@@ -157,9 +184,12 @@ class PortainerClient:
                     pass
                 if expect and status in expect:
                     return {'_status': status, 'message': message, 'details': details}
-                raise PortainerError('%s %s failed (HTTP %s): %s%s' % (
-                    method, path_template(path), status, message, ' (%s)' % details if details else ''),
-                    status=status, method=method, path=path, details=details) from None
+                hint = ''
+                if status == 401 and auth and self.api_key:
+                    hint = ' - Portainer does not accept the API token (api_key / PHOENIX_PORTAINER_API_KEY)'
+                raise PortainerError('%s %s failed (HTTP %s): %s%s%s' % (
+                    method, path_template(path), status, message, ' (%s)' % details if details else '', hint),
+                    status=status, method=method, path=path, details=details, reason=message) from None
             except (URLError, socket.timeout, socket.error, ConnectionError) as exc:
                 if attempt <= self.retries:
                     self._sleep(self.backoff * (2 ** (attempt - 1)))
@@ -173,13 +203,29 @@ class PortainerClient:
     def login(self):
         if not (self.username and self.password):
             raise PortainerError('set api_key, or username and password, to authenticate to Portainer')
-        data = self.request('POST', '/api/auth', body={'Username': self.username, 'Password': self.password},
-                            auth=False)
+        try:
+            data = self.request('POST', '/api/auth', body={'Username': self.username, 'Password': self.password},
+                                auth=False)
+        except PortainerError as exc:
+            raise self._banned(exc) from None
         self.jwt = data['jwt']
         return self.jwt
 
+    @staticmethod
+    def _banned(exc):
+        """A rate-limited call's 403 "Access denied" explained; any other error unchanged."""
+        if exc.status == 403 and exc.reason == 'Access denied':
+            return PortainerError('%s. %s' % (exc.message, BAN_HINT), status=exc.status, method=exc.method,
+                                  path=exc.path, details=exc.details, reason=exc.reason)
+        return exc
+
     def status(self):
-        return self.request('GET', '/api/status', auth=False)
+        """``{Version, InstanceID}``: ``GET /api/system/status``, or the deprecated ``/api/status`` where the former
+        is missing (HTTP 404, Portainer before 2.19)."""
+        answer = self.request('GET', '/api/system/status', auth=False, expect=(404,))
+        if isinstance(answer, dict) and answer.get('_status') == 404:
+            return self.request('GET', '/api/status', auth=False)
+        return answer
 
     def admin_exists(self):
         answer = self.request('GET', '/api/users/admin/check', auth=False, expect=(404,))
@@ -200,11 +246,23 @@ class PortainerClient:
         return self.request('GET', '/api/users/%d/tokens' % user_id) or []
 
     def create_token(self, user_id, description, password):
-        return self.request('POST', '/api/users/%d/tokens' % user_id,
-                            body={'description': description, 'password': password})
+        try:
+            return self.request('POST', '/api/users/%d/tokens' % user_id,
+                                body={'description': description, 'password': password})
+        except PortainerError as exc:
+            raise self._banned(exc) from None
 
     def delete_token(self, user_id, key_id):
-        return self.request('DELETE', '/api/users/%d/tokens/%d' % (user_id, key_id))
+        """Remove an API token; one that is already gone (Portainer: HTTP 500 "API Key not found") is not an error.
+        Returns whether this call removed it."""
+        answer = self.request('DELETE', '/api/users/%d/tokens/%d' % (user_id, key_id), expect=(500,))
+        if isinstance(answer, dict) and answer.get('_status') == 500:
+            if answer.get('message') == 'API Key not found':
+                return False
+            raise PortainerError('DELETE /api/users/{id}/tokens/{id} failed (HTTP 500): %s%s' % (
+                answer.get('message'), ' (%s)' % answer['details'] if answer.get('details') else ''), status=500,
+                method='DELETE', path='/api/users/%d/tokens/%d' % (user_id, key_id), details=answer.get('details'))
+        return True
 
     # -- environments (endpoints) ----------------------------------------------------------------------
 
@@ -253,12 +311,20 @@ class PortainerClient:
     # -- stacks --------------------------------------------------------------------------------------------
 
     def stacks(self, endpoint_id=None):
-        query = {'filters': json.dumps({'EndpointID': endpoint_id})} if endpoint_id else None
-        return self.request('GET', '/api/stacks', query=query) or []
+        """Portainer's stacks (every type), those of one environment when ``endpoint_id`` is given.
+
+        Filtered here, not with ``filters={"EndpointID": n}``: Portainer applies that filter to compose stacks only
+        and would never return a Swarm stack (api/http/handler/stacks/stack_list.go filterStacks)."""
+        stacks = self.request('GET', '/api/stacks') or []
+        if endpoint_id:
+            stacks = [s for s in stacks if int(s.get('EndpointId') or 0) == int(endpoint_id)]
+        return stacks
 
     def stack_by_name(self, name, endpoint_id):
+        """The stack of the environment stored under ``name`` normalised as Portainer does, or None."""
+        wanted = normalize_stack_name(name)
         for stack in self.stacks(endpoint_id):
-            if stack.get('Name') == name and int(stack.get('EndpointId') or 0) == int(endpoint_id):
+            if normalize_stack_name(stack.get('Name')) == wanted:
                 return stack
         return None
 

@@ -15,6 +15,9 @@ author:
 description:
   - Creates the first administrator when Portainer has none (C(POST /api/users/admin/init)); an existing admin
     (C(GET /api/users/admin/check) answering 204, or HTTP 409 on init) is not an error.
+  - Portainer refuses logins and token creations from an address that made more than 10 of them in a burst, for an
+    hour (HTTP 403 "Access denied"); the module reuses a valid token so that repeated runs do not log in, and
+    explains that answer when it gets it.
   - Makes sure an API access token exists for later runs. A token given in O(api_key) or stored in O(token_file)
     is reused while Portainer still accepts it; otherwise the module logs in (JWT), creates a token
     (C(POST /api/users/{id}/tokens)), removes older tokens with the same description, and writes the new one to
@@ -124,7 +127,7 @@ endpoints:
   returned: always
   type: dict
 version:
-  description: Portainer's version (C(GET /api/status)).
+  description: Portainer's version (C(GET /api/system/status), or C(GET /api/status) where the former is missing).
   returned: always
   type: str
 api_calls:

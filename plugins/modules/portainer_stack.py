@@ -21,7 +21,9 @@ description:
   - Idempotent on content. The compose text is compared with C(GET /api/stacks/{id}/file) and the env with the
     stack's stored C(Env) (Swarm backend - with the record it keeps in a Docker config). When both are equal
     nothing is deployed and the result is C(changed=false).
-  - Check mode and diff mode; secret env values are masked in diffs.
+  - Check mode and diff mode; secret env values are masked in diffs, on both sides (the deployed env's secrets are
+    recognised by their names too), and so are the values of variables a run removes (O(state=absent), or a
+    variable dropped from O(env)).
   - The compose is validated before any API call; C(ports) and C(expose) are rejected (naming the service)
     unless O(allow_ports=true). Render stacks with the P(thinkheads.phoenix.render_stack#filter) filter.
   - A stack that runs in Swarm but that Portainer does not know makes Portainer answer HTTP 409 on create. The
@@ -31,7 +33,11 @@ description:
     it names the failing service, task and Docker's error.
 options:
   name:
-    description: Stack name (Portainer lower-cases it and keeps only C(a-z), C(0-9), C(-) and C(_)).
+    description:
+      - Stack name. With O(backend=portainer) it is normalised as Portainer stores it - lower case, only C(a-z),
+        C(0-9), C(-) and C(_) kept (C(PCheck-Upper) becomes C(pcheck-upper)) - for the lookup, the deploy and the
+        waits, with a warning when that changes it; a name with none of those characters is refused before any
+        request. The Swarm backend uses the name as given.
     type: str
     required: true
   state:
@@ -142,6 +148,11 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
+name:
+  description: The stack name used (with O(backend=portainer), normalised as Portainer stores it).
+  returned: always
+  type: str
+  sample: pcheck-upper
 action:
   description: What was done (or would be, in check mode).
   returned: always
@@ -183,10 +194,10 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.thinkheads.phoenix.plugins.module_utils.portainer import (
-    PortainerClient, PortainerError, portainer_argument_spec,
+    STACK_TYPE_SWARM, PortainerClient, PortainerError, normalize_stack_name, portainer_argument_spec,
 )
 from ansible_collections.thinkheads.phoenix.plugins.module_utils.stack_render import (
-    StackRenderError, content_hash, dump_yaml, load_compose, mask_env, normalize_env, secret_names,
+    MASK, StackRenderError, content_hash, dump_yaml, load_compose, mask_env, normalize_env, secret_names,
 )
 from ansible_collections.thinkheads.phoenix.plugins.module_utils.swarm_stack import (
     NAMESPACE_LABEL, SwarmBackend, SwarmError, label_filter, wait_converged, wait_removed,
@@ -234,12 +245,23 @@ class Runner:
 
     def inputs(self):
         p = self.p
+        self.name = p['name']
+        if p['backend'] == 'portainer':
+            self.name = normalize_stack_name(p['name'])
+            if not self.name:
+                self.fail('stack name "%s" has none of the characters Portainer keeps in a stack name (a-z, 0-9, "-" '
+                          'and "_", after lower-casing): choose another name' % p['name'])
+            if self.name != p['name']:
+                self.module.warn('Portainer stores stack "%s" as "%s" (lower case, only a-z, 0-9, "-" and "_" '
+                                 'kept); this run looks it up, deploys it and waits for it under "%s"'
+                                 % (p['name'], self.name, self.name))
+        self.result['name'] = self.name
         self.compose = None
         if p['state'] == 'present':
             if p['compose'] is None and not p['compose_file']:
                 self.fail('state=present needs compose (text) or compose_file')
             if p['compose'] is not None:
-                text, label = p['compose'], 'compose of stack %s' % p['name']
+                text, label = p['compose'], 'compose of stack %s' % self.name
             else:
                 if not os.path.isfile(p['compose_file']):
                     self.fail('compose_file %s does not exist' % p['compose_file'])
@@ -263,13 +285,24 @@ class Runner:
                 self.fail('each entry of configs needs "name" and "content"')
 
     def add_diff(self, old_compose, old_env):
+        """The compose and env diffs. The deployed env's values are hidden when they are secret (by the names
+        given, or by a secret-like name) and when this run removes the variable (state=absent, or dropped from
+        env): nothing tells whether such a value was a secret. Deployed secret values become no_log values."""
+        old_env = normalize_env(old_env or [])
+        old_secrets = self.secrets | set(secret_names(old_env))
+        for entry in old_env:
+            if entry['name'] in old_secrets and entry['value']:
+                self.module.no_log_values.add(entry['value'])
         if not self.module._diff:
             return
-        name = self.p['name']
+        wanted = set(e['name'] for e in self.env or [])
+        hidden = old_secrets | set(e['name'] for e in old_env if e['name'] not in wanted
+                                   and not e['value'].startswith(MASK))   # the Swarm record keeps masked values
+        name = self.name
         self.diffs.append({'before': old_compose or '', 'after': self.compose or '',
                            'before_header': 'stack %s compose (deployed)' % name,
                            'after_header': 'stack %s compose (wanted)' % name})
-        self.diffs.append({'before': env_diff_text(old_env or [], self.secrets),
+        self.diffs.append({'before': env_diff_text(old_env, hidden),
                            'after': env_diff_text(self.env or [], self.secrets),
                            'before_header': 'stack %s env (deployed, secrets masked)' % name,
                            'after_header': 'stack %s env (wanted, secrets masked)' % name})
@@ -291,8 +324,12 @@ class Runner:
         def docker_get(path, query=None):
             return client.docker(eid, 'GET', path, query=query)
 
-        name = p['name']
+        name = self.name
         stack = client.stack_by_name(name, eid)
+        if stack is not None and stack.get('Type') != STACK_TYPE_SWARM:
+            self.fail('environment %d has a stack named "%s" of type %s (not a Swarm stack, type %d): '
+                      'portainer_stack manages Swarm stacks only; remove or rename that stack in Portainer' % (
+                          eid, stack.get('Name'), stack.get('Type'), STACK_TYPE_SWARM), stack_id=stack.get('Id'))
         check = self.module.check_mode
         if p['state'] == 'absent':
             if stack is not None:

@@ -15,7 +15,8 @@ author:
 extends_documentation_fragment:
   - thinkheads.phoenix.portainer
 description:
-  - Lists Portainer's stacks of one environment (C(GET /api/stacks)) and the Swarm stacks whose services carry the
+  - Lists Portainer's Swarm stacks of one environment (C(GET /api/stacks), kept by their C(EndpointId), since
+    Portainer's own C(EndpointID) filter never returns Swarm stacks) and the Swarm stacks whose services carry the
     C(io.thinkheads.phoenix.stack) label that P(thinkheads.phoenix.render_stack#filter) puts on every service
     (one C(GET /api/endpoints/{id}/docker/services)). C(sync.yml) uses it to prune stacks removed from the config.
 options:
@@ -42,7 +43,7 @@ EXAMPLES = r'''
 
 RETURN = r'''
 stacks:
-  description: Portainer's stacks of the environment - C(id), C(name), C(status), C(managed) (rendered by Phoenix).
+  description: Portainer's Swarm stacks of the environment - C(id), C(name), C(status), C(managed) (rendered by Phoenix).
   returned: always
   type: list
   elements: dict
@@ -66,7 +67,7 @@ import json
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.thinkheads.phoenix.plugins.module_utils.portainer import (
-    PortainerClient, PortainerError, portainer_argument_spec,
+    STACK_TYPE_SWARM, PortainerClient, PortainerError, portainer_argument_spec,
 )
 from ansible_collections.thinkheads.phoenix.plugins.module_utils.stack_render import MANAGED_LABEL
 
@@ -86,7 +87,7 @@ def main():
         managed = sorted(set(s['Spec']['Labels'].get(MANAGED_LABEL) for s in services
                              if (s['Spec'].get('Labels') or {}).get(MANAGED_LABEL)))
         stacks = [{'id': s['Id'], 'name': s['Name'], 'status': s.get('Status'), 'managed': s['Name'] in managed}
-                  for s in client.stacks(eid)]
+                  for s in client.stacks(eid) if s.get('Type') == STACK_TYPE_SWARM]
     except PortainerError as exc:
         module.fail_json(msg=str(exc), api_calls=client.calls if client else {})
     module.exit_json(changed=False, stacks=stacks, managed=managed, endpoint_id=eid, api_calls=client.calls)

@@ -8,6 +8,7 @@ import stat
 
 import pytest
 
+from fake_docker import FakeEngine
 from modrun import run_module
 from test_portainer_client import PASSWORD, start
 
@@ -15,8 +16,11 @@ from test_portainer_client import PASSWORD, start
 @pytest.fixture
 def fresh(tmp_path):
     httpd, url, _cert = start(tmp_path, admin=False)
+    engine = FakeEngine()
+    httpd.engine = engine
     yield url, httpd, tmp_path
     httpd.shutdown()
+    engine.close()
 
 
 def writes(httpd):
@@ -28,7 +32,7 @@ def test_bootstrap_fresh_then_idempotent(fresh):
     token_file = str(tmp_path / 'out' / 'portainer.token')
     args = {'url': url, 'password': PASSWORD, 'token_file': token_file,
             'endpoints': [{'name': 'primary', 'type': 'local'}, {'name': 'docker2', 'type': 'local',
-                                                                 'url': 'unix:///run/other.sock'}]}
+                                                                 'url': httpd.engine.url}]}
     checked = run_module('portainer_bootstrap', args, check=True)
     assert checked['changed'] and checked['admin_created'] and not checked.get('failed')
     assert writes(httpd) == [] and not os.path.exists(token_file)

@@ -15,6 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from fake_docker import FakeEngine, unreachable_socket
 from phoenix_testlib import REPO
 
 sys.path.insert(0, os.path.join(REPO, 'lab', 'portainersim'))
@@ -72,7 +73,7 @@ def test_jwt_login_token_and_api_key(portainer):
     assert err.value.status == 401
     assert client.calls['POST /api/auth'] == 1                 # one login, then the JWT is reused
     assert keyed.calls == {'GET /api/users/me': 1, 'POST /api/users/{id}/tokens': 1}
-    assert [r['path'] for r in httpd.sim.requests][:2] == ['/api/status', '/api/users/admin/check']
+    assert [r['path'] for r in httpd.sim.requests][:2] == ['/api/system/status', '/api/users/admin/check']
 
 
 def test_errors_have_portainers_words(portainer):
@@ -107,10 +108,17 @@ def test_admin_init_on_a_fresh_instance(tmp_path):
         httpd.shutdown()
 
 
-def test_endpoints_by_name(portainer):
+def test_endpoints_by_name(portainer, tmp_path):
     url, _httpd = portainer
     client = PortainerClient(url, username='admin', password=PASSWORD)
-    created = client.create_endpoint('second', 1, url='unix:///var/run/other.sock')
+    with pytest.raises(PortainerError) as err:          # Portainer pings the engine before it saves the environment
+        client.create_endpoint('second', 1, url=unreachable_socket(tmp_path))
+    assert err.value.status == 500 and 'Unable to initiate communications with environment' in str(err.value)
+    engine = FakeEngine()
+    try:
+        created = client.create_endpoint('second', 1, url=engine.url)
+    finally:
+        engine.close()
     assert created['Name'] == 'second' and created['Type'] == 1
     with pytest.raises(PortainerError) as err:
         client.create_endpoint('second', 1)
@@ -155,7 +163,7 @@ def test_retries_with_backoff_on_transient_answers():
     try:
         client = PortainerClient('http://127.0.0.1:%d' % httpd.server_address[1], api_key='k', sleep=sleeps.append)
         assert client.status() == {'Version': '2.21.4'}
-        assert sleeps == [0.5, 1.0] and client.calls == {'GET /api/status': 3}
+        assert sleeps == [0.5, 1.0] and client.calls == {'GET /api/system/status': 3}
         answers[:] = [503] * 5
         with pytest.raises(PortainerError) as err:
             PortainerClient('http://127.0.0.1:%d' % httpd.server_address[1], api_key='k', api_retries=1,
