@@ -5,10 +5,14 @@
 
 import os
 import subprocess
+import sys
 
 import pytest
 
 SCENARIO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(SCENARIO))
+
+from phoenix_testinfra import assert_no_service_errors, wait_equal  # noqa: E402
 
 EXPECTED = {
     'nginx-gateway.lab.test': '10.99.0.153',
@@ -27,6 +31,13 @@ EXPECTED = {
 
 def dig(host, *args):
     return host.check_output('dig @127.0.0.1 +short +time=2 +tries=2 %s' % ' '.join(args)).strip()
+
+
+@pytest.fixture(scope='module', autouse=True)
+def converged(host):
+    """Converge (re)started dnsmasq: the tests start once it answers with the generated records."""
+    wait_equal(lambda: dig(host, 'nginx-gateway.lab.test', 'A'), EXPECTED['nginx-gateway.lab.test'],
+               'dnsmasq answering after converge')
 
 
 @pytest.mark.parametrize('name', sorted(EXPECTED))
@@ -64,5 +75,10 @@ def test_new_record_after_reload_without_restart(host):
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
     assert 'RUNNING HANDLER [thinkheads.phoenix.dns : Reload dnsmasq]' in run.stdout
     assert 'Restart dnsmasq' not in run.stdout
-    assert dig(host, 'extra.lab.test') == '10.99.0.77'
+    # The reload is a SIGHUP: dnsmasq re-reads the records after systemctl has returned.
+    wait_equal(lambda: dig(host, 'extra.lab.test'), '10.99.0.77', 'the new record after the reload')
     assert host.check_output('systemctl show -p MainPID --value dnsmasq.service') == pid
+
+
+def test_no_errors_logged(host):
+    assert_no_service_errors(host, ['dnsmasq'])

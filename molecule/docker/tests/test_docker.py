@@ -5,12 +5,25 @@
 
 import json
 import os
+import sys
 
+import pytest
 import yaml
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(os.path.dirname(HERE)))
+
+from phoenix_testinfra import assert_no_service_errors, wait_for  # noqa: E402
+
 with open(os.path.join(os.path.dirname(HERE), 'vars', 'docker.yml')) as handle:
     VARS = yaml.safe_load(handle)
+
+
+@pytest.fixture(scope='module', autouse=True)
+def converged(host):
+    """The handler restarted dockerd: the tests start once it answers again."""
+    wait_for(lambda: host.run('docker info --format "{{.ServerVersion}}"'), lambda result: result.rc == 0,
+             'dockerd answering after the restart')
 
 
 def test_service_enabled_and_running(host):
@@ -47,8 +60,9 @@ def test_running_engine_uses_the_config(host):
 
 
 def test_metrics_endpoint(host):
-    out = host.check_output('curl -sf http://127.0.0.1:9323/metrics')
-    assert 'engine_daemon_engine_info' in out
+    wait_for(lambda: host.run('curl -sf http://127.0.0.1:9323/metrics'),
+             lambda result: result.rc == 0 and 'engine_daemon_engine_info' in result.stdout,
+             'engine_daemon_engine_info on the metrics endpoint')
 
 
 def test_default_address_pool_applies_to_new_networks(host):
@@ -64,3 +78,8 @@ def test_default_address_pool_applies_to_new_networks(host):
 
 def test_user_in_docker_group(host):
     assert 'docker' in host.user(VARS['phoenix_guest']['user_config']['username']).groups
+
+
+def test_no_errors_logged(host):
+    # dockerd only: containerd's CRI plugin (Kubernetes, unused here) logs that it has no CNI config on every start.
+    assert_no_service_errors(host, ['docker'])

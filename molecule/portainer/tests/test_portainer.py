@@ -11,6 +11,7 @@ import json
 import os
 import ssl
 import subprocess
+import sys
 import urllib.error
 import urllib.request
 
@@ -19,6 +20,10 @@ import yaml
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCENARIO = os.path.dirname(HERE)
+sys.path.insert(0, os.path.dirname(SCENARIO))
+
+from phoenix_testinfra import assert_no_service_errors, wait_for  # noqa: E402
+
 with open(os.path.join(SCENARIO, 'vars', 'portainer.yml')) as handle:
     VARS = yaml.safe_load(handle)
 GUEST = VARS['phoenix_guest']
@@ -50,6 +55,12 @@ def api(host, method, path, key=None, body=None, jwt=None):
             return response.status, json.loads(raw) if raw else None
     except urllib.error.HTTPError as exc:
         return exc.code, None
+
+
+@pytest.fixture(scope='module', autouse=True)
+def converged(host):
+    """The tests start once the API answers over TLS after converge."""
+    wait_for(lambda: api(host, 'GET', '/api/status'), lambda answer: answer[0] == 200, 'GET /api/status')
 
 
 def test_service_active_enabled_as_its_user(host):
@@ -149,3 +160,10 @@ def test_check_mode_reports_no_change(host):
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
     recap = run.stdout[run.stdout.rindex('PLAY RECAP'):]
     assert 'changed=0' in recap and 'failed=0' in recap, recap
+
+
+def test_no_errors_logged(host):
+    assert_no_service_errors(host, ['portainer', 'docker'], allowed=[
+        # The swarm role asks a fresh node for its swarm (GET /swarm) before `docker swarm init`: dockerd logs the 503.
+        r'(Error getting swarm|GET /v[0-9.]+/swarm returned error): This node is not a swarm manager',
+    ])

@@ -8,13 +8,17 @@ A real step-ca (built from source) runs on the instance; nothing here is a test 
 
 import os
 import re
-import time
+import sys
 
 import pytest
 import yaml
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCENARIO = os.path.dirname(HERE)
+sys.path.insert(0, os.path.dirname(SCENARIO))
+
+from phoenix_testinfra import assert_no_service_errors, wait_equal, wait_for  # noqa: E402
+
 with open(os.path.join(SCENARIO, 'vars', 'main.yml')) as handle:
     VARS = yaml.safe_load(handle)
 
@@ -31,9 +35,16 @@ def serial_of(host, path):
 
 
 def served_serial(host):
-    out = host.check_output('echo | openssl s_client -connect 127.0.0.1:%d -servername web.phoenix.test 2>/dev/null'
-                            ' | openssl x509 -noout -serial' % VARS['molecule_web_port'])
-    return out.split('=', 1)[1]
+    out = host.run('echo | openssl s_client -connect 127.0.0.1:%d -servername web.phoenix.test 2>/dev/null'
+                   ' | openssl x509 -noout -serial' % VARS['molecule_web_port']).stdout.strip()
+    return out.split('=', 1)[-1]
+
+
+@pytest.fixture(scope='module', autouse=True)
+def converged(host):
+    """The tests start once step-ca answers /health after converge."""
+    wait_for(lambda: host.run('curl --silent --fail --capath /nonexistent --cacert %s %s/health' % (ROOT, CA)),
+             lambda result: result.rc == 0, 'step-ca /health')
 
 
 def test_step_ca_service_active_and_hardened(host):
@@ -140,35 +151,31 @@ def test_renewal_timer_enabled(host):
 def test_timer_renews_five_minute_certificate_while_nginx_keeps_serving(host):
     assert host.service('nginx').is_running
     before = serial_of(host, WEB['cert_path'])
-    assert served_serial(host) == before
+    wait_equal(lambda: served_serial(host), before, 'nginx serving the issued certificate')
     not_after = host.check_output('openssl x509 -noout -enddate -in %s' % WEB['cert_path'])
     host.run('rm -f %s' % MARKER)
     # a bounded loop of TLS requests (verified by the trust store) while the renewal runs
     host.run_expect([0], "sh -c 'for i in $(seq 1 40); do curl -s -o /dev/null -w \"%%{http_code}\\n\" --max-time 3 %s;"
                          " sleep 0.1; done > /tmp/phx-pki-loop.log 2>&1 &'" % WEB_URL)
     # wait until less than the timer's threshold (4m50s) is left of the 5-minute certificate
-    deadline = time.time() + 20
-    while host.run('openssl x509 -noout -checkend 290 -in %s' % WEB['cert_path']).rc == 0:
-        assert time.time() < deadline, 'the certificate does not come below the renewal threshold'
-        time.sleep(1)
+    wait_for(lambda: host.run('openssl x509 -noout -checkend 290 -in %s' % WEB['cert_path']).rc,
+             lambda rc: rc != 0, 'the certificate coming below the renewal threshold')
     host.run_expect([0], 'systemctl start phoenix-cert-renew.service')
     after = serial_of(host, WEB['cert_path'])
     assert after != before
     assert host.file(MARKER).exists, 'the hook did not run'
-    deadline = time.time() + 15
-    while served_serial(host) != after and time.time() < deadline:
-        time.sleep(0.5)
-    assert served_serial(host) == after, 'nginx was not reloaded with the renewed certificate'
+    # the hook reloads nginx; its old workers serve the old certificate until they exit
+    wait_equal(lambda: served_serial(host), after, 'nginx reloaded with the renewed certificate')
     assert host.check_output('openssl x509 -noout -enddate -in %s' % WEB['cert_path']) != not_after
     # the key stayed; the chain file holds the new leaf
     assert serial_of(host, WEB['chain_path']) == after
-    deadline = time.time() + 20
-    while host.run('pgrep -f "seq 1 40"').rc == 0 and time.time() < deadline:
-        time.sleep(0.5)
+    wait_for(lambda: host.run('pgrep -f "[s]eq 1 40"').rc, lambda rc: rc != 0, 'the request loop to finish', timeout=60)
     codes = host.check_output('cat /tmp/phx-pki-loop.log').split()
-    assert codes and all(code == '200' for code in codes), codes
-    journal = host.check_output('journalctl -u phoenix-cert-renew.service --no-pager -o cat')
-    assert 'web: renewed' in journal and 'hook systemctl try-reload-or-restart nginx.service ok' in journal
+    assert len(codes) == 40 and all(code == '200' for code in codes), codes
+    # journald may write the service's last lines after the unit has finished
+    wait_for(lambda: host.check_output('journalctl -u phoenix-cert-renew.service --no-pager -o cat'),
+             lambda journal: 'web: renewed' in journal and 'hook systemctl try-reload-or-restart nginx.service ok'
+             in journal, 'the renewal and its hook in the journal')
 
 
 def test_renewal_service_not_due_makes_no_change(host):
@@ -182,3 +189,7 @@ def test_renewal_service_not_due_makes_no_change(host):
 @pytest.mark.parametrize('unit', ['step-ca.service', 'phoenix-cert-renew.timer'])
 def test_units_not_failed(host, unit):
     assert host.run('systemctl is-failed %s' % unit).stdout.strip() != 'failed'
+
+
+def test_no_errors_logged(host):
+    assert_no_service_errors(host, ['step-ca', 'nginx', 'phoenix-cert-renew'])

@@ -8,10 +8,15 @@ are loopback test servers (files/backend.py); every TLS check trusts only the te
 """
 
 import json
+import os
 import shlex
-import time
+import sys
 
 import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+from phoenix_testinfra import assert_no_service_errors, wait_equal, wait_for  # noqa: E402
 
 CA = '/usr/local/share/ca-certificates/phoenix-root-ca.crt'
 PKI = '/etc/phoenix-test-pki'
@@ -36,13 +41,22 @@ def https(host, name, path='/'):
 
 
 def served_serial(host, name):
-    out = host.check_output('echo | openssl s_client -connect 127.0.0.1:443 -servername %s 2>/dev/null '
-                            '| openssl x509 -noout -serial' % name)
+    out = host.run('echo | openssl s_client -connect 127.0.0.1:443 -servername %s 2>/dev/null '
+                   '| openssl x509 -noout -serial' % name).stdout
     return out.strip()
 
 
 def main_pid(host):
     return host.check_output('systemctl show -p MainPID --value traefik.service').strip()
+
+
+@pytest.fixture(scope='module', autouse=True)
+def converged(host):
+    """Traefik's file provider loads the routes converge wrote on its own time: the tests start once it has."""
+    wait_for(lambda: curl(host, 'http://127.0.0.1:8082/ping', cacert=None), lambda answer: answer == (200, 'OK'),
+             'Traefik /ping')
+    for name in ('plain.lab.test', 'granite-embedding.lab.test', 'qdrant.lab.test'):
+        wait_for(lambda n=name: https(host, n), lambda answer: answer[0] == 200, 'the route of %s' % name)
 
 
 def test_service_runs_unprivileged(host):
@@ -118,10 +132,7 @@ def test_renewed_certificate_is_served_without_restart(host):
     host.check_output('install -m 0644 %s/traefik-renewed.crt /etc/traefik/certs/traefik.crt.new && '
                       'install -m 0640 -g traefik %s/traefik-renewed.key /etc/traefik/certs/traefik.key && '
                       'mv -f /etc/traefik/certs/traefik.crt.new /etc/traefik/certs/traefik.crt' % (PKI, PKI))
-    deadline = time.time() + 20
-    while served_serial(host, 'plain.lab.test') != expected and time.time() < deadline:
-        time.sleep(0.5)
-    assert served_serial(host, 'plain.lab.test') == expected
+    wait_equal(lambda: served_serial(host, 'plain.lab.test'), expected, 'the renewed certificate served by Traefik')
     assert main_pid(host) == before_pid
     assert https(host, 'plain.lab.test')[0] == 200
 
@@ -130,3 +141,12 @@ def test_renewed_certificate_is_served_without_restart(host):
 def test_config_not_writable_by_the_service(host, path):
     directory = host.file(path)
     assert directory.user == 'root' and directory.group == 'traefik' and directory.mode == 0o750
+
+
+def test_no_errors_logged(host):
+    # Catches, for one, a dynamic configuration file Traefik rejects ("... cannot be a standalone element").
+    assert_no_service_errors(host, ['traefik'], allowed=[
+        # test_backend_with_a_certificate_for_another_name_is_refused: the backend's certificate names another host.
+        r'ERR 500 Internal Server Error error="tls: failed to verify certificate: x509: certificate is valid for '
+        r'other-name\.lab\.test, not wrong-name\.lab\.test"',
+    ])

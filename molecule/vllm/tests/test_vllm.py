@@ -11,13 +11,17 @@ import json
 import os
 import shlex
 import subprocess
-import time
+import sys
 
 import pytest
 import yaml
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCENARIO = os.path.dirname(HERE)
+sys.path.insert(0, os.path.dirname(SCENARIO))
+
+from phoenix_testinfra import assert_no_service_errors, wait_for  # noqa: E402
+
 with open(os.path.join(SCENARIO, 'vars', 'guest_801.yml')) as handle:
     FIXTURE = yaml.safe_load(handle)
 
@@ -60,17 +64,22 @@ def show(host, *props):
     return values
 
 
-def wait_restarted(host, before, timeout=30):
+def wait_restarted(host, before, timeout=45):
     """Wait until vllm.service runs a new invocation (InvocationID changed) and answers /health again."""
-    deadline = time.time() + timeout
-    state = {}
-    while time.time() < deadline:
+
+    def probe():
         state = show(host, 'InvocationID', 'ActiveState', 'MainPID')
-        if state['InvocationID'] != before and state['ActiveState'] == 'active':
-            if curl(host, '/health')[0] == 200:
-                return state
-        time.sleep(0.5)
-    pytest.fail('vllm.service was not restarted within %d s (still %r)' % (timeout, state))
+        state['health'] = curl(host, '/health')[0]
+        return state
+    return wait_for(probe, lambda state: state['InvocationID'] != before and state['ActiveState'] == 'active'
+                    and state['health'] == 200, 'vllm.service restarted (InvocationID other than %s)' % before,
+                    timeout=timeout)
+
+
+@pytest.fixture(scope='module', autouse=True)
+def converged(host):
+    """The tests start once the service answers /health after converge."""
+    wait_for(lambda: curl(host, '/health')[0], lambda status: status == 200, 'vllm /health')
 
 
 def test_unit_active_enabled_with_restart_policy(host):
@@ -238,3 +247,7 @@ def test_check_mode_reports_no_change():
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
     recap = run.stdout[run.stdout.rindex('PLAY RECAP'):]
     assert 'changed=0' in recap and 'failed=0' in recap, recap
+
+
+def test_no_errors_logged(host):
+    assert_no_service_errors(host, ['vllm'])
