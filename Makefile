@@ -178,7 +178,7 @@ stepca-test: tools
 swarm-test: venv
 	lab/engine/ensure-engine.sh
 	lab/images/build.sh guest vm
-	pytest -q tests/swarm
+	PHOENIX_REQUIRE_SWARM=1 pytest -q tests/swarm
 
 # Opt-in, on a machine with an NVIDIA GPU: the real vLLM serving granite-embedding-english-r2 (needs PyPI and Hugging Face).
 gpu-test: venv
@@ -186,7 +186,7 @@ gpu-test: venv
 
 # The lab end to end (up from nothing, health, a second converge, internal networks, down leaves nothing).
 lab-test: tools
-	pytest -q tests/lab
+	PHOENIX_REQUIRE_LAB=1 pytest -q tests/lab
 
 clean:
 	rm -rf build tests/output .pytest_cache .ruff_cache

@@ -65,7 +65,10 @@ class Target:
 @pytest.fixture(scope='session')
 def swarm(tmp_path_factory):
     if REAL_URL:
-        pytest.skip('PHOENIX_PORTAINER_URL is set: no local swarm')
+        swarm_lab.require('PHOENIX_PORTAINER_URL is set: no local swarm')
+    why = swarm_lab.missing()
+    if why:
+        swarm_lab.require(why)
     lab = swarm_lab.Swarm(str(tmp_path_factory.mktemp('phx-swarm')))
     started = time.time()
     try:

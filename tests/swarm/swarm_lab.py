@@ -11,6 +11,9 @@ Topology (every object named phx-swarm*):
   reaches it over HTTPS with verification, exactly as it would reach the real Portainer on VM 1001.
 
 With PHOENIX_PORTAINER_URL set, the tests target that Portainer instead (see tests/swarm/README.md).
+
+Without a Docker engine or the lab images the tests are skipped, unless PHOENIX_REQUIRE_SWARM is set (make swarm-test),
+in which case they fail; so does every test that would be skipped for lack of the local swarm.
 """
 
 import datetime
@@ -22,6 +25,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+
+import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, '..', '..'))
@@ -66,6 +71,31 @@ def run_flags():
             if line and not line.startswith('#'):
                 flags.append(line)
     return flags
+
+
+def require(why):
+    """Skip for a missing component; fail instead under PHOENIX_REQUIRE_SWARM (make swarm-test)."""
+    if os.environ.get('PHOENIX_REQUIRE_SWARM'):
+        pytest.fail('PHOENIX_REQUIRE_SWARM is set but ' + why)
+    pytest.skip(why)
+
+
+def missing():
+    """Why the local swarm cannot be made here (the engine, the images), or None."""
+    if not os.access(DOCKER, os.X_OK):
+        return '%s is missing: install and start the engine with lab/engine/ensure-engine.sh' % DOCKER
+    try:
+        info = docker('info', '--format', '{{.ServerVersion}}', check=False, timeout=60)
+    except subprocess.TimeoutExpired:
+        return 'the Docker engine does not answer (docker info timed out)'
+    if info.returncode != 0:
+        last = (info.stderr.strip() or info.stdout.strip()).splitlines()[-1:] or ['no output']
+        return 'no Docker engine answers (lab/engine/ensure-engine.sh starts one): %s' % last[0]
+    absent = [image for image in (VM_IMAGE, GUEST_IMAGE)
+              if docker('image', 'inspect', image, check=False, timeout=60).returncode != 0]
+    if absent:
+        return 'image %s missing: build with lab/images/build.sh guest vm (make swarm-test does)' % ', '.join(absent)
+    return None
 
 
 def cleanup():

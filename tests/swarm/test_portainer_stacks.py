@@ -15,7 +15,7 @@ import pytest
 
 import swarm_lab
 
-from phoenix_testlib import REPO
+from phoenix_testlib import REPO, wait_equal
 from ansible_collections.thinkheads.phoenix.plugins.module_utils.config.model import load_config
 from ansible_collections.thinkheads.phoenix.plugins.module_utils.stack_render import render
 
@@ -67,7 +67,7 @@ def ok(result):
 
 def test_bootstrap_is_safe_when_an_admin_exists(portainer):
     if not portainer.simulated:
-        pytest.skip('bootstrap is exercised against the test double only (it would add tokens to a real Portainer)')
+        swarm_lab.require('bootstrap is exercised against the test double only (it would add tokens to a real Portainer)')
     first = portainer.bootstrap
     assert first['admin_created'] is False            # --admin-password-file created it at start
     assert first['token_created'] is True and first['endpoints']['primary']
@@ -119,8 +119,10 @@ def test_deploy_lab_stacks_converge_on_the_worker(portainer, config):
     app = [s for s in results['thinkheads_ai_app']['services'] if s['name'] == 'phx-swarm-app_app'][0]
     assert app['running'] == 2
     if portainer.simulated:
-        assert portainer.lab.task_nodes('phx-swarm-app_app') == [swarm_lab.WKR, swarm_lab.WKR]
-        assert portainer.lab.task_nodes('phx-swarm-qdrant_qdrant') == [swarm_lab.WKR]
+        wait_equal(lambda: portainer.lab.task_nodes('phx-swarm-app_app'), [swarm_lab.WKR, swarm_lab.WKR],
+                   'running tasks of phx-swarm-app_app')
+        wait_equal(lambda: portainer.lab.task_nodes('phx-swarm-qdrant_qdrant'), [swarm_lab.WKR],
+                   'running tasks of phx-swarm-qdrant_qdrant')
     spec = portainer.services('phx-swarm-qdrant')['phx-swarm-qdrant_qdrant']['Spec']
     assert spec['Labels']['traefik.swarm.network'] == 'phoenix-routed'
     env = spec['TaskTemplate']['ContainerSpec']['Env']
@@ -167,15 +169,15 @@ def test_env_change_updates(portainer, config):
 
 def test_image_tag_change_updates(portainer, config):
     if not portainer.simulated:
-        pytest.skip('needs a second local image tag on the swarm nodes')
+        swarm_lab.require('needs a second local image tag on the swarm nodes')
     for name in (swarm_lab.MGR, swarm_lab.WKR):
         swarm_lab.node(name, 'tag', swarm_lab.GUEST_IMAGE, 'phoenix-lab/guest:phx-swarm-v2')
     out = rendered(config, 'qdrant_service', env={'PHX_SWARM_MARK': 'env-v2'})
     out['compose'] = out['compose'].replace('phoenix-lab/guest:latest', 'phoenix-lab/guest:phx-swarm-v2')
     result = ok(portainer.module('portainer_stack', deploy_args(out, wait=False)))
     assert result['changed'] and result['stack_action'] == 'updated' and result['deploys'] == 1
-    spec = portainer.services('phx-swarm-qdrant')['phx-swarm-qdrant_qdrant']['Spec']
-    assert spec['TaskTemplate']['ContainerSpec']['Image'].split('@')[0] == 'phoenix-lab/guest:phx-swarm-v2'
+    wait_equal(lambda: portainer.services('phx-swarm-qdrant')['phx-swarm-qdrant_qdrant']['Spec']['TaskTemplate']
+               ['ContainerSpec']['Image'].split('@')[0], 'phoenix-lab/guest:phx-swarm-v2', 'the updated service image')
     assert 'image: phoenix-lab/guest:latest' in result['diff'][0]['before']
     assert 'image: phoenix-lab/guest:phx-swarm-v2' in result['diff'][0]['after']
 
@@ -204,13 +206,16 @@ def test_stack_outside_portainer_conflict_and_adoption(portainer):
 
 def test_prune_and_removal(portainer):
     base = {'name': 'phx-swarm-prune', 'wait_timeout': 120}
+
+    def services():
+        return set(portainer.services('phx-swarm-prune'))
     ok(portainer.module('portainer_stack', dict(base, compose=small('one', 'two'))))
-    assert set(portainer.services('phx-swarm-prune')) == {'phx-swarm-prune_one', 'phx-swarm-prune_two'}
+    wait_equal(services, {'phx-swarm-prune_one', 'phx-swarm-prune_two'}, 'services of phx-swarm-prune')
     kept = ok(portainer.module('portainer_stack', dict(base, compose=small('one'))))
     assert kept['stack_action'] == 'updated'
-    assert set(portainer.services('phx-swarm-prune')) == {'phx-swarm-prune_one', 'phx-swarm-prune_two'}
+    assert services() == {'phx-swarm-prune_one', 'phx-swarm-prune_two'}      # without prune, two stays
     ok(portainer.module('portainer_stack', dict(base, compose=small('one'), env={'GREETING': 'x'}, prune=True)))
-    assert set(portainer.services('phx-swarm-prune')) == {'phx-swarm-prune_one'}
+    wait_equal(services, {'phx-swarm-prune_one'}, 'services of phx-swarm-prune after the prune')
     info = ok(portainer.module('portainer_stack_info', {}))
     assert {'phx-swarm-qdrant', 'phx-swarm-app'} <= set(info['managed'])     # rendered stacks carry the label
     by_name = dict((s['name'], s) for s in info['stacks'])
@@ -228,6 +233,6 @@ def test_prune_and_removal(portainer):
     for stack, gone in removed.items():
         ok(gone)
         assert gone['changed'] and gone['stack_action'] == 'deleted' and gone['deploys'] == 1
-        assert portainer.services(stack) == {}
+        wait_equal(lambda s=stack: portainer.services(s), {}, 'services of %s after its removal' % stack)
     again = ok(portainer.module('portainer_stack', {'name': 'phx-swarm-prune', 'state': 'absent'}))
     assert again['changed'] is False

@@ -8,6 +8,8 @@ import pytest
 
 import swarm_lab
 
+from phoenix_testlib import wait_equal, wait_for
+
 NAME = 'phx-swarm-direct'
 COMPOSE = """version: '3.8'
 services:
@@ -60,7 +62,8 @@ def test_deploy_converges_then_noop(lab):
     first = ok(run({'compose': COMPOSE, 'env': env}))
     assert first['changed'] and first['stack_action'] == 'created' and first['deploys'] == 1
     assert [(s['name'], s['running'], s['desired']) for s in first['services']] == [('phx-swarm-direct_web', 2, 2)]
-    assert lab.task_nodes('phx-swarm-direct_web') == [swarm_lab.WKR, swarm_lab.WKR]
+    wait_equal(lambda: lab.task_nodes('phx-swarm-direct_web'), [swarm_lab.WKR, swarm_lab.WKR],
+               'running tasks of phx-swarm-direct_web')
     assert TOKEN not in json.dumps(first)
     again = ok(run({'compose': COMPOSE, 'env': env}))
     assert again['changed'] is False and again['deploys'] == 0
@@ -76,11 +79,12 @@ def test_check_mode_then_env_change(lab):
     assert 'LEVEL=info' in env_of(lab, 'phx-swarm-direct_web')
     updated = ok(run({'compose': COMPOSE, 'env': env, 'wait': False}))
     assert updated['changed'] and updated['stack_action'] == 'updated' and updated['deploys'] == 1
-    assert 'LEVEL=debug' in env_of(lab, 'phx-swarm-direct_web')
+    wait_for(lambda: env_of(lab, 'phx-swarm-direct_web'), lambda env: 'LEVEL=debug' in env,
+             'LEVEL=debug in the service environment')
 
 
 def test_removal(lab):
     gone = ok(run({'state': 'absent'}))
     assert gone['changed'] and gone['stack_action'] == 'deleted'
-    assert lab.services(NAME) == {}
+    wait_equal(lambda: lab.services(NAME), {}, 'services of %s after its removal' % NAME)
     assert ok(run({'state': 'absent'}))['changed'] is False
