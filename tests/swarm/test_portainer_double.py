@@ -112,8 +112,8 @@ def test_status_is_public_and_both_auth_headers_are_refused(portainer):
         from ansible_collections.thinkheads.phoenix.plugins.module_utils.portainer import PortainerClient
         jwt = PortainerClient(portainer.url, username=portainer.conn.get('username', 'admin'), password=password,
                               ca_path=portainer.conn.get('ca_path')).login()
-        status, body = raw(portainer, 'GET', '/api/users/me', {'X-API-Key': portainer.conn['api_key'],
-                                                                'Authorization': 'Bearer ' + jwt})
+        both = {'X-API-Key': portainer.conn['api_key'], 'Authorization': 'Bearer ' + jwt}
+        status, body = raw(portainer, 'GET', '/api/users/me', both)
         assert status == 403 and body['message'] == 'api key and auth header are not allowed at the same time'
     status, body = raw(portainer, 'GET', '/api/users/me')
     assert status == 401 and body['message'] == 'A valid authorization token is missing'

@@ -212,7 +212,7 @@ def test_absent_check_mode_then_removal(lab):
 
 
 def test_banned_login_is_explained(lab):
-    for _ in range(12):
+    for _attempt in range(12):
         lab.client.request('POST', '/api/auth', body={'Username': 'nobody', 'Password': 'x'}, auth=False,
                            expect=(403, 422))
     lab.clear()

@@ -119,7 +119,7 @@ def test_401_wordings(double):
 def test_login_burst_bans_the_address(double):
     url, _httpd, _engine = double
     token = jwt(url)                       # one of the 10 the bucket holds
-    answers = [call(url, 'POST', '/api/auth', body={'Username': 'nobody', 'Password': 'x'})[0] for _ in range(12)]
+    answers = [call(url, 'POST', '/api/auth', body={'Username': 'nobody', 'Password': 'x'})[0] for _attempt in range(12)]
     assert answers[:9] == [422] * 9 and 403 in answers          # rate_limiter.go: failed logins count too
     status, body = call(url, 'POST', '/api/auth', body={'Username': 'admin', 'Password': PASSWORD})
     assert (status, body) == (403, {'message': 'Access denied', 'details': 'Access denied to resource'})
@@ -238,13 +238,13 @@ def test_stack_answers_have_portainers_shapes(double):
 def test_rate_limiter_refills_one_per_second():
     now = [0.0]
     limiter = RateLimiter(ban=60, clock=lambda: now[0])
-    assert all(limiter.allow('a') for _ in range(10)) and not limiter.allow('a')
+    assert all(limiter.allow('a') for _attempt in range(10)) and not limiter.allow('a')
     assert limiter.allow('b')                                   # per address
     now[0] = 59.0
     assert not limiter.allow('a')                               # still banned, whatever the bucket holds
     now[0] = 60.5
     assert limiter.allow('a')                                   # ban over, bucket refilled meanwhile
     fresh = RateLimiter(ban=60, clock=lambda: now[0])
-    for _ in range(30):                                         # one request a second never empties it
+    for _second in range(30):                                       # one request a second never empties it
         now[0] += 1.0
         assert fresh.allow('c')

@@ -243,8 +243,8 @@ class DockerEngine:
         except (OSError, socket.timeout, http.client.HTTPException) as exc:
             return 'Cannot connect to the Docker daemon at %s: %s' % (self.url, exc)
         if status != 200:
-            return 'Docker engine at %s answered HTTP %s to /_ping: %s' % (self.url, status,
-                                                                         raw.decode('utf-8', 'replace')[:200])
+            text = raw.decode('utf-8', 'replace')[:200]
+            return 'Docker engine at %s answered HTTP %s to /_ping: %s' % (self.url, status, text)
         return None
 
     def json(self, method, path):
