@@ -40,20 +40,30 @@ def show(proc):
     return f"exit {proc.returncode}\n--- stdout (end) ---\n{proc.stdout[-6000:]}\n--- stderr ---\n{proc.stderr[-3000:]}"
 
 
+# `make lab-test` sets PHOENIX_REQUIRE_LAB=1: there, a lab that cannot run fails the suite instead of skipping it.
+REQUIRED = os.environ.get("PHOENIX_REQUIRE_LAB") == "1"
+
+
+def unavailable(reason: str):
+    if REQUIRED:
+        pytest.fail(f"PHOENIX_REQUIRE_LAB=1 and the lab cannot run: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
 @pytest.fixture(scope="module")
 def engine():
     if os.environ.get("PHOENIX_LAB_TESTS", "1") == "0":
-        pytest.skip("PHOENIX_LAB_TESTS=0")
+        unavailable("PHOENIX_LAB_TESTS=0")
     script = REPO / "lab" / "engine" / "ensure-engine.sh"
     if not script.exists():
-        pytest.skip("lab/engine/ensure-engine.sh is missing")
+        unavailable("lab/engine/ensure-engine.sh is missing")
     try:
         proc = subprocess.run([str(script)], capture_output=True, text=True, timeout=300, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
-        pytest.skip(f"no Docker engine can be started here: {exc}")
+        unavailable(f"no Docker engine can be started here: {exc}")
     if proc.returncode != 0:
         last = (proc.stderr.strip() or proc.stdout.strip()).splitlines()[-1:] or ["no output"]
-        pytest.skip(f"no Docker engine can be started here (ensure-engine.sh exit {proc.returncode}: {last[0]})")
+        unavailable(f"no Docker engine can be started here (ensure-engine.sh exit {proc.returncode}: {last[0]})")
 
 
 @pytest.fixture(scope="module")
