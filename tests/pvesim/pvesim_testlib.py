@@ -60,6 +60,16 @@ class Api:
             assert time.monotonic() < deadline, f"task {upid} still running after {timeout:g} s: {status}"
             time.sleep(0.02)
 
+    def wait_template(self, kind: str, vmid: int, timeout: float = 30.0) -> dict:
+        """Poll a guest's config until it shows template: 1 (LXC conversion answers null, no task ID)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            config = self.data("GET", f"/nodes/pve/{kind}/{vmid}/config")
+            if config.get("template") == 1:
+                return config
+            assert time.monotonic() < deadline, f"{kind} {vmid} not a template after {timeout:g} s: {config}"
+            time.sleep(0.02)
+
     def run(self, method: str, path: str, **params) -> dict:
         """Call an asynchronous API and wait for its task; returns the task status."""
         return self.wait(self.data(method, path, **params))

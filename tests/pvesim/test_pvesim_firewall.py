@@ -68,3 +68,24 @@ def test_cluster_aliases_and_ipsets(api):
     api.data("DELETE", f"{base}/ipset/internal", force=1)
     assert api.data("GET", f"{base}/ipset") == []
     api.data("DELETE", f"{base}/aliases/gateway")
+
+
+def test_rule_create_normalizes_like_pve(api, make_ct):
+    vmid = make_ct(856)
+    base = f"/nodes/pve/lxc/{vmid}/firewall"
+    api.data("POST", f"{base}/rules", type="in", action="ACCEPT", enable=1, proto="tcp", dport="443",
+             source="10.0.0.0/24", comment="first")
+    digest = _rules(api, base)[0]["digest"]
+    api.data("POST", f"{base}/rules", type="in", action="ACCEPT", enable=1, proto="tcp", dport="80",
+             comment="second")
+    # pve-firewall API2/Firewall/Rules.pm create_rule: no digest check on create (a stale one is ignored)
+    api.data("POST", f"{base}/rules", type="in", action="ACCEPT", macro="ssh", comment="  ssh from lan  ",
+             digest=digest)
+    rules = _rules(api, base)
+    # Firewall.pm verify_rule: the macro's preferred name; parse_fw_rule: the comment read back trimmed
+    assert rules[0]["macro"] == "SSH" and rules[0]["comment"] == "ssh from lan"
+    assert "ipversion" not in rules[0] and "ipversion" not in rules[1]
+    # verify_rule: ipversion from the source/dest addresses
+    assert rules[2]["ipversion"] == 4
+    response = api.post(f"{base}/rules", type="in", action="ACCEPT", macro="nosuchmacro")
+    assert response.status_code == 400 and "unknown macro 'nosuchmacro'" in response.json()["errors"]["macro"]

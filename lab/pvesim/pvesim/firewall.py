@@ -115,8 +115,13 @@ def _verify_rule(sim: Sim, store: dict, rule: dict, cluster: bool):
     elif rule.get("action") not in ("ACCEPT", "DROP", "REJECT"):
         errors["action"] = f"unknown action '{rule.get('action')}'"
     macro = rule.get("macro")
-    if macro and macro not in MACROS:
-        errors["macro"] = f"unknown macro '{macro}'"
+    if macro:
+        # pve-firewall Firewall.pm verify_rule: a macro is looked up case-insensitively, stored by its preferred name
+        preferred = {name.lower(): name for name in MACROS}.get(macro.lower())
+        if preferred:
+            rule["macro"] = macro = preferred
+        else:
+            errors["macro"] = f"unknown macro '{macro}'"
     for port_key in ("dport", "sport"):
         if rule.get(port_key) and not rule.get("proto") and not macro:
             errors["proto"] = f"missing property - '{port_key}' requires this property"
@@ -136,6 +141,21 @@ def _verify_rule(sim: Sim, store: dict, rule: dict, cluster: bool):
             cluster_sets = sim.firewall.get("cluster", {}).get("ipsets", {})
             if name not in local and name not in cluster_sets:
                 errors[addr_key] = f"no such ipset '{value[1:]}'"
+    # Firewall.pm verify_rule: ipversion from the source/dest addresses (literal or through an alias)
+    versions = set()
+    for addr_key in ("source", "dest"):
+        value = rule.get(addr_key) or ""
+        alias = (store.get("aliases", {}).get(value.lower())
+                 or sim.firewall.get("cluster", {}).get("aliases", {}).get(value.lower()))
+        if alias:
+            value = alias["cidr"]
+        if value and not value.startswith("+"):
+            versions.add(6 if ":" in value else 4)
+    if len(versions) > 1:
+        fail("detected mixed ipv4/ipv6 addresses in rule")
+    rule.pop("ipversion", None)
+    if versions:
+        rule["ipversion"] = str(versions.pop())
     if errors:
         param_fail(errors)
 
@@ -146,6 +166,9 @@ def _copy_rule_data(rule: dict, params: dict):
             value = _text(params[key])
             if value in ("", "-"):
                 rule.pop(key, None)
+            elif key == "comment":
+                # Firewall.pm parse_fw_rule reads the saved '# comment' back without surrounding white space
+                rule[key] = value.strip()
             else:
                 rule[key] = value
 
@@ -159,7 +182,7 @@ def rules_list(sim: Sim, req: Request):
 @route("POST", *_paths("/rules"))
 def rules_create(sim: Sim, req: Request):
     store = _scope(sim, req)
-    _check_digest(sim, req, store["rules"])
+    # pve-firewall API2/Firewall/Rules.pm create_rule: `digest` is accepted but not checked on create
     rule: dict = {}
     _copy_rule_data(rule, req.params)
     rule.setdefault("enable", "0")

@@ -247,6 +247,12 @@ def lxc_create(sim: Sim, req: Request):
     log = [f"extracting archive '{ostemplate}'"]
     conf.options.update({"arch": "amd64", "ostype": _ostype(ostemplate)})
     _apply_options(sim, "lxc", vmid, conf, params, [], False, log)
+    # pve-container API2/LXC.pm create_vm ("set some defaults"): hostname ||= CT<vmid>, memory ||= 512, swap //= 512
+    if not conf.options.get("hostname"):
+        conf.options["hostname"] = f"CT{vmid}"
+    if not conf.options.get("memory") or conf.options["memory"] == "0":
+        conf.options["memory"] = "512"
+    conf.options.setdefault("swap", "512")
     if unprivileged:
         conf.options["unprivileged"] = "1"
     conf.options["lock"] = "create"
@@ -798,7 +804,10 @@ def make_template(sim: Sim, req: Request):
             fresh.options["template"] = "1"
             sim.save_conf(kind, vmid, fresh)
 
-    return _start_task(sim, req, kind, "template", vmid, body, _unlock_on_error(sim, kind, vmid))
+    upid = _start_task(sim, req, kind, "template", vmid, body, _unlock_on_error(sim, kind, vmid))
+    # pve-container API2/LXC.pm template: the vztemplate worker is forked inside lock_config and its UPID dropped
+    # (returns null); qemu-server API2/Qemu.pm template returns the qmtemplate UPID
+    return upid if kind == "qemu" else None
 
 
 @route("POST", *guest_paths("/clone"))
