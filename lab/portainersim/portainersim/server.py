@@ -518,36 +518,34 @@ class Handler(BaseHTTPRequestHandler):
         path = unquote(parts.path)
         query = dict((k, v[-1]) for k, v in parse_qs(parts.query).items())
         raw = self._body()
-        status = 500
+        if path.startswith('/sim/'):
+            self._sim_route(method, path)
+            return
+        answer = self._answer(method, path, query, raw)
+        # logged before the answer leaves, so that a client that got its answer finds its request in the log
+        self.sim.requests.append({'method': method, 'path': path, 'query': query, 'status': answer[0],
+                                  'time': time.time()})
+        self._send(*answer)
+
+    def _answer(self, method, path, query, raw):
+        """(status, body, content type, raw body) for one API request."""
         try:
-            if path.startswith('/sim/'):
-                status = self._sim_route(method, path)
-                return
             self._both_auth_headers()
             name, access, groups = self._match(method, path)
             if name is None:
-                status = access
-                if status == 404:
-                    self._send(404, ctype='text/plain; charset=utf-8', raw=b'404 page not found\n')
-                else:
-                    self._send(405)
-                return
+                if access == 404:
+                    return 404, None, 'text/plain; charset=utf-8', b'404 page not found\n'
+                return 405, None, 'application/json', None
             with self.sim.store.lock:
                 user, via = self._authenticate_request() if access == 'auth' else (None, None)
                 request = {'method': method, 'path': path, 'query': query, 'raw': raw, 'user': user, 'via': via}
                 status, body, ctype, rawout = getattr(self, name)(request, **groups)
                 self.sim.store.save()
-            self._send(status, body, ctype or 'application/json', rawout)
+            return status, body, ctype or 'application/json', rawout
         except ApiError as exc:
-            status = exc.status
-            self._send(exc.status, {'message': exc.message, 'details': exc.details})
+            return exc.status, {'message': exc.message, 'details': exc.details}, 'application/json', None
         except Exception as exc:  # pylint: disable=broad-except
-            status = 500
-            self._send(500, {'message': 'Internal server error', 'details': str(exc)})
-        finally:
-            if not path.startswith('/sim/'):
-                self.sim.requests.append({'method': method, 'path': path, 'query': query, 'status': status,
-                                          'time': time.time()})
+            return 500, {'message': 'Internal server error', 'details': str(exc)}, 'application/json', None
 
     def do_GET(self):  # noqa: N802 - BaseHTTPRequestHandler API
         if self.path.split('?', 1)[0] == '/':
