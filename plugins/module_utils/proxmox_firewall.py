@@ -24,11 +24,48 @@ def api_rule(rule):
         value = rule.get(key, rule.get('icmp_type') if key == 'icmp-type' else None)
         if value is None and key == 'dport':
             value = rule.get('port')
+        if key == 'comment' and value is not None:
+            value = str(value).strip()      # Proxmox reads a rule's comment back trimmed (parse_fw_rule)
         if value in (None, ''):
             continue
         out[key] = str(value)
     if out.get('type') != 'group' and 'action' in out:
         out['action'] = out['action'].upper()
+    return out
+
+
+# Keys a rule given to the module may have: Proxmox's rule fields plus the Phoenix spellings.
+RULE_INPUT_KEYS = tuple(sorted(RULE_FIELDS + ('enabled', 'port', 'icmp_type')))
+
+
+def rule_input_errors(rules):
+    """One message per rule with an unknown key, or with no type/action."""
+    errors = []
+    for index, rule in enumerate(rules or []):
+        if not isinstance(rule, dict):
+            errors.append('rules[%d] must be a dict, got %s' % (index, type(rule).__name__))
+            continue
+        unknown = sorted(str(k) for k in rule if k not in RULE_INPUT_KEYS)
+        if unknown:
+            errors.append('rules[%d]: unknown key%s %s (known: %s)' % (
+                index, 's' if len(unknown) > 1 else '', ', '.join('"%s"' % k for k in unknown),
+                ', '.join(RULE_INPUT_KEYS)))
+        elif not rule.get('type') or not rule.get('action'):
+            errors.append('rules[%d] needs "type" and "action"' % index)
+    return errors
+
+
+def adopt_macro_spelling(desired, current):
+    """Desired rules with each macro spelled as the current rules spell it.
+
+    Proxmox looks macros up case-insensitively and stores the preferred name (``ssh`` -> ``SSH``).
+    """
+    spelling = dict((r['macro'].lower(), r['macro']) for r in current if r.get('macro'))
+    out = []
+    for rule in desired:
+        if rule.get('macro') and rule['macro'].lower() in spelling:
+            rule = dict(rule, macro=spelling[rule['macro'].lower()])
+        out.append(rule)
     return out
 
 

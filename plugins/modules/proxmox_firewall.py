@@ -130,7 +130,8 @@ from ansible_collections.thinkheads.phoenix.plugins.module_utils.proxmox import 
     HAS_PROXMOXER, PveClient, PveError, guest_missing, proxmox_argument_spec,
 )
 from ansible_collections.thinkheads.phoenix.plugins.module_utils.proxmox_firewall import (
-    api_rule, current_rule, describe, desired_options, plan_options, plan_rules, update_params,
+    adopt_macro_spelling, api_rule, current_rule, describe, desired_options, plan_options, plan_rules,
+    rule_input_errors, update_params,
 )
 
 
@@ -191,12 +192,10 @@ class FirewallRunner:
             self.write('put', base + '/options', **params)
         if self.params['rules'] is not None:
             desired = [api_rule(r) for r in self.params['rules']]
-            for index, rule in enumerate(desired):
-                if 'type' not in rule or 'action' not in rule:
-                    self.module.fail_json(msg='rules[%d] needs "type" and "action"' % index)
             raw = sorted((self.client.get(base + '/rules') if result['guest_exists'] else None) or [],
                          key=lambda r: int(r.get('pos', 0)))
             current = [current_rule(r) for r in raw]
+            desired = adopt_macro_spelling(desired, current)
             self.diff['before']['rules'] = [describe(r) for r in current]
             self.diff['after']['rules'] = [describe(r) for r in desired]
             work = list(current)
@@ -315,6 +314,9 @@ def main():
                            required_one_of=[('api_token_id', 'api_password')])
     if not HAS_PROXMOXER:
         module.fail_json(msg='the Python library proxmoxer is required on the host running this module')
+    errors = rule_input_errors(module.params['rules'])
+    if errors:
+        module.fail_json(msg='; '.join(errors))
     runner = None
     try:
         runner = FirewallRunner(module)
