@@ -100,6 +100,21 @@ def _error_text(exc):
     return detail or str(exc)
 
 
+def parse_api_url(api_url):
+    """(urlsplit parts, port) of an https API URL; a PveError naming api_url when it is malformed."""
+    text = str(api_url or '').strip()
+    try:
+        parts = urlsplit(text if '://' in text else 'https://' + text)
+        port = parts.port or 8006
+    except ValueError as exc:     # a non-numeric or out-of-range port, a broken [IPv6] literal
+        raise PveError('api_url %r is not a valid URL: %s' % (text, exc)) from None
+    if parts.scheme != 'https':
+        raise PveError('api_url must use https (got %s)' % text)
+    if not parts.hostname:
+        raise PveError('api_url %r names no host' % text)
+    return parts, port
+
+
 class PveClient:
     """Thin, counted, retrying access to the Proxmox VE API."""
 
@@ -108,9 +123,7 @@ class PveClient:
                  backoff=0.5, sleep=time.sleep, **_ignored):
         if not HAS_PROXMOXER:
             raise PveError('the Python library proxmoxer is required: %s' % PROXMOXER_IMPORT_ERROR)
-        parts = urlsplit(api_url if '://' in api_url else 'https://' + api_url)
-        if parts.scheme != 'https':
-            raise PveError('api_url must use https (got %s)' % api_url)
+        parts, port = parse_api_url(api_url)
         self.node = node
         self.retries = max(0, int(api_retries))
         self.task_timeout = task_timeout
@@ -118,7 +131,7 @@ class PveClient:
         self._sleep = sleep
         self.calls = []
         verify = (ca_file or True) if validate_certs else False
-        kwargs = dict(host=parts.hostname, port=parts.port or 8006, user=api_user, verify_ssl=verify,
+        kwargs = dict(host=parts.hostname, port=port, user=api_user, verify_ssl=verify,
                       timeout=api_timeout, backend='https', service='PVE')
         if api_token_id:
             if not api_token_secret:

@@ -19,6 +19,9 @@ LXC_MANAGED = ('hostname', 'cores', 'memory', 'swap', 'nameserver', 'searchdomai
                'description', 'features')
 QEMU_MANAGED = ('name', 'cores', 'memory', 'nameserver', 'searchdomain', 'onboot', 'startup', 'tags',
                 'description', 'ciuser', 'sshkeys', 'agent')
+# Keys Proxmox sets when it creates a guest (pve-container create_vm: hostname, memory, swap): managed when the
+# config gives them, else left as Proxmox set them (never deleted).
+PVE_CREATE_DEFAULTS = {'lxc': ('hostname', 'memory', 'swap'), 'qemu': ()}
 # Indexed families the module owns entirely (every entry not desired is removed).
 LXC_FAMILIES = ('net', 'mp', 'dev')
 QEMU_FAMILIES = ('net', 'ipconfig')
@@ -40,6 +43,51 @@ DEFAULT_KEYS = {('lxc', 'mp'): 'volume', ('lxc', 'dev'): 'path', ('lxc', 'rootfs
 
 class GuestSpecError(Exception):
     pass
+
+
+_INT_FIELDS = ('cores', 'memory_mb', 'swap_mb', 'boot_order', 'boot_delay')
+
+
+def _is_int(value):
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return True
+    return isinstance(value, str) and re.match(r'^\s*\d+\s*$', value) is not None
+
+
+def _is_number(value):
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, (int, float)):
+        return True
+    return isinstance(value, str) and re.match(r'^\s*\d+(\.\d+)?\s*$', value) is not None
+
+
+def guest_input_errors(guest):
+    """What makes a guest dict unusable, as one-line messages (checked before any API call)."""
+    if not isinstance(guest, dict):
+        return ['guest must be a dict (the phoenix_guest host variable), got %s' % type(guest).__name__]
+    errors = []
+    for key in ('id', 'name', 'hostname', 'network'):
+        if key not in guest:
+            errors.append('guest is missing "%s": pass the normalized guest (phoenix_guest host variable)' % key)
+    if errors:
+        return errors
+    if not _is_int(guest['id']):
+        errors.append('guest id must be an integer, got %r' % (guest['id'],))
+    if guest.get('clone_from') is not None and not _is_int(guest['clone_from']):
+        errors.append('guest clone_from must be an integer (the ID of the guest to clone), got %r'
+                      % (guest['clone_from'],))
+    for key in _INT_FIELDS:
+        if guest.get(key) is not None and not _is_int(guest[key]):
+            errors.append('guest %s must be an integer, got %r' % (key, guest[key]))
+    if guest.get('disk_gb') is not None and not _is_number(guest['disk_gb']):
+        errors.append('guest disk_gb must be a number, got %r' % (guest['disk_gb'],))
+    if not isinstance(guest['network'], dict):
+        errors.append('guest network must be a dict (interface, bridge, cidr, gateway, mac, ...), got %s'
+                      % type(guest['network']).__name__)
+    return errors
 
 
 def family_of(key):
@@ -82,8 +130,18 @@ def _bool(value):
     return 1 if value else 0
 
 
+# The PVE tag that marks a guest as made (or adopted) by Phoenix; every guest the module creates or reconciles
+# carries it (desired_lxc / desired_qemu put it first in tags).
+OWNER_TAG = 'phoenix'
+
+
+def owned(config):
+    """Whether a guest config carries Phoenix's owner tag."""
+    return OWNER_TAG in [t for t in re.split(r'[;, ]+', str((config or {}).get('tags') or '')) if t]
+
+
 def _tags(guest):
-    tags = ['phoenix'] + [re.sub(r'[^a-z0-9_-]', '-', f.lower()) for f in guest.get('features') or []]
+    tags = [OWNER_TAG] + [re.sub(r'[^a-z0-9_-]', '-', f.lower()) for f in guest.get('features') or []]
     seen = []
     for tag in tags:
         if tag not in seen:
@@ -211,6 +269,48 @@ def desired_qemu(guest, ssh_keys=None):
     return config
 
 
+_MAC_RE = re.compile(r'^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$')
+
+
+def _current_mac(kind, text):
+    """The MAC address in a current netN value: LXC C(hwaddr=), QEMU C(<model>=<mac>) or C(macaddr=)."""
+    values = parse_property_string(text)
+    if kind == 'lxc':
+        return values.get('hwaddr')
+    for key, value in values.items():
+        if key != 'bridge' and _MAC_RE.match(value or ''):
+            return value
+    return None
+
+
+def keep_current_macs(kind, desired, current):
+    """``desired`` with the MAC of each existing NIC the config gives no MAC for.
+
+    Proxmox picks a random MAC for a NIC written without one (LXC C(hwaddr), QEMU C(model=virtio)), so writing
+    the bare form would give the guest a new MAC, and re-plug its NIC, on every run.
+    """
+    if not current:
+        return desired
+    out = dict(desired)
+    for key, value in desired.items():
+        family, index = family_of(key)
+        if family != 'net' or index is None or key not in current:
+            continue
+        mac = _current_mac(kind, current[key])
+        if not mac:
+            continue
+        values = parse_property_string(value)
+        if kind == 'lxc':
+            if 'hwaddr' not in values:
+                values['hwaddr'] = mac
+                out[key] = format_property_string(values, order=('name', 'bridge', 'firewall', 'gw', 'hwaddr', 'ip'))
+        elif 'model' in values:
+            model = values.pop('model')
+            out[key] = format_property_string(dict(values, **{model: mac}),
+                                              order=(model, 'bridge', 'firewall'))
+    return out
+
+
 def _canon(kind, key, value):
     """A comparable form of one config value."""
     family, _index = family_of(key)
@@ -249,7 +349,7 @@ def plan_config(kind, desired, current):
             changes[key] = value
     deletes = []
     for key in current:
-        if key in desired:
+        if key in desired or key in PVE_CREATE_DEFAULTS[kind]:
             continue
         family, index = family_of(key)
         if key in managed or (index is not None and family in families):

@@ -73,6 +73,14 @@ options:
     type: list
     elements: str
     default: []
+  adopt:
+    description:
+      - Take over a guest Phoenix did not make. Every guest the module creates or reconciles carries the PVE tag
+        C(phoenix); an existing guest without it (made by hand, by another tool, or by the old C(phoenix) CLI) is
+        neither reconciled nor destroyed, and the module fails naming it. With V(true) the guest is reconciled
+        (and so tagged C(phoenix)) or destroyed. Playbooks pass C(phoenix_adopt).
+    type: bool
+    default: false
   shutdown_timeout:
     description: Seconds to wait for a clean shutdown before the guest is stopped hard.
     type: int
@@ -156,13 +164,16 @@ tasks:
   elements: str
 '''
 
+import time
+
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.thinkheads.phoenix.plugins.module_utils.proxmox import (
     HAS_PROXMOXER, PveClient, PveError, guest_missing, proxmox_argument_spec,
 )
 from ansible_collections.thinkheads.phoenix.plugins.module_utils.proxmox_guest import (
-    desired_lxc, desired_qemu, disk_size_gb, encode_for_api, managed_view, ostemplate_volid, plan_config,
+    OWNER_TAG, desired_lxc, desired_qemu, disk_size_gb, encode_for_api, guest_input_errors, keep_current_macs,
+    managed_view, ostemplate_volid, owned, plan_config,
 )
 
 
@@ -265,6 +276,7 @@ class GuestRunner:
                                       'when the container is created (destroy and re-create it)' % (
                                           self.vmid, 'unprivileged' if have else 'privileged',
                                           'unprivileged' if want else 'privileged'), **self.result)
+        desired = keep_current_macs(self.kind, desired, current)
         changes, deletes = plan_config(self.kind, desired, current or {})
         if changes or deletes:
             self.result['changed'] = True
@@ -332,13 +344,42 @@ class GuestRunner:
         if not self.module.check_mode:
             if not self.result['created'] and self.status() == 'running':
                 self.stop()
-            self.task(self.client.post(self.base + '/template'))
+            reply = self.client.post(self.base + '/template')
+            if isinstance(reply, str) and reply.startswith('UPID:'):
+                self.task(reply)            # qemu: the qmtemplate task
+            else:
+                self.wait_for_template()    # lxc: null reply, a detached vztemplate worker
+
+    def wait_for_template(self):
+        """Poll the config until it shows template: 1, for at most task_timeout seconds."""
+        self.dirty = True
+        timeout = self.params['task_timeout']
+        deadline = time.monotonic() + timeout
+        while True:
+            config = self.current_config() or {}
+            if str(config.get('template', '0')) == '1':
+                return
+            if time.monotonic() >= deadline:
+                self.module.fail_json(
+                    msg="%s %d is not a template %d s after POST %s/template (Proxmox answers it with no task ID and "
+                        "converts in the background): see the vztemplate task in the node's task log"
+                        % (self.kind, self.vmid, timeout, self.base), **self.result)
+            time.sleep(0.5)
 
     # -- entry -------------------------------------------------------------------------------------
 
     def run(self):
         state = self.params['state']
         current = self.current_config()
+        if current is not None and not owned(current) and not self.params['adopt']:
+            name = current.get('hostname') or current.get('name') or ''
+            self.result.pop('changed')
+            self.module.fail_json(
+                msg="%s %d (%r) exists on node %s but Phoenix did not make it (its tags lack '%s'): refusing to %s "
+                    "it. To take it over, set adopt: true (playbooks: -e phoenix_adopt=true); it is then tagged '%s'"
+                    % (self.kind, self.vmid, str(name), self.client.node, OWNER_TAG,
+                       'destroy' if state == 'absent' else 'reconcile', OWNER_TAG),
+                changed=False, **self.result)
         if state == 'absent':
             return self.absent(current)
         desired = self.desired()
@@ -401,15 +442,15 @@ def main():
         password=dict(type='str', no_log=True),
         ssh_public_keys=dict(type='list', elements='str', default=[], no_log=False),
         shutdown_timeout=dict(type='int', default=60),
+        adopt=dict(type='bool', default=False),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
                            required_one_of=[('api_token_id', 'api_password')])
     if not HAS_PROXMOXER:
         module.fail_json(msg='the Python library proxmoxer is required on the host running this module')
-    guest = module.params['guest']
-    for key in ('id', 'name', 'hostname', 'network'):
-        if key not in guest:
-            module.fail_json(msg='guest is missing "%s": pass the normalized guest (phoenix_guest host variable)' % key)
+    errors = guest_input_errors(module.params['guest'])
+    if errors:
+        module.fail_json(msg='; '.join(errors))
     runner = None
     try:
         runner = GuestRunner(module)

@@ -58,3 +58,20 @@ def test_destroy_needs_a_confirmation_naming_the_guests(pve):
     done = playbook(pve, 'destroy.yml', '-l', '801', '-e', 'phoenix_destroy_confirm=801')
     assert done.returncode == 0, done.stdout[-3000:]
     assert not os.path.exists(os.path.join(pve.state_dir, 'etc', 'pve', 'lxc', '801.conf'))
+
+
+def test_destroy_refuses_a_guest_phoenix_did_not_make_unless_adopted(pve):
+    from ansible_collections.thinkheads.phoenix.plugins.module_utils.proxmox import PveClient
+    client = PveClient(pve.url, api_token_id=pve.token_id, api_token_secret=pve.token_secret, ca_file=pve.ca_file)
+    client.wait_task(client.post('nodes/pve/lxc', vmid=801, rootfs='local-lvm:4', hostname='hand-made',
+                                 ostemplate='local:vztmpl/ubuntu-24.04-standard_24.04-2_amd64.tar.zst'))
+    pve.clear_log()
+    refused = playbook(pve, 'destroy.yml', '-l', '801', '-e', 'phoenix_destroy_confirm=801')
+    assert refused.returncode != 0
+    out = ' '.join((refused.stdout + refused.stderr).split())
+    assert "lxc 801 ('hand-made') exists on node pve but Phoenix did not make it" in out
+    assert 'phoenix_adopt=true' in out
+    assert pve.writes() == []
+    done = playbook(pve, 'destroy.yml', '-l', '801', '-e', 'phoenix_destroy_confirm=801', '-e', 'phoenix_adopt=true')
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert not os.path.exists(os.path.join(pve.state_dir, 'etc', 'pve', 'lxc', '801.conf'))

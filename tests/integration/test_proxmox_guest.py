@@ -16,7 +16,7 @@ needs_pvesim = pytest.mark.skipif(REAL_PVE, reason='injects faults through pvesi
 
 
 def guest_args(topology, gid, **extra):
-    args = {'guest': topology.guests[gid], 'storage': 'local-lvm', 'ostemplate': OSTEMPLATE}
+    args = {'guest': topology.guests.get(gid), 'storage': 'local-lvm', 'ostemplate': OSTEMPLATE}
     args.update(extra)
     return args
 
@@ -168,3 +168,122 @@ def test_raw_lxc_lines_written_on_the_hypervisor_reach_the_api(pve, topology, gu
     assert ('lxc.idmap', 'g 33 33 1') in raw
     # the API-managed keys are untouched by the raw lines: proxmox_guest has nothing to do
     assert run(pve, 'proxmox_guest', guest_args(topology, 801))['changed'] is False
+
+
+def test_create_keeps_what_proxmox_sets_at_creation(pve, topology):
+    """PVE gives a new CT swap: 512 (and hostname/memory defaults); a config without swap_mb leaves it alone."""
+    guest = copy.deepcopy(topology.guests[900])
+    guest.update(id=960, name='swapless', hostname='swapless', is_template=False)
+    guest.pop('swap_mb', None)
+    guest['network'] = dict(guest['network'], mac=None, cidr='10.0.0.96/24')
+    pve.clear_log()
+    created = run(pve, 'proxmox_guest', guest_args(topology, 960, guest=guest))
+    assert created['changed'] is True and created['created'] is True, created
+    assert created['deleted'] == [], created
+    writes = pve.writes()
+    assert [w['method'] for w in writes] == ['POST'], writes
+    if not REAL_PVE:
+        assert created['config'].get('swap') in (512, '512')
+    pve.clear_log()
+    check = run(pve, 'proxmox_guest', guest_args(topology, 960, guest=guest), check=True)
+    assert check['changed'] is False and pve.writes() == []
+    again = run(pve, 'proxmox_guest', guest_args(topology, 960, guest=guest))
+    assert again['changed'] is False and again['deleted'] == [] and pve.writes() == []
+    # managed once the config says so
+    managed = run(pve, 'proxmox_guest', guest_args(topology, 960, guest=dict(guest, swap_mb=0)))
+    assert managed['changed'] is True and managed['changes'] == {'swap': 0}
+    assert run(pve, 'proxmox_guest', guest_args(topology, 960, guest=guest, state='absent'))['changed'] is True
+
+
+def test_firewall_rules_in_proxmox_lax_form_converge(pve, topology, guest_801):
+    """Proxmox stores the macro by its preferred name (ssh -> SSH), trims comments, adds ipversion."""
+    rules = [{'type': 'in', 'action': 'accept', 'macro': 'ssh', 'source': '10.0.0.0/24',
+              'comment': '  ssh from the LAN  '},
+             {'type': 'in', 'action': 'ACCEPT', 'proto': 'tcp', 'dport': '443', 'enabled': True}]
+    args = {'vmid': 801, 'kind': 'lxc', 'rules': rules}
+    first = run(pve, 'proxmox_firewall', args)
+    assert first['changed'] is True, first
+    assert first['diff']['after']['rules'][0] == 'in ACCEPT source=10.0.0.0/24 macro=ssh # ssh from the LAN'
+    pve.clear_log()
+    check = run(pve, 'proxmox_firewall', args, check=True)
+    assert check['changed'] is False and check['operations'] == [], check
+    again = run(pve, 'proxmox_firewall', args)
+    assert again['changed'] is False and again['operations'] == [], again
+    assert again['rules'][0] == 'in ACCEPT source=10.0.0.0/24 macro=SSH # ssh from the LAN'
+    assert pve.writes() == []
+
+
+def test_firewall_unknown_rule_keys_fail_before_any_call(pve, guest_801):
+    pve.clear_log()
+    result = run(pve, 'proxmox_firewall', {'vmid': 801, 'rules': [
+        {'type': 'in', 'action': 'ACCEPT', 'proto': 'tcp', 'dport': '22', 'pos': 3}]})
+    assert result.get('failed') is True
+    assert result['msg'] == ('rules[0]: unknown key "pos" (known: action, comment, dest, dport, enable, enabled, '
+                             'icmp-type, icmp_type, iface, log, macro, port, proto, source, sport, type)')
+    assert pve.requests() == []
+
+
+def _lxc_template_guest(topology, vmid):
+    guest = copy.deepcopy(topology.guests[900])
+    guest.update(id=vmid, name='tmpl%d' % vmid, hostname='tmpl%d' % vmid, is_template=True)
+    guest['network'] = dict(guest['network'], mac=None, cidr='10.0.0.%d/24' % (vmid - 900))
+    return guest
+
+
+def test_lxc_template_conversion_is_waited_for(pve, topology):
+    """POST .../lxc/{vmid}/template answers null (no UPID): the module waits until the config shows template: 1."""
+    guest = _lxc_template_guest(topology, 961)
+    check = run(pve, 'proxmox_guest', guest_args(topology, 961, guest=guest), check=True)
+    assert check['changed'] is True and check['changes']['template'] == 1 and check['exists'] is False
+    result = run(pve, 'proxmox_guest', guest_args(topology, 961, guest=guest))
+    assert result.get('failed') is not True, result
+    assert result['changed'] is True and result['changes']['template'] == 1
+    info = run(pve, 'proxmox_guest_info', {})
+    assert info['guests']['961']['template'] is True           # converted when the module returned
+    pve.clear_log()
+    again = run(pve, 'proxmox_guest', guest_args(topology, 961, guest=guest))
+    assert again['changed'] is False and pve.writes() == []
+    run(pve, 'proxmox_guest', guest_args(topology, 961, guest=guest, state='absent'))
+
+
+@needs_pvesim
+def test_lxc_template_conversion_that_never_finishes_fails_clearly(pve, topology):
+    guest = _lxc_template_guest(topology, 962)
+    pve.control.set_faults(fail_task={'vmid': 962, 'type': 'vztemplate', 'message': 'rename failed'})
+    try:
+        result = run(pve, 'proxmox_guest', guest_args(topology, 962, guest=guest, task_timeout=2))
+    finally:
+        pve.control.clear_faults()
+    assert result.get('failed') is True
+    assert result['msg'] == ('lxc 962 is not a template 2 s after POST nodes/pve/lxc/962/template (Proxmox answers '
+                             'it with no task ID and converts in the background): see the vztemplate task in the '
+                             "node's task log")
+    run(pve, 'proxmox_guest', guest_args(topology, 962, guest=guest, state='absent'))
+
+
+def test_a_guest_phoenix_did_not_make_is_left_alone_unless_adopted(pve, topology):
+    """Phoenix tags what it creates ('phoenix'); an existing guest without the tag is neither reconciled nor
+    destroyed unless adopt is asked for."""
+    from ansible_collections.thinkheads.phoenix.plugins.module_utils.proxmox import PveClient
+    client = PveClient(pve.url, api_token_id=pve.token_id, api_token_secret=pve.token_secret, ca_file=pve.ca_file)
+    client.wait_task(client.post('nodes/pve/lxc', vmid=963, ostemplate=OSTEMPLATE, rootfs='local-lvm:4',
+                                 hostname='someone-elses', tags='prod'))
+    guest = copy.deepcopy(topology.guests[900])
+    guest.update(id=963, name='adopted', hostname='adopted', is_template=False)
+    guest['network'] = dict(guest['network'], mac=None, cidr='10.0.0.63/24')
+    expected = ("lxc 963 ('someone-elses') exists on node pve but Phoenix did not make it (its tags lack 'phoenix'): "
+                'refusing to %s it. To take it over, set adopt: true (playbooks: -e phoenix_adopt=true); it is then '
+                "tagged 'phoenix'")
+    for state, verb, check in (('present', 'reconcile', False), ('present', 'reconcile', True),
+                               ('absent', 'destroy', False), ('absent', 'destroy', True)):
+        pve.clear_log()
+        result = run(pve, 'proxmox_guest', guest_args(topology, 963, guest=guest, state=state), check=check)
+        assert result.get('failed') is True, result
+        assert result['msg'] == expected % verb
+        assert pve.writes() == []
+    adopted = run(pve, 'proxmox_guest', guest_args(topology, 963, guest=guest, adopt=True))
+    assert adopted['changed'] is True and 'phoenix' in adopted['config']['tags'].split(';')
+    pve.clear_log()
+    again = run(pve, 'proxmox_guest', guest_args(topology, 963, guest=guest))
+    assert again['changed'] is False and pve.writes() == []
+    assert run(pve, 'proxmox_guest', guest_args(topology, 963, guest=guest, state='absent'))['changed'] is True

@@ -10,7 +10,8 @@ from ansible_collections.thinkheads.phoenix.plugins.module_utils.proxmox_firewal
     api_rule, current_rule, desired_options, plan_options, plan_rules,
 )
 from ansible_collections.thinkheads.phoenix.plugins.module_utils.proxmox_guest import (
-    desired_lxc, desired_qemu, disk_size_gb, ostemplate_volid, parse_property_string, plan_config,
+    desired_lxc, desired_qemu, disk_size_gb, keep_current_macs, ostemplate_volid, parse_property_string,
+    plan_config,
 )
 
 
@@ -58,10 +59,12 @@ def test_plan_detects_removed_sub_option_and_key(guests):
     current = dict(desired)
     current['net0'] += ',tag=5'          # a sub-option the config does not have
     current['mp3'] = '/srv/old,mp=/old'  # a mount point that was removed from the config
-    current['swap'] = 1024               # managed, but not in this guest's config
+    current['onboot'] = 1
+    del desired['onboot']                # managed, but not in this guest's config
+    current['swap'] = 1024               # set by Proxmox at creation: Proxmox's unless the config sets swap_mb
     changes, deletes = plan_config('lxc', desired, current)
     assert changes == {'net0': desired['net0']}
-    assert deletes == ['mp3', 'swap']
+    assert deletes == ['mp3', 'onboot']
 
 
 def test_plan_detects_value_changes(guests):
@@ -152,3 +155,60 @@ def test_firewall_options_from_nothing():
 def test_guest_missing_recognizes_proxmox_wording(message, vmid, missing):
     assert guest_missing(PveError(message, status=500), vmid) is missing
     assert guest_missing(PveError(message, status=400), vmid) is False
+
+
+def _without_mac(guest):
+    import copy
+    guest = copy.deepcopy(guest)
+    guest['network'].pop('mac', None)
+    return guest
+
+
+def test_vm_without_mac_keeps_the_mac_proxmox_assigned(guests):
+    desired = desired_qemu(_without_mac(guests[1001]))
+    current = dict(desired, net0='virtio=BC:24:11:91:04:5B,bridge=vmbr0,firewall=1')
+    kept = keep_current_macs('qemu', desired, current)
+    assert parse_property_string(kept['net0'])['virtio'] == 'BC:24:11:91:04:5B'
+    assert plan_config('qemu', kept, current) == ({}, [])
+    # a changed bridge is written with the same MAC (no new NIC)
+    changed = dict(current, net0='virtio=BC:24:11:91:04:5B,bridge=vmbr1,firewall=1')
+    changes, _ = plan_config('qemu', keep_current_macs('qemu', desired, changed), changed)
+    assert parse_property_string(changes['net0']) == {'virtio': 'BC:24:11:91:04:5B', 'bridge': 'vmbr0',
+                                                      'firewall': '1'}
+
+
+def test_lxc_without_mac_keeps_hwaddr(guests):
+    desired = desired_lxc(_without_mac(guests[801]))
+    assert 'hwaddr' not in parse_property_string(desired['net0'])
+    current = dict(desired, net0=desired['net0'] + ',hwaddr=BC:24:11:00:00:01,type=veth')
+    kept = keep_current_macs('lxc', desired, current)
+    assert plan_config('lxc', kept, current) == ({}, [])
+
+
+def test_a_configured_mac_wins_and_nothing_is_kept_for_a_new_guest(guests):
+    desired = desired_lxc(guests[801])
+    current = dict(desired, net0=desired['net0'].replace(guests[801]['network']['mac'], 'BC:24:11:00:00:01'))
+    assert keep_current_macs('lxc', desired, current) == desired
+    assert keep_current_macs('qemu', desired_qemu(_without_mac(guests[1001])), None) == \
+        desired_qemu(_without_mac(guests[1001]))
+
+
+@pytest.mark.parametrize('url, port', [('https://pve:8006', 8006), ('pve.example', 8006),
+                                       ('https://[fe80::1]:9443/api2/json', 9443)])
+def test_api_urls(url, port):
+    from ansible_collections.thinkheads.phoenix.plugins.module_utils.proxmox import parse_api_url
+    assert parse_api_url(url)[1] == port
+
+
+@pytest.mark.parametrize('url', ['https://pve:80x6', 'https://[::1:8006', 'http://pve:8006', 'https://:8006'])
+def test_broken_api_urls_raise_one_line(url):
+    from ansible_collections.thinkheads.phoenix.plugins.module_utils.proxmox import parse_api_url
+    with pytest.raises(PveError) as info:
+        parse_api_url(url)
+    assert 'api_url' in info.value.message and '\n' not in info.value.message
+
+
+def test_owner_tag():
+    from ansible_collections.thinkheads.phoenix.plugins.module_utils.proxmox_guest import owned
+    assert owned({'tags': 'docker;phoenix'}) and owned({'tags': 'phoenix'})
+    assert not owned({'tags': 'phoenix-old;prod'}) and not owned({}) and not owned(None)
