@@ -4,7 +4,10 @@
 #   make sanity   ansible-test sanity on a clean copy of the collection
 #   make unit     pytest tests/unit
 #   make integration  pytest tests/pvesim tests/integration (modules and playbooks against pvesim)
-#   make test     venv + lint + schemas-check + sanity + unit + inventory-check (what .ci/run executes)
+#   make check    the inner loop: the CHECK_STAGES (lint, unit, integration), timed like make test (build/check-times.txt)
+#   make test     everything, what .ci/run executes: the TEST_STAGES in order (venv, lint, ... molecule, lab-test),
+#                 stopping at the first failure; ends with a table (stage, seconds, result), also written to
+#                 build/test-times.txt
 #   make schemas  re-export etc/schemas/ from plugins/module_utils/config/schemas.py
 #   make bench    benchmarks (inventory scale)
 #   make lab      Phoenix in a box: Docker-backed guests on pvesim, site.yml, health table (make lab-down removes it)
@@ -37,7 +40,12 @@ export PATH := $(VENV_BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
 # ruff runs on the Python trees that exist.
-RUFF_PATHS := $(wildcard plugins tests benchmarks lab)
+RUFF_PATHS := $(wildcard plugins tests benchmarks lab molecule scripts)
+
+# The stages of `make test` and `make check`, in order (scripts/run_stages.py runs and times them).
+TEST_STAGES  := venv lint schemas-check sanity unit integration inventory-check release-check stepca-test swarm-test \
+                molecule lab-test
+CHECK_STAGES := lint unit integration
 
 # ansible-test needs the collection under .../ansible_collections/<namespace>/<name>.
 SANITY_ROOT := $(CURDIR)/build/sanity
@@ -51,7 +59,7 @@ empty :=
 space := $(empty) $(empty)
 SANITY_PATH := $(subst $(space),:,$(strip $(VENV_BIN) $(SANITY_EXTRA_PYTHON_DIRS))):$(PATH)
 
-.PHONY: venv tools lint sanity unit integration release-check stepca-test swarm-test molecule gpu-test lab lab-down lab-test test inventory-check schemas schemas-check bench lab clean distclean python-check
+.PHONY: venv tools lint sanity unit integration release-check stepca-test swarm-test molecule gpu-test lab lab-down lab-test test check inventory-check schemas schemas-check bench lab clean distclean python-check
 
 python-check:
 	@if [ -z "$(PYTHON)" ]; then \
@@ -142,7 +150,13 @@ bench: venv
 release-check: venv
 	PYTHON=$(PYTHON) scripts/release_check.sh
 
-test: venv lint schemas-check sanity unit integration inventory-check release-check stepca-test swarm-test molecule lab-test
+# Every stage, timed: a table (stage, seconds, result) at the end and in build/test-times.txt; stops at the first failure.
+test: | python-check
+	$(PYTHON) scripts/run_stages.py --out build/test-times.txt $(TEST_STAGES)
+
+# The inner loop: lint, unit and integration tests, timed like `make test` (build/check-times.txt).
+check: | python-check
+	$(PYTHON) scripts/run_stages.py --out build/check-times.txt $(CHECK_STAGES)
 
 # Phoenix in a box: Docker engine (installed and started if missing), locally built images, pvesim as the
 # hypervisor, site.yml, health table. Exits non-zero unless every guest is healthy. See lab/README.md.

@@ -1,0 +1,72 @@
+#!/usr/bin/env python
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026 Thinkheads
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Run Makefile targets in order as timed stages; end with a table (stage, seconds, result).
+
+    scripts/run_stages.py [--out build/test-times.txt] STAGE...
+
+Each stage is `make STAGE`. The first failing stage stops the run: it is marked FAILED, the later ones
+`not run`, and the exit status is non-zero. The table is printed and, with --out, written to that file, in
+every case (also after Ctrl-C). `make test` and `make check` call this with their stage lists (Makefile).
+Standard library only: it runs before the virtualenv exists.
+"""
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+
+
+def table(results, total):
+    rows = [('stage', 'seconds', 'result')]
+    rows += [(stage, '' if seconds is None else '%.1f' % seconds, result) for stage, seconds, result in results]
+    failed = [stage for stage, _seconds, result in results if result not in ('passed', 'not run')]
+    rows.append(('total', '%.1f' % total, ('FAILED (%s)' % failed[0]) if failed else 'passed'))
+    width = max(len(row[0]) for row in rows)
+    lines = ['%-*s  %8s  %s' % (width, stage, seconds, result) for stage, seconds, result in rows]
+    lines.insert(1, '%s  %s  %s' % ('-' * width, '-' * 8, '-' * 7))
+    lines.insert(len(lines) - 1, lines[1])
+    return '\n'.join(lines) + '\n'
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n', 1)[0])
+    parser.add_argument('--out', help='also write the table to this file')
+    parser.add_argument('stages', nargs='+', metavar='STAGE', help='Makefile targets, run in this order')
+    args = parser.parse_args(argv)
+    make = os.environ.get('MAKE') or 'make'
+    results = []
+    started = time.monotonic()
+    status = 0
+    for index, stage in enumerate(args.stages):
+        print('=== stage %s (%d/%d)' % (stage, index + 1, len(args.stages)), flush=True)
+        begin = time.monotonic()
+        try:
+            code = subprocess.call([make, '--no-print-directory', stage])
+        except KeyboardInterrupt:
+            code = 130
+        seconds = time.monotonic() - begin
+        if code == 0:
+            results.append((stage, seconds, 'passed'))
+            continue
+        results.append((stage, seconds, 'FAILED' if code != 130 else 'interrupted'))
+        results += [(rest, None, 'not run') for rest in args.stages[index + 1:]]
+        status = code if 0 < code < 126 else 1
+        if code == 130:
+            status = 130
+        break
+    text = table(results, time.monotonic() - started)
+    if args.out:
+        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+        with open(args.out, 'w') as handle:
+            handle.write(text)
+    sys.stdout.write('\n' + text)
+    if args.out:
+        sys.stdout.write('(written to %s)\n' % args.out)
+    return status
+
+
+if __name__ == '__main__':
+    sys.exit(main())
