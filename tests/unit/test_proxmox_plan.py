@@ -172,7 +172,7 @@ def test_vm_without_mac_keeps_the_mac_proxmox_assigned(guests):
     assert plan_config('qemu', kept, current) == ({}, [])
     # a changed bridge is written with the same MAC (no new NIC)
     changed = dict(current, net0='virtio=BC:24:11:91:04:5B,bridge=vmbr1,firewall=1')
-    changes, _ = plan_config('qemu', keep_current_macs('qemu', desired, changed), changed)
+    changes, _deletes = plan_config('qemu', keep_current_macs('qemu', desired, changed), changed)
     assert parse_property_string(changes['net0']) == {'virtio': 'BC:24:11:91:04:5B', 'bridge': 'vmbr0',
                                                       'firewall': '1'}
 
