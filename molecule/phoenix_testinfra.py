@@ -37,13 +37,12 @@ SERVICES = {
     'dnsmasq': {'unit': 'dnsmasq.service', 'errors': [r'\b(FAILED|failed to|error)\b']},
     # Portainer (zerolog: "ERR", level=error) or its test double (a Python traceback).
     'portainer': {'unit': 'portainer.service', 'errors': [r'\b(ERR|FTL)\b', r'level=(error|fatal)', r'Traceback']},
-    'docker': {'unit': 'docker.service', 'errors': [r'level=(error|fatal|panic)'],
-               'ignored': [
-                   # dockerd in a lab VM container: the kernel settings a container cannot read or write.
-                   r'error reading the kernel parameter', r'/proc/sys/\S+: read-only file system', r'default vlan',
-                   # dockerd stopping for a restart (the docker role's handler): containerd's event stream closes.
-                   r'msg="Failed to get event" error="rpc error: code = Unavailable desc = transport is closing"',
-               ]},
+    'docker': {'unit': 'docker.service', 'errors': [r'level=(error|fatal|panic)'], 'ignored': [
+        # dockerd in a lab VM container: the kernel settings a container cannot read or write.
+        r'error reading the kernel parameter', r'/proc/sys/\S+: read-only file system', r'default vlan',
+        # dockerd stopping for a restart (the docker role's handler): containerd's event stream closes.
+        r'msg="Failed to get event" error="rpc error: code = Unavailable desc = transport is closing"',
+    ]},
     # vLLM (uvicorn/vLLM logging) or its test double.
     'vllm': {'unit': 'vllm.service', 'errors': [r'\bERROR\b', r'Traceback']},
 }

@@ -153,9 +153,9 @@ class StepCA:
                 return
             if self.proc.poll() is not None or time.time() > deadline:
                 with open(self.log) as handle:
-                    raise AssertionError('step-ca did not serve the provisioners of ca.json %r within %d s after '
-                                         'SIGHUP; last seen: %r\n%s' % (expected, timeout, seen,
-                                                                       handle.read()[-3000:])) from None
+                    log = handle.read()[-3000:]
+                raise AssertionError('step-ca did not serve the provisioners of ca.json %r within %d s after SIGHUP; '
+                                     'last seen: %r\n%s' % (expected, timeout, seen, log))
             time.sleep(0.2)
 
     def stop(self):
