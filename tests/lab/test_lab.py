@@ -2,7 +2,8 @@
 
 Needs a Docker engine (started by lab/engine/ensure-engine.sh when none runs) and takes a few
 minutes (image builds on a fresh machine: about 3 more). Skipped where no engine can be started,
-or with PHOENIX_LAB_TESTS=0 (a failure instead under PHOENIX_REQUIRE_LAB=1, which make lab-test sets). Warning: it removes a running lab first and at the end (`lab.py down`).
+or with PHOENIX_LAB_TESTS=0 (a failure instead under PHOENIX_REQUIRE_LAB=1, which make lab-test sets).
+Warning: it removes a running lab first and at the end (`lab.py down`).
 """
 
 from __future__ import annotations
