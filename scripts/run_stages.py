@@ -6,9 +6,11 @@
 
     scripts/run_stages.py [--out build/test-times.txt] STAGE...
 
-Each stage is `make STAGE`. The first failing stage stops the run: it is marked FAILED, the later ones
-`not run`, and the exit status is non-zero. The table is printed and, with --out, written to that file, in
-every case (also after Ctrl-C). `make test` and `make check` call this with their stage lists (Makefile).
+Each stage is `make STAGE`. `&STAGE` starts it in the background (output to build/stage-STAGE.log, printed when
+it is joined) and the run goes on; `wait` joins every background stage (also done at the end). The first failing
+stage stops the run: it is marked FAILED, the later ones `not run`, and the exit status is non-zero. The
+table is printed and, with --out, written to that file, in every case (also after Ctrl-C). `make test` and
+`make check` call this with their stage lists (Makefile).
 Standard library only: it runs before the virtualenv exists.
 """
 
@@ -16,6 +18,7 @@ import argparse
 import os
 import subprocess
 import sys
+import threading
 import time
 
 
@@ -31,17 +34,65 @@ def table(results, total):
     return '\n'.join(lines) + '\n'
 
 
+def _join(background, results):
+    """Wait for the background stages in start order; their rows keep their own duration. The first
+    failure's exit code, or 0."""
+    failed = 0
+    for stage, proc, log, begin, ended in background:
+        code = proc.wait()
+        ended[0].join()
+        seconds = ended[1] - begin
+        print('=== background stage %s ended (exit %d, %.1f s); its output (%s):' % (stage, code, seconds, log),
+              flush=True)
+        with open(log) as handle:
+            sys.stdout.write(handle.read())
+        sys.stdout.flush()
+        results.append(('&' + stage, seconds, 'passed' if code == 0 else 'FAILED'))
+        if code and not failed:
+            failed = code if 0 < code < 126 else 1
+    del background[:]
+    return failed
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n', 1)[0])
     parser.add_argument('--out', help='also write the table to this file')
-    parser.add_argument('stages', nargs='+', metavar='STAGE', help='Makefile targets, run in this order')
+    parser.add_argument('stages', nargs='+', metavar='STAGE',
+                        help='Makefile targets, run in this order (&STAGE: in the background; wait: join them)')
     args = parser.parse_args(argv)
     make = os.environ.get('MAKE') or 'make'
     results = []
+    background = []
     started = time.monotonic()
     status = 0
-    for index, stage in enumerate(args.stages):
-        print('=== stage %s (%d/%d)' % (stage, index + 1, len(args.stages)), flush=True)
+    stages = list(args.stages) + (['wait'] if args.stages[-1] != 'wait' else [])
+    for index, stage in enumerate(stages):
+        if stage == 'wait':
+            if not background:
+                continue
+            print('=== waiting for the background stages: %s' % ', '.join(b[0] for b in background), flush=True)
+            status = _join(background, results)
+            if status:
+                results += [(rest, None, 'not run') for rest in stages[index + 1:] if rest != 'wait']
+                break
+            continue
+        if stage.startswith('&'):
+            name = stage[1:]
+            log = os.path.join('build', 'stage-%s.log' % name)
+            os.makedirs('build', exist_ok=True)
+            print('=== stage %s started in the background (output: %s)' % (name, log), flush=True)
+            with open(log, 'w') as handle:
+                proc = subprocess.Popen([make, '--no-print-directory', name], stdout=handle, stderr=subprocess.STDOUT)
+            ended = [None, None]   # [the thread that waits for the stage, when it ended]
+
+            def _watch(proc=proc, ended=ended):
+                proc.wait()
+                ended[1] = time.monotonic()
+            ended[0] = threading.Thread(target=_watch, daemon=True)
+            ended[0].start()
+            background.append((name, proc, log, time.monotonic(), ended))
+            continue
+        print('=== stage %s (%d/%d)' % (stage, index + 1, len(stages)), flush=True)
         begin = time.monotonic()
         try:
             code = subprocess.call([make, '--no-print-directory', stage])
@@ -52,7 +103,8 @@ def main(argv=None):
             results.append((stage, seconds, 'passed'))
             continue
         results.append((stage, seconds, 'FAILED' if code != 130 else 'interrupted'))
-        results += [(rest, None, 'not run') for rest in args.stages[index + 1:]]
+        _join(background, results)
+        results += [(rest, None, 'not run') for rest in stages[index + 1:] if rest != 'wait']
         status = code if 0 < code < 126 else 1
         if code == 130:
             status = 130
