@@ -159,11 +159,11 @@ release-check: venv
 
 # Every stage, timed: a table (stage, seconds, result) at the end and in build/test-times.txt; stops at the first failure.
 test: | python-check
-	$(PYTHON) scripts/run_stages.py --out build/test-times.txt $(TEST_STAGES)
+	$(PYTHON) scripts/run_stages.py --out build/test-times.txt $(foreach s,$(TEST_STAGES),'$(s)')
 
 # The inner loop: lint, unit and integration tests, timed like `make test` (build/check-times.txt).
 check: | python-check
-	$(PYTHON) scripts/run_stages.py --out build/check-times.txt $(CHECK_STAGES)
+	$(PYTHON) scripts/run_stages.py --out build/check-times.txt $(foreach s,$(CHECK_STAGES),'$(s)')
 
 # Phoenix in a box: Docker engine (installed and started if missing), locally built images, pvesim as the
 # hypervisor, site.yml, health table. Exits non-zero unless every guest is healthy. See lab/README.md.
