@@ -34,6 +34,12 @@ def table(results, total):
     return '\n'.join(lines) + '\n'
 
 
+def _watch(proc, ended):
+    """Record when a background stage ends (its duration does not depend on when it is joined)."""
+    proc.wait()
+    ended[1] = time.monotonic()
+
+
 def _join(background, results):
     """Wait for the background stages in start order; their rows keep their own duration. The first
     failure's exit code, or 0."""
@@ -84,11 +90,7 @@ def main(argv=None):
             with open(log, 'w') as handle:
                 proc = subprocess.Popen([make, '--no-print-directory', name], stdout=handle, stderr=subprocess.STDOUT)
             ended = [None, None]   # [the thread that waits for the stage, when it ended]
-
-            def _watch(proc=proc, ended=ended):
-                proc.wait()
-                ended[1] = time.monotonic()
-            ended[0] = threading.Thread(target=_watch, daemon=True)
+            ended[0] = threading.Thread(target=_watch, args=(proc, ended), daemon=True)
             ended[0].start()
             background.append((name, proc, log, time.monotonic(), ended))
             continue
