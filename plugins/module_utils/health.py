@@ -53,7 +53,8 @@ DEFAULTS = dict(
     portainer_agent_port=9001,
     qdrant_path='/healthz',
     vllm_port=8000,
-    vllm_scheme='http',
+    vllm_scheme='https',
+    vllm_key_over_http=False,
 )
 
 
@@ -415,13 +416,20 @@ def plan_checks(guests, hypervisor=None, stacks=None, domain='', options=None, p
         if isinstance(model, list):
             model = model[0] if model else None
         port = server.get('port') or opts['vllm_port']
-        scheme = opts.get('vllm_scheme') or 'http'
+        scheme = opts.get('vllm_scheme') or 'https'
         sni = _text(guest.get('fqdn')) or guest_ip(guest)
         headers = {'Authorization': 'Bearer %s' % opts['vllm_api_key']} if opts.get('vllm_api_key') else None
         base = '%s://%s:%s' % (scheme, guest_ip(guest) or '-', port)
         checks.append(guarded('vllm', 'guest %s /health' % guest['id'], base + '/health', guest,
                               _http_probe(guest_ip(guest), port, '/health', scheme, sni, http_opts, retries)))
-        checks.append(guarded('vllm', 'guest %s /v1/models' % guest['id'], base + '/v1/models', guest,
+        models_check = 'guest %s /v1/models' % guest['id']
+        if headers and scheme != 'https' and not opts.get('vllm_key_over_http'):
+            # The API key is a bearer secret: it is never sent in clear unless the user says so.
+            checks.append(_check('vllm', models_check, base + '/v1/models', status=FAIL,
+                                 detail='not asked: the API key would cross the network in clear; serve vLLM '
+                                        'over TLS (vllm_scheme https) or allow it with vllm_key_over_http'))
+            continue
+        checks.append(guarded('vllm', models_check, base + '/v1/models', guest,
                               _http_probe(guest_ip(guest), port, '/v1/models', scheme, sni, http_opts, retries,
                                           headers=headers, expect_model=_text(model) or None)))
 

@@ -120,10 +120,18 @@ options:
     type: str
     default: /healthz
   vllm_scheme:
-    description: Scheme of the vLLM servers (C(https) when the vllm role serves TLS).
+    description:
+      - Scheme of the vLLM servers. The vllm role serves TLS when it has a certificate (C(vllm_tls_cert)).
+      - With C(http), O(vllm_api_key) is not sent unless O(vllm_key_over_http) allows it.
     type: str
     choices: [http, https]
-    default: http
+    default: https
+  vllm_key_over_http:
+    description:
+      - Send O(vllm_api_key) to a vLLM server asked over plain C(http). Off by default, because the key is a bearer
+        secret that anyone on the path could read and reuse; the C(/v1/models) check then fails and says why.
+    type: bool
+    default: false
   vllm_api_key:
     description: vLLM API key for C(/v1/models). Without it a server that requires one is a C(warn).
     type: str
@@ -259,7 +267,8 @@ def main():
             portainer_server_port=dict(type='int', default=9443),
             portainer_agent_port=dict(type='int', default=9001),
             qdrant_path=dict(type='str', default='/healthz'),
-            vllm_scheme=dict(type='str', choices=['http', 'https'], default='http'),
+            vllm_scheme=dict(type='str', choices=['http', 'https'], default='https'),
+            vllm_key_over_http=dict(type='bool', default=False),
             vllm_api_key=dict(type='str', default='', no_log=True),
             extra_rows=dict(type='list', elements='dict', default=[]),
             skip=dict(type='list', elements='str', choices=list(SECTIONS), default=[]),
@@ -287,7 +296,8 @@ def main():
     options = dict((k, params[k]) for k in (
         'ca_file', 'ca_data', 'validate_certs', 'nameservers', 'dns_port', 'route_address', 'gateway_port',
         'traefik_ping_scheme', 'traefik_ping_port', 'traefik_ping_path', 'step_ca_port', 'portainer_server_port',
-        'portainer_agent_port', 'qdrant_path', 'vllm_scheme', 'vllm_api_key', 'skip', 'timeout', 'retries'))
+        'portainer_agent_port', 'qdrant_path', 'vllm_scheme', 'vllm_key_over_http', 'vllm_api_key', 'skip', 'timeout',
+        'retries'))
     started = time.time()
     try:
         checks = plan_checks(params['guests'], params['hypervisor'], params['stacks'], params['domain'], options,

@@ -218,7 +218,7 @@ def platform(tmp_path_factory):
                                 host=IP['portainer']),
         'vllm': serve_http({('*', '/health'): (200, b''),
                             ('*', '/v1/models'): (200, {'object': 'list', 'data': [{'id': MODEL}]})},
-                           host=IP['vllm']),
+                           tls=tls, host=IP['vllm']),
     }
     agent = socket.socket()
     agent.bind((IP['agent'], 0))
@@ -312,7 +312,8 @@ def test_healthy_platform(platform):
     assert 'HTTP 404' in gateway['https://app.%s/' % DOMAIN]['detail']     # 404 from a backend is an answer
     assert [r['detail'] for r in rows if r['section'] == 'portainer'][0].startswith('HTTP 200, Version 2.21.5')
     assert [r['status'] for r in rows if r['section'] == 'qdrant'] == ['ok']
-    assert [r['detail'] for r in rows if r['section'] == 'vllm'] == ['HTTP 200', 'serves %s' % MODEL]
+    assert [r['detail'] for r in rows if r['section'] == 'vllm'] == ['HTTP 200, TLS by Health Test Root CA',
+                                                                     'serves %s, TLS by Health Test Root CA' % MODEL]
     # without Proxmox data these are n/a, never failures
     assert rows_by[('proxmox', '-')]['status'] == 'n/a'
     assert rows_by[('firewall', '-')]['status'] == 'n/a'
@@ -329,7 +330,7 @@ def test_real_problems_fail(platform):
     checks = health.plan_checks(guests, hypervisor, platform['stacks'], DOMAIN, opts)
     rows = health.run_checks(checks)
     failed = dict(((r['section'], r['target']), r['detail']) for r in rows if r['status'] == 'fail')
-    assert failed[('vllm', 'http://%s:%s/v1/models' % (IP['vllm'], platform['port']['vllm']))] == \
+    assert failed[('vllm', 'https://%s:%s/v1/models' % (IP['vllm'], platform['port']['vllm']))] == \
         'serves %s, not other/model' % MODEL
     assert failed[('gateway', 'https://broken.%s/' % DOMAIN)].startswith('HTTP 502 from the gateway')
     assert failed[('dns', 'ghost.%s' % DOMAIN)].startswith('does not resolve: NXDOMAIN')
@@ -423,7 +424,8 @@ def test_checks_run_concurrently(platform):
     try:
         guests = [guest(800 + i, 'v%d' % i, ['vllm'], vllm_engine_config={
             'ModelConfig': {'model': 'm'}, 'ServerConfig': {'port': slow.server_address[1]}}) for i in range(8)]
-        checks = [c for c in health.plan_checks(guests, {}, {}, DOMAIN, dict(platform['options'], skip=['dns']))
+        checks = [c for c in health.plan_checks(guests, {}, {}, DOMAIN,
+                                                dict(platform['options'], skip=['dns'], vllm_scheme='http'))
                   if c['section'] == 'vllm' and c['check'].endswith('/health')]
         rows = health.run_checks(checks, concurrency=16)
     finally:
@@ -431,6 +433,34 @@ def test_checks_run_concurrently(platform):
         slow.server_close()
     assert [r['status'] for r in rows] == ['ok'] * 8, rows
     assert not barrier.broken
+
+
+def test_vllm_api_key_never_sent_in_clear(platform):
+    # A plain-HTTP vLLM that logs every request's headers: with an API key configured, /v1/models is not asked
+    # (the bearer key would cross the network in clear) and the check fails saying why; /health is still asked.
+    seen = []
+    plain = serve_http({('*', '/health'): (200, b''),
+                        ('*', '/v1/models'): (200, {'object': 'list', 'data': [{'id': 'm'}]})},
+                       gate=lambda: seen.append(threading.current_thread().name))
+    try:
+        guests = [guest(801, 'embed', ['vllm'], vllm_engine_config={
+            'ModelConfig': {'model': 'm'}, 'ServerConfig': {'port': plain.server_address[1]}})]
+        opts = dict(platform['options'], skip=['dns'], vllm_scheme='http', vllm_api_key='s3cret-key')
+        rows = dict((r['check'], r) for r in health.run_checks(health.plan_checks(guests, {}, {}, DOMAIN, opts))
+                    if r['section'] == 'vllm')
+        assert rows['guest 801 /health']['status'] == 'ok'
+        assert rows['guest 801 /v1/models']['status'] == 'fail'
+        assert 'would cross the network in clear' in rows['guest 801 /v1/models']['detail']
+        assert len(seen) == 1                   # /health only: /v1/models (with the key) was never requested
+        # Allowed explicitly, the key is sent and the check passes.
+        opts['vllm_key_over_http'] = True
+        rows = dict((r['check'], r) for r in health.run_checks(health.plan_checks(guests, {}, {}, DOMAIN, opts))
+                    if r['section'] == 'vllm')
+        assert [r['status'] for r in rows.values()] == ['ok', 'ok'], rows
+        assert len(seen) == 3
+    finally:
+        plain.shutdown()
+        plain.server_close()
 
 
 def test_table_is_aligned(platform):
@@ -554,7 +584,7 @@ def test_playbook_healthy_then_failing(platform, tmp_path):
     if os.environ.get('PHOENIX_HEALTH_SHOW'):
         print(out)
     assert rc == 2, out
-    assert '1 health check(s) failed: http://%s:%s/v1/models: serves %s, not other/model' % (
+    assert '1 health check(s) failed: https://%s:%s/v1/models: serves %s, not other/model' % (
         IP['vllm'], platform['port']['vllm'], MODEL) in out, out
     assert out.count('SECTION  ') == 1
 
