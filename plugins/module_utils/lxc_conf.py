@@ -10,7 +10,11 @@ The API cannot set them, so they are edited in the file. Only the main section (
 from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
 
+import errno
+import fcntl
+import os
 import re
+import time
 
 ID_RANGE = 65536
 _SECTION_RE = re.compile(r'^\[[^\]]+\]\s*$')
@@ -103,3 +107,57 @@ def current_lines(text):
         if line.split(':', 1)[0].strip().startswith('lxc.'):
             out.append(line)
     return out
+
+
+def config_lock(text):
+    """The ``lock:`` value of the main section (create, backup, disk, ...), or None."""
+    for line in text.splitlines():
+        if _SECTION_RE.match(line):
+            break
+        key, sep, value = line.partition(':')
+        if sep and key.strip() == 'lock':
+            return value.strip() or None
+    return None
+
+
+class ConfigLock:
+    """PVE's per-container config lock: an exclusive flock on ``<lock_dir>/pve-config-<vmid>.lock``.
+
+    Every PVE tool that writes a container config holds it (pve-guest-common AbstractConfig.pm lock_config,
+    with the path from pve-container src/PVE/LXC/Config.pm config_file_lock: /run/lock/lxc), so a file edited
+    under it cannot interleave with an API write. Waits up to ``timeout`` seconds, as PVE's lock_config (10 s).
+    """
+
+    def __init__(self, lock_dir, vmid, timeout=10.0, sleep=time.sleep, clock=time.monotonic):
+        self.path = os.path.join(lock_dir, 'pve-config-%d.lock' % int(vmid))
+        self.lock_dir = lock_dir
+        self.timeout = float(timeout)
+        self._sleep = sleep
+        self._clock = clock
+        self._fd = None
+
+    def __enter__(self):
+        if not os.path.isdir(self.lock_dir):
+            os.makedirs(self.lock_dir, mode=0o755)
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        deadline = self._clock() + self.timeout
+        while True:
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return self
+            except (IOError, OSError) as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                    raise
+            if self._clock() >= deadline:
+                os.close(self._fd)
+                self._fd = None
+                raise LxcConfError('could not take the config lock %s within %ss: another Proxmox task or tool is '
+                                   'writing this container\'s config; try again when it is done'
+                                   % (self.path, int(self.timeout) if self.timeout.is_integer() else self.timeout))
+            self._sleep(0.1)
+
+    def __exit__(self, *exc_info):
+        if self._fd is not None:
+            os.close(self._fd)     # closing the descriptor releases the flock
+            self._fd = None
+        return False

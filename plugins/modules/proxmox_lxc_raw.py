@@ -18,6 +18,8 @@ description:
     section holds exactly the C(lxc.*) lines the Phoenix config asks for (C(lxc_options), C(id_maps)).
   - Snapshot sections and every other key are left untouched. Run it on the hypervisor.
   - The container must be restarted for the change to apply; the module returns C(restart_needed).
+  - The edit happens under Proxmox's config lock (O(lock_dir)). A container whose config holds a C(lock) (a backup,
+    clone or snapshot running) is left alone and the module fails naming the lock.
   - A container whose config file does not exist is an error, except in check mode, where it is taken as a
     container about to be created (its creation only predicted). The run then reports the lines it would write,
     with a diff from an empty file. O(conf_dir) itself must exist in either mode.
@@ -45,6 +47,17 @@ options:
     type: list
     elements: dict
     default: []
+  lock_dir:
+    description:
+      - Where Proxmox keeps the containers' config locks. The file is read and written while holding
+        C(<lock_dir>/pve-config-<vmid>.lock), the lock every Proxmox tool takes before writing a container config,
+        so an API change (C(pct set), a backup, a clone) cannot interleave with this edit.
+    type: path
+    default: /run/lock/lxc
+  lock_timeout:
+    description: Seconds to wait for the config lock before failing (Proxmox's own tools wait 10).
+    type: int
+    default: 10
 attributes:
   check_mode:
     description: Can run in check mode and return changed status prediction without modifying target.
@@ -84,8 +97,25 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.thinkheads.phoenix.plugins.module_utils.lxc_conf import (
-    LxcConfError, current_lines, desired_lines, rewrite,
+    ConfigLock, LxcConfError, config_lock, current_lines, desired_lines, rewrite,
 )
+
+
+def _edit(module, path, wanted):
+    """(before, after) of the config file; written (atomically) unless in check mode. Runs under the lock."""
+    with open(path) as handle:
+        before = handle.read()
+    after = rewrite(before, wanted)
+    lock = config_lock(before)
+    if after != before and lock:
+        raise LxcConfError('its config is locked (%s): a Proxmox task (a %s) is using it; run again when it is done'
+                           % (lock, lock))
+    if after != before and not module.check_mode:
+        tmp = '%s.phoenix-tmp' % path
+        with open(tmp, 'w') as handle:
+            handle.write(after)
+        module.atomic_move(tmp, path)
+    return before, after
 
 
 def main():
@@ -95,6 +125,8 @@ def main():
             conf_dir=dict(type='path', default='/etc/pve/lxc'),
             lxc_options=dict(type='list', elements='str', default=[]),
             id_maps=dict(type='list', elements='dict', default=[]),
+            lock_dir=dict(type='path', default='/run/lock/lxc'),
+            lock_timeout=dict(type='int', default=10),
         ),
         supports_check_mode=True,
     )
@@ -104,27 +136,29 @@ def main():
     if not os.path.isdir(conf_dir):
         module.fail_json(msg='%s is not a directory: set conf_dir to where Proxmox keeps the container configs '
                              '(/etc/pve/lxc on the Proxmox host)' % conf_dir)
-    exists = os.path.isfile(path)
-    if not exists and not module.check_mode:
-        module.fail_json(msg='%s does not exist: create container %d first' % (path, vmid), exists=False)
+    if module.params['lock_timeout'] < 0:
+        module.fail_json(msg='lock_timeout must be >= 0 (got %d)' % module.params['lock_timeout'])
     try:
         wanted = desired_lines(module.params['lxc_options'], module.params['id_maps'])
     except LxcConfError as exc:
         module.fail_json(msg=str(exc))
+    exists = os.path.isfile(path)
+    if not exists and not module.check_mode:
+        module.fail_json(msg='%s does not exist: create container %d first' % (path, vmid), exists=False)
     if exists:
-        with open(path) as handle:
-            before = handle.read()
-        after = rewrite(before, wanted)
+        try:
+            if module.check_mode:        # a read only: the file is only ever replaced whole (rename)
+                before, after = _edit(module, path, wanted)
+            else:
+                with ConfigLock(module.params['lock_dir'], vmid, module.params['lock_timeout']):
+                    before, after = _edit(module, path, wanted)
+        except (LxcConfError, IOError, OSError) as exc:
+            module.fail_json(msg='container %d: %s' % (vmid, exc))
     else:
         # check mode, container not created yet: the lines it would get, from an empty file
         before = ''
         after = rewrite(before, wanted) if wanted else ''
     changed = after != before
-    if changed and not module.check_mode:
-        tmp = '%s.phoenix-tmp' % path
-        with open(tmp, 'w') as handle:
-            handle.write(after)
-        module.atomic_move(tmp, path)
     result = dict(changed=changed, restart_needed=changed, exists=exists, lines=current_lines(after),
                   diff=dict(before=before, after=after, before_header=path,
                             after_header=path if exists else '%s (once container %d is created)' % (path, vmid)))

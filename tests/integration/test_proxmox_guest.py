@@ -157,7 +157,8 @@ def test_absent_destroys(pve, topology, templates):
 def test_raw_lxc_lines_written_on_the_hypervisor_reach_the_api(pve, topology, guest_801):
     from ansible_collections.thinkheads.phoenix.plugins.module_utils.proxmox import PveClient
     conf_dir = '%s/etc/pve/lxc' % pve.state_dir
-    args = {'vmid': 801, 'conf_dir': conf_dir, 'lxc_options': ['lxc.apparmor.profile=unconfined'],
+    args = {'vmid': 801, 'conf_dir': conf_dir, 'lock_dir': '%s/run/lock/lxc' % pve.state_dir,
+            'lxc_options': ['lxc.apparmor.profile=unconfined'],
             'id_maps': [{'type': 'gid', 'container_id': 33, 'host_id': 33, 'size': 1}]}
     assert run(pve, 'proxmox_lxc_raw', args)['changed'] is True
     assert run(pve, 'proxmox_lxc_raw', args)['changed'] is False

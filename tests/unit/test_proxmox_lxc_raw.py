@@ -1,6 +1,11 @@
 # -*- coding: utf-8 -*-
 """proxmox_lxc_raw on a container config file in the layout Proxmox (and pvesim) keep."""
 
+import fcntl
+import os
+import threading
+import time
+
 from modrun import run_module
 
 CONF = """arch: amd64
@@ -21,7 +26,7 @@ ARGS = {'vmid': 101, 'lxc_options': ['lxc.apparmor.profile=unconfined', 'lxc.mou
 
 def setup_conf(tmp_path):
     (tmp_path / '101.conf').write_text(CONF)
-    return dict(ARGS, conf_dir=str(tmp_path))
+    return dict(ARGS, conf_dir=str(tmp_path), lock_dir=str(tmp_path / 'lock'))
 
 
 def test_change_then_idempotent(tmp_path):
@@ -103,3 +108,58 @@ def test_missing_conf_dir_fails_in_either_mode(tmp_path):
         result = run_module('proxmox_lxc_raw', dict(ARGS, conf_dir=str(tmp_path / 'nope')), check=check)
         assert result.get('failed') is True
         assert result['msg'].startswith('%s is not a directory' % (tmp_path / 'nope'))
+
+
+def _hold_lock(lock_dir, vmid, seconds):
+    """Hold PVE's config lock for a container for ``seconds`` in a thread, as a Proxmox task would."""
+    os.makedirs(lock_dir, exist_ok=True)
+    held = threading.Event()
+
+    def hold():
+        with open(os.path.join(lock_dir, 'pve-config-%d.lock' % vmid), 'w') as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            held.set()
+            time.sleep(seconds)
+    thread = threading.Thread(target=hold, daemon=True)
+    thread.start()
+    assert held.wait(5)
+    return thread
+
+
+def test_waits_for_the_config_lock(tmp_path):
+    args = setup_conf(tmp_path)
+    holder = _hold_lock(args['lock_dir'], 101, 1.5)
+    started = time.monotonic()
+    result = run_module('proxmox_lxc_raw', dict(args, lock_timeout=10))
+    assert result['changed'] is True and not result.get('failed'), result
+    assert time.monotonic() - started >= 1.0                # it waited until the holder let go
+    holder.join()
+
+
+def test_a_held_config_lock_times_out_without_writing(tmp_path):
+    args = setup_conf(tmp_path)
+    holder = _hold_lock(args['lock_dir'], 101, 4)
+    result = run_module('proxmox_lxc_raw', dict(args, lock_timeout=1))
+    assert result.get('failed') and 'could not take the config lock' in result['msg'], result
+    assert 'pve-config-101.lock' in result['msg'] and 'Traceback' not in result['msg']
+    assert (tmp_path / '101.conf').read_text() == CONF
+    holder.join()
+
+
+def test_a_locked_config_is_not_edited(tmp_path):
+    args = setup_conf(tmp_path)
+    (tmp_path / '101.conf').write_text('lock: backup\n' + CONF)
+    result = run_module('proxmox_lxc_raw', args)
+    assert result.get('failed') and 'locked (backup)' in result['msg'], result
+    assert (tmp_path / '101.conf').read_text() == 'lock: backup\n' + CONF
+    # A locked config whose lines already match needs no write: unchanged, not an error.
+    (tmp_path / '101.conf').write_text('lock: backup\narch: amd64\nlxc.apparmor.profile: unconfined\n')
+    result = run_module('proxmox_lxc_raw', dict(args, lxc_options=['lxc.apparmor.profile=unconfined'], id_maps=[]))
+    assert result['changed'] is False and not result.get('failed'), result
+
+
+def test_negative_lock_timeout_fails_clearly(tmp_path):
+    args = setup_conf(tmp_path)
+    result = run_module('proxmox_lxc_raw', dict(args, lock_timeout=-1))
+    assert result.get('failed') and 'lock_timeout must be >= 0' in result['msg']
+    assert (tmp_path / '101.conf').read_text() == CONF
