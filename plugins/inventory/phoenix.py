@@ -186,7 +186,12 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
 
         config = load_config(config_dir, stacks_dir, environment=environment, platform_rules=platform_rules)
         if config.report.errors:
-            raise AnsibleParserError('Phoenix inventory %s is invalid.\n%s' % (path, config.report.text()))
+            # ansible-core prints a failed source's exception twice (the warning, then "caused by"): the report
+            # goes out once here, and the exception only sums it up.
+            self.display.error('Phoenix inventory %s is invalid.\n%s' % (path, config.report.text()),
+                               wrap_text=False)
+            raise AnsibleParserError('Phoenix inventory %s is invalid: %d error(s), listed above'
+                                     % (path, len(config.report.errors)))
         if update_cache:
             if fingerprint is None:
                 fingerprint = _fingerprint(config_dir, stacks_dir, options)

@@ -153,6 +153,11 @@ def test_playbook_aborts_on_a_broken_inventory(tmp_path, phoenix_tree):
     assert result.returncode != 0
     assert 'duplicate IP 10.0.0.12' in result.stderr
     assert 'Traceback' not in result.stderr + result.stdout
+    # The report is printed once (ansible-core repeats a failed source's exception: that only sums it up).
+    out = result.stderr + result.stdout
+    assert out.count('Phoenix configuration: 2 error(s)') == 1, out
+    assert out.count('/lxc_configs/801/network_config/ip') == 1, out
+    assert 'is invalid: 2 error(s), listed above' in out
 
 
 def test_validate_playbook_passes_on_the_project_configs():
