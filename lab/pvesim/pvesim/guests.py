@@ -10,6 +10,7 @@ from urllib.parse import unquote
 from .conf import GuestConf, Section
 from .errors import ApiError, fail, param_fail
 from .formats import parse_size, split_list
+from .pending import apply_all, merged_section, pending_deletes, pending_items, stage, working_copy
 from .routes import Request, guest_paths, route
 from .state import GIB, STORAGES, TYPE_NAMES, Sim, format_size, random_mac
 
@@ -337,7 +338,12 @@ def guest_index(sim: Sim, req: Request):
 @route("GET", *guest_paths("/config"))
 def get_config(sim: Sim, req: Request):
     kind, vmid, conf = _load(sim, req)
-    section = conf.main
+    if req.params.get("snapshot") and req.flag("current"):
+        # pve-container src/PVE/API2/LXC/Config.pm vm_config; qemu-server src/PVE/API2/Qemu.pm vm_config
+        message = "cannot use 'snapshot' parameter with 'current'"
+        param_fail({"snapshot": message, "current": message})
+    # pve-guest-common src/PVE/AbstractConfig.pm load_current_config: pending values merged in unless current=1
+    section = conf.main if req.flag("current") else merged_section(conf)
     if req.params.get("snapshot"):
         snap = conf.snapshots.get(req.params["snapshot"])
         if snap is None:
@@ -361,12 +367,12 @@ def _config_data(sim, kind, conf, section: Section) -> dict:
 @route("GET", *guest_paths("/pending"))
 def get_pending(sim: Sim, req: Request):
     kind, vmid, conf = _load(sim, req)
-    result = []
-    for key, value in sorted(_config_data(sim, kind, conf, conf.main).items()):
-        if key in ("digest", "lxc"):
-            continue
-        result.append({"key": key, "value": value})
-    return result
+    current = _config_data(sim, kind, conf, conf.main)
+    pending = _typed(sim, kind, {k: v for k, v in (conf.pending.options if conf.pending else {}).items()
+                                 if k != "delete"})
+    if kind == "qemu" and "cipassword" in pending:
+        pending["cipassword"] = MASKED + " "  # qemu-server src/PVE/API2/Qemu.pm vm_pending masks it so
+    return pending_items(current, pending, pending_deletes(conf))
 
 
 def _update_config(sim: Sim, req: Request, log: list[str] | None = None):
@@ -382,7 +388,12 @@ def _update_config(sim: Sim, req: Request, log: list[str] | None = None):
     if digest and digest != conf.digest:
         fail("detected modified configuration - file changed by other user? Try again.")
     log = log if log is not None else []
-    changed, deleted = _apply_options(sim, kind, vmid, conf, params, deletes, sim.is_running(vmid), log)
+    running = sim.is_running(vmid)
+    # the update is made on the config with its pending changes merged in, then what differs goes to the pending
+    # section and is applied as PVE would (pending.py: fast-plug, hotplug, or wait for the restart)
+    work = working_copy(conf, split_list(req.params.get("revert")))
+    _apply_options(sim, kind, vmid, work, params, deletes, running, log)
+    changed, deleted = stage(sim, kind, conf, work, set(params) | set(deletes), running)
     sim.save_conf(kind, vmid, conf)
     if changed or deleted:
         sim.backend.config_changed(sim.guest(kind, vmid, conf), changed, deleted)
@@ -470,9 +481,24 @@ def status_current(sim: Sim, req: Request):
     return _status(sim, kind, vmid, conf)
 
 
+def _apply_pending(sim, kind, vmid, task):
+    """Apply every pending change (call with sim.lock held); the backend hears of them before it starts."""
+    conf = sim.load_conf(kind, vmid)
+    if not conf.pending:
+        return None
+    changed, deleted = apply_all(sim, kind, conf)
+    sim.save_conf(kind, vmid, conf)
+    task.log.append(f"applied pending changes: {', '.join(sorted(set(changed) | set(deleted)))}")
+    return (sim.guest(kind, vmid, conf), changed, deleted) if changed or deleted else None
+
+
 def _do_start(sim, kind, vmid, task):
     with sim.lock:
+        # pve-container src/PVE/LXC.pm vm_start; qemu-server src/PVE/QemuServer.pm vm_start_nolock
+        applied = _apply_pending(sim, kind, vmid, task)
         guest = sim.guest(kind, vmid)
+    if applied:
+        sim.backend.config_changed(*applied)
     sim.backend.start(guest)
     with sim.lock:
         sim.set_running(vmid, True)
@@ -487,6 +513,10 @@ def _do_stop(sim, kind, vmid, task):
     with sim.lock:
         sim.set_running(vmid, False)
         sim.save()
+        # qemu-server src/PVE/QemuServer.pm vm_stop_cleanup applies pending changes (a CT keeps them until start)
+        applied = _apply_pending(sim, kind, vmid, task) if kind == "qemu" else None
+    if applied:
+        sim.backend.config_changed(*applied)
     task.log.append(f"stopped {TYPE_NAMES[kind]} {vmid}")
 
 

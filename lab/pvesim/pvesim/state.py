@@ -291,7 +291,7 @@ class Sim:
             conf = self.load_conf(kind, vmid, missing_ok=True)
             if conf is None:
                 continue
-            sections = [conf.main, *conf.snapshots.values()]
+            sections = [conf.main, *conf.snapshots.values(), *([conf.pending] if conf.pending else [])]
             for section in sections:
                 for key in self.disk_keys(kind, section.options):
                     volid, parsed = self.disk_volume(kind, key, section.options[key])
