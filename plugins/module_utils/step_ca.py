@@ -10,7 +10,8 @@ library, ``cryptography`` (keys, CSRs, X.509) and ``jwcrypto`` (JWE/JWS), both p
 What it does:
 
 * HTTP over TLS verified against the pinned root (``ssl`` + ``http.client``), retries with backoff on
-  transient failures, and a per-endpoint request counter (``StepCAClient.requests``).
+  transient failures (writes only when they were certainly not sent), and a per-endpoint request counter
+  (``StepCAClient.requests``).
 * ``GET /root/<sha256>`` with the SHA-256 of the returned DER checked here, ``/health``, ``/provisioners``
   (paginated), ``/intermediates.pem``, ``POST /1.0/sign``, ``/1.0/renew`` (mTLS), ``/1.0/revoke``.
 * JWK provisioner keys: decrypt step's ``encryptedKey`` (JWE PBES2-HS256+A128KW, p2c 100000), generate and
@@ -93,7 +94,11 @@ class CAUnreachable(StepCAError):
 
 
 class CATLSError(StepCAError):
-    """The CA's TLS certificate does not verify against the pinned root."""
+    """The CA's TLS certificate does not verify against the pinned root (never retried)."""
+
+
+class CAWriteUncertain(CAUnreachable):
+    """A write (POST) went out but no usable answer came back: the CA may have acted on it, so it is not retried."""
 
 
 class FingerprintMismatch(StepCAError):
@@ -636,7 +641,14 @@ class StepCAClient(object):
         return context
 
     def request(self, method, path, body=None, verify=True, client_cert=None, client_key=None, raw=False):
-        """JSON (or raw bytes) of ``method path``; retries connection failures and 502/503/504."""
+        """JSON (or raw bytes) of ``method path``, retried only where a retry cannot act twice.
+
+        Any request is retried when it was certainly not sent: the TCP connection or the TLS handshake
+        failed (refused, connect timeout, name resolution, reset before the handshake completed). After the
+        request went out, a read (GET) is retried on a broken answer or HTTP 502/503/504; a write (POST:
+        /1.0/sign, /1.0/renew, /1.0/revoke) is not - the CA may have acted on it (issued a certificate,
+        consumed the one-time token) - and fails with CAWriteUncertain instead. TLS verification failures
+        are never retried."""
         endpoint = path.split('?')[0]
         if endpoint.startswith('/root/'):
             endpoint = '/root'
@@ -646,21 +658,29 @@ class StepCAClient(object):
         if data is not None:
             headers['Content-Type'] = 'application/json'
         url = self.url + self.base + path
+        idempotent = method in ('GET', 'HEAD')
         attempts = self.retries + 1
         for attempt in range(1, attempts + 1):
             self.requests[endpoint] = self.requests.get(endpoint, 0) + 1
             conn = http.client.HTTPSConnection(self.host, self.port, timeout=self.timeout, context=context)
+            sent = False
             try:
+                conn.connect()
+                sent = True
                 conn.request(method, self.base + path, body=data, headers=headers)
                 response = conn.getresponse()
                 payload = response.read()
                 status = response.status
             except ssl.SSLCertVerificationError as exc:
-                raise CATLSError('the TLS certificate of %s does not verify against the pinned root CA: %s'
-                                 % (self.url, exc.verify_message or exc)) from None
+                raise CATLSError('TLS verification failed for %s: %s' % (url, exc.verify_message or exc)) from None
             except ssl.SSLError as exc:
                 raise StepCAError('TLS error talking to %s: %s' % (url, exc)) from None
             except (OSError, http.client.HTTPException) as exc:
+                if sent and not idempotent:
+                    raise CAWriteUncertain(
+                        'Step-CA at %s: %s %s was sent but no answer came back (%s); not retried, because the CA '
+                        'may have acted on it (a certificate issued, the one-time token used). Nothing was '
+                        'written here: run again to start over' % (self.url, method, endpoint, _describe(exc))) from None
                 if attempt < attempts:
                     self._sleep(self.backoff * (2 ** (attempt - 1)))
                     continue
@@ -668,11 +688,16 @@ class StepCAClient(object):
                                     % (self.url, method, path.split('?')[0], _describe(exc), attempts)) from None
             finally:
                 conn.close()
-            if status in TRANSIENT_STATUS and attempt < attempts:
+            if status in TRANSIENT_STATUS and idempotent and attempt < attempts:
                 self._sleep(self.backoff * (2 ** (attempt - 1)))
                 continue
             if status >= 400:
                 detail = _error_detail(payload)
+                if status in TRANSIENT_STATUS and not idempotent:
+                    raise CAWriteUncertain(
+                        'Step-CA at %s answered HTTP %d to %s %s: %s; not retried, because the request reached '
+                        'the CA side and may have been acted on. Nothing was written here: run again to start over'
+                        % (self.url, status, method, endpoint, detail))
                 if status in TRANSIENT_STATUS:
                     raise CAUnreachable('Step-CA at %s answered HTTP %d to %s %s: %s (after %d attempts)'
                                         % (self.url, status, method, endpoint, detail, attempts))

@@ -128,7 +128,12 @@ options:
     type: int
     default: 15
   retries:
-    description: Retries (with exponential backoff) on connection failures and HTTP 502/503/504.
+    description:
+      - Retries (with exponential backoff) of requests that certainly did not reach the CA (connection refused,
+        connect timeout, TLS handshake cut), and of reads (GET) on a lost answer or HTTP 502/503/504.
+      - A write (C(/1.0/sign), C(/1.0/renew), C(/1.0/revoke)) that went out without a usable answer is never
+        retried (the CA may have issued the certificate or used the one-time token); the task fails and says so.
+      - TLS verification failures are never retried.
     type: int
     default: 3
 notes:

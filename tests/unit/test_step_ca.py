@@ -7,6 +7,7 @@ import datetime
 import http.server
 import json
 import os
+import socket
 import ssl
 import stat
 import threading
@@ -299,6 +300,15 @@ def test_atomic_write_keeps_mode_and_reports_no_change(tmp_path):
 
 # -- transport: retries and errors against a local TLS server ----------------------------------------------
 
+class Served(tuple):
+    """(url, root PEM, answers to give) of the local TLS server; ``seen``: the requests it received."""
+
+    def __new__(cls, values, seen):
+        self = super(Served, cls).__new__(cls, values)
+        self.seen = seen
+        return self
+
+
 @pytest.fixture
 def tls_server(tmp_path):
     root_key = step_ca.generate_private_key('EC256')
@@ -310,15 +320,25 @@ def tls_server(tmp_path):
     (tmp_path / 'srv.crt').write_bytes(step_ca.cert_pem(cert))
     (tmp_path / 'srv.key').write_bytes(step_ca.private_key_pem(key))
     answers = []
+    seen = []
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self):
+            seen.append((self.command, self.path))
             status, body = answers.pop(0) if answers else (200, {'status': 'ok'})
+            if status == 'drop':                          # read the request, answer nothing, hang up
+                self.close_connection = True
+                self.connection.close()
+                return
             data = json.dumps(body).encode()
             self.send_response(status)
             self.send_header('Content-Length', str(len(data)))
             self.end_headers()
             self.wfile.write(data)
+
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get('Content-Length') or 0))
+            self.do_GET()
 
         def log_message(self, *args):
             pass
@@ -328,7 +348,7 @@ def tls_server(tmp_path):
     context.load_cert_chain(str(tmp_path / 'srv.crt'), str(tmp_path / 'srv.key'))
     server.socket = context.wrap_socket(server.socket, server_side=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield 'https://127.0.0.1:%d' % server.server_address[1], step_ca.cert_pem(root), answers
+    yield Served(('https://127.0.0.1:%d' % server.server_address[1], step_ca.cert_pem(root), answers), seen)
     server.shutdown()
 
 
@@ -363,10 +383,81 @@ def test_tls_must_verify_against_the_pinned_root(tls_server):
     url, _root, _answers = tls_server
     other = PKI('Other').root
     client = step_ca.StepCAClient(url, root_pem=step_ca.cert_pem(other), sleep=lambda s: None)
-    with pytest.raises(step_ca.CATLSError, match='does not verify against the pinned root CA'):
+    sleeps = []
+    client = step_ca.StepCAClient(url, root_pem=step_ca.cert_pem(other), sleep=sleeps.append)
+    with pytest.raises(step_ca.CATLSError) as info:
         client.health()
+    assert str(info.value) == 'TLS verification failed for %s/health: unable to get local issuer certificate' % url
+    assert sleeps == [] and client.requests == {'/health': 1}                 # never retried
 
 
 def test_invalid_url():
     with pytest.raises(step_ca.StepCAError, match='expected https://'):
         step_ca.StepCAClient('http://ca.test:9000')
+
+
+# -- retries of writes: only when the request was certainly not sent -------------------------------------------
+
+def test_write_answered_503_is_not_retried(tls_server):
+    url, root, answers = tls_server
+    answers.append((503, {'message': 'busy'}))
+    sleeps = []
+    client = step_ca.StepCAClient(url, root_pem=root, retries=3, sleep=sleeps.append)
+    with pytest.raises(step_ca.CAWriteUncertain, match='answered HTTP 503 to POST /1.0/sign: busy; not retried'):
+        client.sign(b'csr', 'token')
+    assert sleeps == [] and client.requests == {'/1.0/sign': 1}
+    assert tls_server.seen == [('POST', '/1.0/sign')]
+
+
+def test_write_without_answer_is_not_sent_twice(tls_server):
+    url, root, answers = tls_server
+    answers.append(('drop', None))
+    client = step_ca.StepCAClient(url, root_pem=root, retries=3, sleep=lambda s: None)
+    with pytest.raises(step_ca.CAWriteUncertain) as info:
+        client.sign(b'csr', 'token')
+    assert 'POST /1.0/sign was sent but no answer came back' in str(info.value)
+    assert 'not retried' in str(info.value)
+    assert tls_server.seen == [('POST', '/1.0/sign')]                         # the CA saw it once
+
+
+def test_read_without_answer_is_retried(tls_server):
+    url, root, answers = tls_server
+    answers.append(('drop', None))
+    client = step_ca.StepCAClient(url, root_pem=root, retries=3, sleep=lambda s: None)
+    assert client.health() == {'status': 'ok'}
+    assert tls_server.seen == [('GET', '/health'), ('GET', '/health')]
+
+
+def test_write_is_retried_when_the_connection_was_refused():
+    sleeps = []
+    client = step_ca.StepCAClient('https://127.0.0.1:%d' % _closed_port(), root_pem=b'x', retries=2,
+                                  backoff=0.5, sleep=sleeps.append)
+    client._context = lambda *args: ssl.create_default_context()
+    with pytest.raises(step_ca.CAUnreachable) as info:
+        client.sign(b'csr', 'token')
+    assert not isinstance(info.value, step_ca.CAWriteUncertain)
+    assert 'connection refused (after 3 attempts)' in str(info.value)
+    assert sleeps == [0.5, 1.0] and client.requests == {'/1.0/sign': 3}
+
+
+def test_write_is_retried_after_a_connect_timeout(tls_server, monkeypatch):
+    url, root, _answers = tls_server
+    real_connect = step_ca.http.client.HTTPSConnection.connect
+    failures = [socket.timeout('timed out')]
+
+    def connect(self):
+        if failures:
+            raise failures.pop()
+        return real_connect(self)
+
+    monkeypatch.setattr(step_ca.http.client.HTTPSConnection, 'connect', connect)
+    sleeps = []
+    client = step_ca.StepCAClient(url, root_pem=root, retries=3, backoff=0.5, sleep=sleeps.append)
+    assert client.sign(b'csr', 'token') == {'status': 'ok'}
+    assert sleeps == [0.5] and tls_server.seen == [('POST', '/1.0/sign')]
+
+
+def _closed_port():
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
