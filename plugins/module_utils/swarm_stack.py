@@ -6,8 +6,9 @@
 - ``DockerApi``: the Docker Engine API over its unix socket (or tcp://), counted like the Portainer client.
 - ``stack_state`` / ``wait_converged`` / ``wait_removed``: read a stack's services and tasks from Docker API
   JSON (the socket, or Portainer's ``/api/endpoints/{id}/docker`` proxy) and decide convergence: every
-  replicated service runs its desired number of tasks and no update is in progress; a failure names the
-  service, the task and Docker's error.
+  replicated service runs its desired number of tasks of its current spec (tasks of the previous spec do not
+  count) and its update, if one started, is ``completed``; a paused or rolled-back update fails at once with
+  Docker's update message, a timeout names the service, the task and Docker's error.
 - ``SwarmBackend``: the direct-Swarm backend for users without Portainer. It deploys with
   ``docker stack deploy`` (no ``--with-registry-auth``) and keeps the rendered compose, the env (secret
   values only as hashes) and their content hash in a Docker config labelled with the stack namespace,
@@ -92,21 +93,39 @@ def label_filter(*labels):
 
 # -- convergence (Docker API JSON from the socket or Portainer's proxy) ------------------------------
 
+# UpdateStatus.State of a service (Docker Engine API, swarmkit's updater): absent until an update starts (every
+# service update resets it), then updating -> completed, or paused / rollback_started -> rollback_completed or
+# rollback_paused when new tasks fail
+UPDATE_DONE = (None, 'completed')
+UPDATE_FAILED = ('paused', 'rollback_started', 'rollback_paused', 'rollback_completed')
+
+
+def current_tasks_filter(name):
+    """The tasks of the stack's services that run their service's current spec: the ``_up-to-date`` filter the docker
+    CLI's convergence check uses (cli/command/service/progress); the engine keeps a task when swarmkit does not find
+    it dirty (its spec version, or else its spec, equals the service's). The engine API shows no spec version on a
+    task, so a client cannot tell old from new tasks itself. The label filter matches the service's labels."""
+    return {'filters': json.dumps({'label': ['%s=%s' % (NAMESPACE_LABEL, name)], '_up-to-date': ['true']})}
+
+
 def stack_state(get, name):
-    """[{name, mode, desired, running, updating, update_state, error}] for the stack's services."""
+    """[{name, mode, desired, running, update_state, update_message, image, error, converged}] for the stack's
+    services. ``running`` counts only tasks of the service's current spec: right after an update the tasks of the
+    previous spec still run until the rollout replaces them, and must not count."""
     services = get('/services', label_filter('%s=%s' % (NAMESPACE_LABEL, name))) or []
     if not services:
         return []
     ids = dict((s['ID'], s) for s in services)
-    tasks = [t for t in (get('/tasks', None) or []) if t.get('ServiceID') in ids]
+    tasks = [t for t in (get('/tasks', current_tasks_filter(name)) or []) if t.get('ServiceID') in ids]
     out = []
     for sid, svc in sorted(ids.items(), key=lambda item: item[1]['Spec']['Name']):
         mode = svc['Spec'].get('Mode') or {}
         desired = (mode.get('Replicated') or {}).get('Replicas') if 'Replicated' in mode else None
         mine = [t for t in tasks if t.get('ServiceID') == sid]
-        running = [t for t in mine if t.get('DesiredState') == 'running' and
-                   (t.get('Status') or {}).get('State') == 'running']
-        update_state = (svc.get('UpdateStatus') or {}).get('State')
+        wanted = [t for t in mine if t.get('DesiredState') == 'running']
+        running = [t for t in wanted if (t.get('Status') or {}).get('State') == 'running']
+        update = svc.get('UpdateStatus') or {}
+        update_state = update.get('State') or None
         errors = []
         for task in sorted(mine, key=lambda t: (t.get('UpdatedAt') or ''), reverse=True):
             status = task.get('Status') or {}
@@ -114,33 +133,39 @@ def stack_state(get, name):
                 errors.append('task %s.%s (%s) on node %s: %s' % (
                     svc['Spec']['Name'], task.get('Slot') or task.get('ID', '')[:12], status.get('State'),
                     (task.get('NodeID') or '?')[:12], status.get('Err') or status.get('Message')))
+        # global: every task of the current spec runs, and there is one (the updater may not have started them)
+        replicas_ok = len(running) >= desired if desired is not None else 0 < len(running) == len(wanted)
         out.append({
             'name': svc['Spec']['Name'], 'mode': 'replicated' if desired is not None else 'global',
             'desired': desired, 'running': len(running), 'update_state': update_state,
+            'update_message': update.get('Message') or None,
             'image': ((svc['Spec'].get('TaskTemplate') or {}).get('ContainerSpec') or {}).get('Image', '').split('@')[0],
             'error': errors[0] if errors else None,
-            'converged': ((desired is None or len(running) >= desired)
-                          and update_state not in ('updating', 'rollback_started', 'paused', 'rollback_paused')),
+            'converged': replicas_ok and update_state in UPDATE_DONE,
         })
     return out
 
 
 def wait_converged(get, name, timeout, sleep=time.sleep, interval=2.0):
-    """Poll until every service of the stack runs its desired replicas; raise naming the failing ones."""
+    """Poll until every service of the stack runs its desired replicas of its current spec and its update, if one
+    started, is ``completed``; raise naming the services whose update is paused or rolled back (Docker's message),
+    or, on timeout, those not converged. Polls after 0.5 s, then less often, up to every ``interval`` seconds."""
     deadline = time.time() + timeout
     state = []
+    pause = min(0.5, interval)
     while True:
         state = stack_state(get, name)
-        bad = [s for s in state if s['update_state'] in ('rollback_completed', 'rollback_paused', 'paused')]
+        bad = [s for s in state if s['update_state'] in UPDATE_FAILED]
         if bad:
-            raise SwarmError(_not_converged(name, bad, 'update rolled back or paused'))
+            raise SwarmError(_not_converged(name, bad, 'update failed (paused or rolled back)'))
         if state and all(s['converged'] for s in state):
             return state
         if time.time() >= deadline:
             waiting = [s for s in state if not s['converged']]
             raise SwarmError(_not_converged(name, waiting or state, 'not converged after %ss' % timeout)
                              if state else 'stack %s has no services after %ss' % (name, timeout))
-        sleep(interval)
+        sleep(pause)
+        pause = min(pause * 2, interval)
 
 
 def _not_converged(name, services, why):
@@ -148,7 +173,8 @@ def _not_converged(name, services, why):
     for svc in services:
         parts.append('%s: %s/%s running%s%s' % (
             svc['name'], svc['running'], svc['desired'] if svc['desired'] is not None else 'global',
-            ', update %s' % svc['update_state'] if svc['update_state'] else '',
+            ', update %s%s' % (svc['update_state'], ' (%s)' % svc['update_message'] if svc.get('update_message')
+                               else '') if svc['update_state'] else '',
             ', last error: %s' % svc['error'] if svc['error'] else ''))
     return 'stack %s %s: %s' % (name, why, '; '.join(parts))
 

@@ -29,7 +29,9 @@ description:
   - A stack that runs in Swarm but that Portainer does not know makes Portainer answer HTTP 409 on create. The
     module then fails with an explanation; with O(adopt=true) it removes the stack from Swarm and creates it again
     through Portainer (named volumes are kept). See C(docs/stacks.md).
-  - After a deploy, with O(wait=true), it waits until every service runs its desired number of tasks; on timeout
+  - After a deploy, with O(wait=true), it waits until every service runs its desired number of tasks of its current
+    spec (tasks of the previous spec, still running right after an update, do not count) and its update, if one
+    started, is C(completed). A paused or rolled-back update fails at once with Docker's update message; on timeout
     it names the failing service, task and Docker's error.
 options:
   name:
@@ -97,7 +99,8 @@ options:
     type: bool
     default: false
   wait:
-    description: After a deploy or removal, wait for convergence (desired replicas running) or removal.
+    description: After a deploy or removal, wait for convergence (desired replicas of the current spec running, update
+      completed) or removal.
     type: bool
     default: true
   wait_timeout:
@@ -174,7 +177,8 @@ endpoint_id:
   returned: with backend=portainer
   type: int
 services:
-  description: Per service - name, desired and running replicas, image, update state, last task error.
+  description: Per service - name, desired and running replicas (of the current spec), image, update state and
+    message, last task error.
   returned: when the stack was deployed and waited for, or exists
   type: list
   elements: dict

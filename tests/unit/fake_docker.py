@@ -3,13 +3,18 @@
 Portainer test double (lab/portainersim) runs its stack endpoints without Docker in the unit tests.
 
 Only what the double and portainer_stack use: ``/_ping``, ``/swarm``, ``/services`` (label filters),
-``/services/create``, ``/tasks``, ``/networks``, ``/configs``, ``/configs/create``, ``/containers/json``. Every
-replicated service runs its replicas at once (tasks ``running``). The CLI understands ``stack deploy
+``/services/create``, ``/tasks`` (filters ``label``, ``service`` and the CLI's ``_up-to-date``), ``/networks``,
+``/configs``, ``/configs/create``, ``/containers/json``. Every replicated service runs its replicas at once (tasks
+``running``); an update that changes a service's task template replaces its tasks and ends with ``UpdateStatus``
+``completed``, at once or, with ``engine.update_plan``, one stage per ``GET /services`` (see ``UPDATE_STAGES``).
+Tasks keep the ``Spec`` they were created for, so that old and new tasks can be told apart as Docker does
+(``_up-to-date``: the task's spec equals the service's ``TaskTemplate``). The CLI understands ``stack deploy
 [--prune] --compose-file FILE NAME`` (services, images, replicas, labels, environment with ``${VAR}`` filled from
 its own environment as ``docker stack deploy`` does) and ``stack rm NAME``; it records each call in the engine
 (``engine.cli_calls``). The real behaviour is covered by tests/swarm.
 """
 
+import copy
 import json
 import os
 import re
@@ -25,6 +30,11 @@ from urllib.parse import parse_qs, urlsplit
 
 NAMESPACE = 'com.docker.stack.namespace'
 SWARM_ID = 'fakeswarm0123456789abcdefg'
+MANAGER_TOKEN = 'SWMTKN-1-fakeswarmrootcahash-fakemanagersecret'
+# stages of a service update, one per GET /services when engine.update_plan lists them: 'pending' (spec updated,
+# UpdateStatus reset, old tasks still running), 'updating' (old tasks stopped, new ones starting), 'completed',
+# 'paused', 'rollback_started', 'rollback_completed' (new tasks failed; the last restores PreviousSpec)
+UPDATE_STAGES = ('pending', 'updating', 'completed', 'paused', 'rollback_started', 'rollback_completed')
 
 CLI = r'''#!%(python)s
 # docker CLI stand-in for the unit tests (tests/unit/fake_docker.py): stack deploy / stack rm only
@@ -95,6 +105,14 @@ class _UnixServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
 
 
+def _filter_values(filters, name):
+    """A Docker filter's values, given as a list or as {value: true} (both forms the engine accepts)."""
+    values = filters.get(name) or []
+    if isinstance(values, dict):
+        values = [k for k, v in values.items() if v]
+    return list(values)
+
+
 def _labels_match(labels, wanted):
     for item in wanted:
         key, sep, value = item.partition('=')
@@ -114,6 +132,10 @@ class FakeEngine:
         self.services = {}      # id -> service JSON
         self.configs = {}       # id -> config JSON
         self.networks = {}      # name -> network JSON
+        self.tasks = {}         # id -> task JSON
+        self.task_serial = 0
+        self.plans = {}         # service id -> stages of its update still to come
+        self.update_plan = None  # None: updates complete at once; else the stages (UPDATE_STAGES) of each update
         self.cli_calls = []
         self.lock = threading.Lock()
         engine = self
@@ -182,7 +204,104 @@ class FakeEngine:
     def add_service(self, spec):
         sid = uuid.uuid4().hex[:25]
         self.services[sid] = {'ID': sid, 'Version': {'Index': 1}, 'Spec': spec}
+        self._scale(self.services[sid])
         return sid
+
+    # -- tasks: each keeps the spec it was created for; swarmkit's updater replaces those of an older spec ------
+
+    def _new_task(self, service, slot, state='running'):
+        self.task_serial += 1
+        tid = '%s%04d' % (service['ID'][:20], self.task_serial)
+        self.tasks[tid] = {'ID': tid, 'Version': {'Index': self.task_serial}, 'ServiceID': service['ID'],
+                           'Slot': slot, 'NodeID': 'fakenode', 'Spec': copy.deepcopy(service['Spec']['TaskTemplate']),
+                           'DesiredState': 'running', 'Status': {'State': state, 'Message': state}}
+        return self.tasks[tid]
+
+    def service_tasks(self, service, current=None):
+        """The service's tasks desired running; ``current``: only those of its spec (True) or of an older one."""
+        out = []
+        for task in sorted(self.tasks.values(), key=lambda t: t['Version']['Index']):
+            if task['ServiceID'] != service['ID'] or task['DesiredState'] != 'running':
+                continue
+            if current is None or (task['Spec'] == service['Spec']['TaskTemplate']) == current:
+                out.append(task)
+        return out
+
+    @staticmethod
+    def _shutdown(task, state='shutdown', err=None):
+        task['DesiredState'] = 'shutdown'
+        task['Status'] = dict(task['Status'], State=state, Message=state)
+        if err:
+            task['Status']['Err'] = err
+
+    def _replicas(self, service):
+        return ((service['Spec'].get('Mode') or {}).get('Replicated') or {}).get('Replicas', 1)
+
+    def _scale(self, service):
+        """Replicas of the current spec started, or the highest slots stopped, to the wanted count."""
+        tasks = self.service_tasks(service)
+        slots = set(t['Slot'] for t in tasks)
+        for slot in range(1, self._replicas(service) + 1):
+            if slot not in slots:
+                self._new_task(service, slot)
+        for task in tasks:
+            if task['Slot'] > self._replicas(service):
+                self._shutdown(task)
+
+    def _roll(self, service, stage):
+        """One stage of an update (UPDATE_STAGES), as swarmkit's updater shows it through the API."""
+        sid = service['ID']
+        if stage == 'pending':          # updated spec, UpdateStatus reset, the updater has not started yet
+            return
+        if stage == 'updating':         # old tasks stopped, new ones starting
+            for task in self.service_tasks(service, current=False):
+                self._shutdown(task)
+                self._new_task(service, task['Slot'], state='starting')
+            service['UpdateStatus'] = {'State': 'updating', 'Message': 'update in progress'}
+        elif stage == 'completed':
+            for task in self.service_tasks(service, current=True):
+                task['Status'] = dict(task['Status'], State='running', Message='started')
+            service['UpdateStatus'] = {'State': 'completed', 'Message': 'update completed'}
+        elif stage in ('paused', 'rollback_started', 'rollback_completed'):
+            failed = self.service_tasks(service, current=True)
+            for task in failed:
+                self._shutdown(task, state='failed', err='task: non-zero exit (1)')
+            tid = failed[0]['ID'] if failed else sid
+            if stage == 'paused':
+                message = 'update paused due to failure or early termination of task %s' % tid
+            else:
+                message = 'update rolled back due to failure or early termination of task %s' % tid
+            if stage == 'rollback_completed':
+                service['Spec'], service['PreviousSpec'] = service['PreviousSpec'], service['Spec']
+                self._scale(service)
+                message = 'rollback completed'
+            service['UpdateStatus'] = {'State': stage, 'Message': message}
+        service.setdefault('UpdateStatus', {})['StartedAt'] = '2026-01-01T00:00:00Z'
+
+    def _update(self, service, spec):
+        """ServiceUpdate: PreviousSpec kept, UpdateStatus reset (swarmkit controlapi UpdateService), then the
+        rollout: at once, or staged by ``update_plan``."""
+        service['PreviousSpec'], service['Spec'] = service['Spec'], spec
+        service['Version']['Index'] += 1
+        service.pop('UpdateStatus', None)
+        self.plans.pop(service['ID'], None)
+        if not self.service_tasks(service, current=False):
+            self._scale(service)         # no task of an older spec: nothing to roll out
+            return
+        if self.update_plan is None:
+            self._roll(service, 'updating')
+            self._roll(service, 'completed')
+            self._scale(service)
+        else:
+            self.plans[service['ID']] = list(self.update_plan)
+
+    def _advance(self):
+        for sid in list(self.plans):
+            service = self.services.get(sid)
+            if service is None or not self.plans[sid]:
+                self.plans.pop(sid, None)
+                continue
+            self._roll(service, self.plans[sid].pop(0))
 
     def _deploy(self, body):
         name = body['name']
@@ -194,49 +313,60 @@ class FakeEngine:
                       'TaskTemplate': {'ContainerSpec': {'Image': spec['image'], 'Env': spec['env'],
                                                          'Labels': {NAMESPACE: name}}}}
             if full in current:
-                service = current[full]
-                service['Spec'] = wanted
-                service['Version']['Index'] += 1
+                self._update(current[full], wanted)
             else:
                 self.add_service(wanted)
         if body['prune']:
             for full, service in current.items():
                 if full[len(name) + 1:] not in body['services']:
-                    del self.services[service['ID']]
+                    self._remove_service(service['ID'])
         net = '%s_default' % name
         self.networks.setdefault(net, {'Id': uuid.uuid4().hex, 'Name': net, 'Labels': {NAMESPACE: name}})
+
+    def _remove_service(self, sid):
+        del self.services[sid]
+        self.plans.pop(sid, None)
+        for tid in [t for t, task in self.tasks.items() if task['ServiceID'] == sid]:
+            del self.tasks[tid]
 
     def _rm(self, body):
         name = body['name']
         for service in list(self.stack_services(name).values()):
-            del self.services[service['ID']]
+            self._remove_service(service['ID'])
         for net in [n for n, v in self.networks.items() if v['Labels'].get(NAMESPACE) == name]:
             del self.networks[net]
 
-    def _tasks(self):
-        tasks = []
-        for service in self.services.values():
-            replicas = ((service['Spec'].get('Mode') or {}).get('Replicated') or {}).get('Replicas', 1)
-            for slot in range(1, replicas + 1):
-                tasks.append({'ID': '%s%d' % (service['ID'][:20], slot), 'ServiceID': service['ID'], 'Slot': slot,
-                              'NodeID': 'fakenode', 'DesiredState': 'running', 'Status': {'State': 'running'}})
-        return tasks
+    def _tasks(self, filters):
+        """GET /tasks: the label filter matches the service's labels, _up-to-date the tasks whose spec is the
+        service's (swarmkit controlapi ListTasks, orchestrator.IsTaskDirty)."""
+        wanted, services = _filter_values(filters, 'label'), _filter_values(filters, 'service')
+        out = []
+        for task in sorted(self.tasks.values(), key=lambda t: t['Version']['Index']):
+            service = self.services.get(task['ServiceID'])
+            if service is None or (services and task['ServiceID'] not in services):
+                continue
+            if not _labels_match(service['Spec'].get('Labels') or {}, wanted):
+                continue
+            if _filter_values(filters, '_up-to-date') and task['Spec'] != service['Spec']['TaskTemplate']:
+                continue
+            out.append(copy.deepcopy(task))
+        return out
 
     def answer(self, method, path, query, body):  # pylint: disable=too-many-return-statements
         filters = json.loads(query.get('filters') or '{}')
-        wanted = filters.get('label') or []
-        if isinstance(wanted, dict):
-            wanted = [k for k, v in wanted.items() if v]
+        wanted = _filter_values(filters, 'label')
         if path == '/_ping':
             return 200, b'OK'
         if path == '/swarm' and method == 'GET':
-            return 200, {'ID': SWARM_ID}
+            return 200, {'ID': SWARM_ID, 'JoinTokens': {'Worker': 'SWMTKN-1-fakeswarmrootcahash-fakeworker',
+                                                         'Manager': MANAGER_TOKEN}}
         if path == '/services' and method == 'GET':
+            self._advance()
             return 200, [s for s in self.services.values() if _labels_match(s['Spec'].get('Labels') or {}, wanted)]
         if path == '/services/create' and method == 'POST':
             return 201, {'ID': self.add_service(body)}
         if path == '/tasks' and method == 'GET':
-            return 200, self._tasks()
+            return 200, self._tasks(filters)
         if path == '/networks' and method == 'GET':
             return 200, [n for n in self.networks.values() if _labels_match(n['Labels'], wanted)]
         if path == '/containers/json' and method == 'GET':

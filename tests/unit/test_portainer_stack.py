@@ -138,8 +138,14 @@ def test_env_change_check_mode_then_update(lab):
     assert 'GREETING: hi' in before and 'GREETING: hello again' in after
     assert before.count('********') == after.count('********') == 2        # DB_PASSWORD and FLAG on both sides
     assert before != after
-    updated = ok(lab.run(changed))
+    # the rollout takes a few polls: the run waits for Docker's "completed", not for the old tasks still running
+    lab.engine.update_plan = ['pending', 'updating', 'completed']
+    try:
+        updated = ok(lab.run(changed))
+    finally:
+        lab.engine.update_plan = None
     assert updated['stack_action'] == 'updated' and updated['api_calls']['PUT /api/stacks/{id}'] == 1
+    assert [(s['running'], s['update_state']) for s in updated['services']] == [(2, 'completed')]
     no_secret(updated)
     assert lab.writes() == [('PUT', '/api/stacks/1')]
     assert ok(lab.run(changed))['changed'] is False
