@@ -23,8 +23,15 @@ description:
     It renews over mTLS (C(POST /1.0/renew), same key) when the certificate is valid and only the remaining
     lifetime is below O(renew_before). When nothing is due, it sends no request to the CA at all (see
     RV(ca_requests)).
-  - Files are replaced atomically (temporary file and rename) with O(owner), O(group) and O(mode) set
-    before the rename; the key is never readable by others during the swap.
+  - Key, certificate and chain are swapped as one unit. They are written, with O(owner), O(group) and O(mode)
+    set, into a new version directory next to the certificate (C(.<cert file name>.versions/v<N>/)), then one
+    symlink (C(live)) is switched to it by a rename. O(cert_path), O(key_path) and O(chain_path) are relative
+    symlinks through C(live), so a reader never finds a key that does not match the certificate next to it,
+    even if the run is killed halfway. Plain files found there (an older layout) are adopted unchanged as a
+    version of their own first. The live version and the one before it are kept, older ones are removed.
+  - Writes happen under the lock of the renewal timer of M(thinkheads.phoenix.step_certificates) (O(lock_file),
+    C(flock)); after taking it the module looks at the files again, so that it never renews what the timer has
+    just renewed. A run with nothing to do takes no lock.
   - O(state=revoked) revokes the certificate at O(cert_path) (passive revocation), authenticated by the
     certificate itself over mTLS while it is valid, else by a one-time token of the provisioner.
 requirements:
@@ -127,6 +134,16 @@ options:
     description: Timeout in seconds of each request to the CA.
     type: int
     default: 15
+  lock_file:
+    description:
+      - Lock file shared with the renewal timer (C(phoenix-cert-renew --lock)); taken before writing.
+      - Empty, or a path whose directory does not exist, writes without a lock.
+    type: path
+    default: /run/phoenix-cert-renew.lock
+  lock_timeout:
+    description: Seconds to wait for O(lock_file) before failing.
+    type: int
+    default: 300
   retries:
     description:
       - Retries (with exponential backoff) of requests that certainly did not reach the CA (connection refused,
@@ -227,9 +244,10 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
 
 from ansible_collections.thinkheads.phoenix.plugins.module_utils.step_ca import (
-    KEY_TYPES, REVOCATION_REASONS, StepCAClient, StepCAError, assess_certificate, atomic_write, certificate_info,
-    chains_to, go_duration, issue_certificate, load_certificate_file, parse_threshold, read_intermediates,
-    renew_certificate, require_libraries, revoke_certificate, wanted_sans, CARequestError,
+    DEFAULT_LOCK_FILE, KEY_TYPES, REVOCATION_REASONS, StepCAClient, StepCAError, assess_certificate,
+    certificate_info, certificate_lock, chains_to, go_duration, install_certificate, issue_certificate,
+    load_certificate_file, parse_threshold, read_intermediates, renew_certificate, require_libraries,
+    revoke_certificate, wanted_sans, CARequestError,
 )
 
 
@@ -295,6 +313,8 @@ def main():
             revoke_reason=dict(type='str', choices=sorted(REVOCATION_REASONS), default='unspecified'),
             timeout=dict(type='int', default=15),
             retries=dict(type='int', default=3),
+            lock_file=dict(type='path', default=DEFAULT_LOCK_FILE),
+            lock_timeout=dict(type='int', default=300),
         ),
         mutually_exclusive=[('provisioner_password', 'provisioner_password_file')],
         required_if=[('state', 'present', ('provisioner', 'common_name'))],
@@ -360,11 +380,11 @@ def revoke(module, client):
     module.exit_json(changed=False, action='none', reason='serial %s was already revoked' % info['serial'], **result)
 
 
-def present(module, client, roots, threshold, lifetime):
+def assess(module, client, roots, threshold, fetched=None):
+    """(assessment, action, reason) of the files at the configured paths (``fetched``: caches the CA's answers)."""
+    fetched = {} if fetched is None else fetched
     params = module.params
     cert_path, key_path, chain_path = params['cert_path'], params['key_path'], params['chain_path']
-    common_name = params['common_name']
-    sans = wanted_sans(common_name, params['sans'], params['include_cn_in_sans'])
     intermediates = read_intermediates(chain_path, cert_path)
 
     # Without a local chain, the issuer check needs the CA's intermediates (one GET, never /sign).
@@ -372,44 +392,76 @@ def present(module, client, roots, threshold, lifetime):
         try:
             leaf = load_certificate_file(cert_path)[0]
             if not chains_to(leaf, [], roots):
-                intermediates = client.intermediates()
+                if 'intermediates' not in fetched:
+                    fetched['intermediates'] = client.intermediates()
+                intermediates = fetched['intermediates']
         except (StepCAError, ValueError):
             pass
 
-    assessment = assess_certificate(cert_path, key_path, common_name, params['sans'], params['key_type'], roots,
-                                    intermediates, threshold, include_cn=params['include_cn_in_sans'])
+    assessment = assess_certificate(cert_path, key_path, params['common_name'], params['sans'], params['key_type'],
+                                    roots, intermediates, threshold, include_cn=params['include_cn_in_sans'])
     action, reason = assessment['action'], assessment['reason']
     if action == 'none' and params['force']:
         action, reason = 'reissue', 'force=true'
+    return assessment, action, reason
+
+
+def present(module, client, roots, threshold, lifetime):
+    params = module.params
+    fetched = {}
+    assessment, action, reason = assess(module, client, roots, threshold, fetched)
+    if action == 'none' or module.check_mode:
+        report(module, client, assessment, action, reason)
+    try:
+        with certificate_lock(params['lock_file'], params['lock_timeout']) as locked:
+            if not locked and params['lock_file']:
+                module.warn('no lock taken: the directory of lock_file %s does not exist' % params['lock_file'])
+            # What the timer may have done while this run waited for the lock.
+            assessment, action, reason = assess(module, client, roots, threshold, fetched)
+            if action == 'none':
+                report(module, client, assessment, action, reason)
+            write(module, client, assessment, action, reason, lifetime)
+    except OSError as exc:
+        module.fail_json(msg='cannot write the certificate files: %s' % to_native(exc), ca_requests=client.requests)
+
+
+def report(module, client, assessment, action, reason):
+    """Exit without writing: nothing due, or check mode (ownership and mode drift repaired or reported)."""
+    params = module.params
+    cert_path, key_path, chain_path = params['cert_path'], params['key_path'], params['chain_path']
     before = summary(assessment['info'])
-
-    mode, key_mode = params['mode'], params['key_mode']
     changed = action != 'none'
-    if module.check_mode or not changed:
-        after = dict(before)
-        if changed:
-            after.update(common_name=common_name, sans=sans, key_type=params['key_type'],
-                         not_after='(new certificate)', serial='(new certificate)')
-            if action == 'renew':
-                after.update(common_name=before['common_name'], sans=before['sans'], key_type=before['key_type'])
-        # Ownership and mode of the files already there (in check mode: only reported).
-        changed_attrs = False
-        for path, path_mode in ((cert_path, mode), (chain_path, mode), (key_path, key_mode)):
-            if path and os.path.exists(path):
-                changed_attrs = fs_attributes(module, path, path_mode, changed_attrs)
-        module.exit_json(changed=changed or changed_attrs, action=past(action), reason=reason,
-                         ca_requests=client.requests, diff=diff(cert_path, before, after), **before)
+    after = dict(before)
+    if changed:
+        after.update(common_name=params['common_name'], key_type=params['key_type'], not_after='(new certificate)',
+                     serial='(new certificate)',
+                     sans=wanted_sans(params['common_name'], params['sans'], params['include_cn_in_sans']))
+        if action == 'renew':
+            after.update(common_name=before['common_name'], sans=before['sans'], key_type=before['key_type'])
+    # Ownership and mode of the files already there, through the links (in check mode: only reported).
+    changed_attrs = False
+    for path, path_mode in ((cert_path, params['mode']), (chain_path, params['mode']), (key_path, params['key_mode'])):
+        if path and os.path.exists(path):
+            changed_attrs = fs_attributes(module, os.path.realpath(path), path_mode, changed_attrs)
+    module.exit_json(changed=changed or changed_attrs, action=past(action), reason=reason,
+                     ca_requests=client.requests, diff=diff(cert_path, before, after), **before)
 
+
+def write(module, client, assessment, action, reason, lifetime):
+    params = module.params
+    cert_path = params['cert_path']
+    before = summary(assessment['info'])
     if action == 'renew':
         try:
-            leaf, rest = renew_certificate(client, cert_path, key_path)
+            leaf, rest = renew_certificate(client, cert_path, params['key_path'])
             write_files(module, None, leaf, rest)
         except CARequestError as exc:
             action = 'reissue'
             reason = '%s; renewal refused (%s), re-issued' % (reason, exc.detail or exc)
     if action in ('issue', 'reissue'):
         password = read_password(module)
-        key_pem, leaf, rest = issue_certificate(client, params['provisioner'], password, common_name, sans,
+        sans = wanted_sans(params['common_name'], params['sans'], params['include_cn_in_sans'])
+        key_pem, leaf, rest = issue_certificate(client, params['provisioner'], password, params['common_name'], sans,
                                                 params['key_type'], lifetime=lifetime)
         write_files(module, key_pem, leaf, rest)
     info = certificate_info(load_certificate_file(cert_path)[0])
@@ -419,18 +471,18 @@ def present(module, client, roots, threshold, lifetime):
 
 
 def write_files(module, key_pem, leaf, rest):
+    """The new version in place (install_certificate); symbolic modes applied afterwards to its files."""
     params = module.params
     owner, group = params['owner'], params['group']
     mode, key_mode = octal_mode(params['mode']), octal_mode(params['key_mode'])
-    if key_pem is not None:
-        atomic_write(params['key_path'], key_pem, key_mode if key_mode is not None else 0o600, owner, group)
-    if params['chain_path']:
-        atomic_write(params['chain_path'], leaf + rest, mode, owner, group)
-    atomic_write(params['cert_path'], leaf, mode, owner, group)
+    if key_pem is not None and key_mode is None:
+        key_mode = 0o600
+    install_certificate(params['cert_path'], params['key_path'], leaf, rest, key_pem=key_pem,
+                        chain_path=params['chain_path'], mode=mode, key_mode=key_mode, owner=owner, group=group)
     for path, path_mode in ((params['key_path'], params['key_mode']), (params['cert_path'], params['mode']),
                             (params['chain_path'], params['mode'])):
         if path:
-            fs_attributes(module, path, path_mode, True)
+            fs_attributes(module, os.path.realpath(path), path_mode, True)
 
 
 def past(action):

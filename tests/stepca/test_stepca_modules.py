@@ -18,10 +18,17 @@ def mode_of(path):
 
 
 def snapshot(directory):
+    """Every file (content, mode, mtime) and link (target) under ``directory``, versions included."""
     out = {}
-    for name in sorted(os.listdir(str(directory))):
-        with open(os.path.join(str(directory), name), 'rb') as handle:
-            out[name] = handle.read()
+    for root, dirs, files in os.walk(str(directory)):
+        for name in dirs + files:
+            path = os.path.join(root, name)
+            rel = os.path.relpath(path, str(directory))
+            if os.path.islink(path):
+                out[rel] = ('link', os.readlink(path))
+            elif os.path.isfile(path):
+                with open(path, 'rb') as handle:
+                    out[rel] = (handle.read(), os.stat(path).st_mode, os.stat(path).st_mtime_ns)
     return out
 
 
