@@ -245,7 +245,7 @@ def test_timer_waits_for_the_module(tmp_path, monkeypatch):
     result = {}
     with step_ca.certificate_lock(lock, timeout=1):
         thread = threading.Thread(target=lambda: result.update(rc=renew_tests.script.main(
-            ['--config-dir', str(conf), '--lock', lock])))
+            ['--config-dir', str(conf), '--lock', lock, '--state-dir', str(tmp_path / 'state')])))
         thread.start()
         time.sleep(0.5)
         assert client.calls == [] and 'rc' not in result               # still waiting

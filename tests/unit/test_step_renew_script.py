@@ -36,9 +36,10 @@ class FakeError(Exception):
     pass
 
 
-def fake_client(due=(), fail=()):
-    """A stand-in for step_ca: renews the certificates named in ``due``, raises for those in ``fail``."""
+def fake_client(due=(), fail=(), serials=None):
+    """A stand-in for step_ca: renews the certificates named in ``due`` (serial 41 -> 42), raises for ``fail``."""
     calls = []
+    serials = serials if serials is not None else {}
 
     def renew_if_needed(ca_url, root_path, cert_path, key_path, chain_path=None, threshold=None):
         calls.append({'ca_url': ca_url, 'root': root_path, 'cert': cert_path, 'key': key_path,
@@ -46,12 +47,14 @@ def fake_client(due=(), fail=()):
         name = os.path.basename(cert_path).split('.')[0]
         if name in fail:
             raise FakeError('Step-CA at %s is unreachable' % ca_url)
+        if name in due:
+            serials[cert_path] = str(int(serials.get(cert_path, '41')) + 1)
         return name in due
 
     module = types.SimpleNamespace(
-        StepCAError=FakeError, renew_if_needed=renew_if_needed, calls=calls,
-        load_certificate_file=lambda path: ['cert-of-' + path],
-        certificate_info=lambda cert: {'serial': '42', 'not_after': '2030-01-01T00:00:00Z'},
+        StepCAError=FakeError, renew_if_needed=renew_if_needed, calls=calls, serials=serials,
+        load_certificate_file=lambda path: [path],
+        certificate_info=lambda cert: {'serial': serials.get(cert, '41'), 'not_after': '2030-01-01T00:00:00Z'},
         needs_renewal=lambda cert, threshold: (False, 'not due'))
     return module
 
@@ -62,7 +65,9 @@ def env(tmp_path, monkeypatch):
     conf.mkdir()
     out = tmp_path / 'out'
     out.mkdir()
+    state = tmp_path / 'state'
     client = {}
+    serials = {}
 
     def write(name, hooks=(), **extra):
         data = {'name': name, 'ca_url': 'https://ca.test:9000', 'root': '/root.crt',
@@ -71,11 +76,17 @@ def env(tmp_path, monkeypatch):
         (conf / (name + '.json')).write_text(json.dumps(data))
 
     def run(*args, due=(), fail=()):
-        client['module'] = fake_client(due, fail)
+        client['module'] = fake_client(due, fail, serials)
         monkeypatch.setattr(script, 'import_client', lambda lib_dir: client['module'])
-        return script.main(['--config-dir', str(conf), '--lock', str(tmp_path / 'lock')] + list(args))
+        return script.main(['--config-dir', str(conf), '--lock', str(tmp_path / 'lock'), '--state-dir', str(state)]
+                           + list(args))
 
-    return types.SimpleNamespace(conf=conf, out=out, write=write, run=run, client=client)
+    def handed(name):
+        path = state / (name + '.hooks.json')
+        return json.loads(path.read_text())['serial'] if path.exists() else None
+
+    return types.SimpleNamespace(conf=conf, out=out, write=write, run=run, client=client, handed=handed,
+                                 serials=serials, state=state)
 
 
 def test_hook_string_is_split_like_a_shell_without_a_shell():
@@ -90,12 +101,61 @@ def test_hook_string_is_split_like_a_shell_without_a_shell():
 
 def test_not_due_runs_no_hook(env, capsys):
     env.write('web', hooks=[['touch', str(env.out / 'hook')]])
+    env.state.mkdir()
+    (env.state / 'web.hooks.json').write_text('{"serial": "41"}')              # the hooks have this certificate
     assert env.run(due=()) == 0
     assert not (env.out / 'hook').exists()
     assert 'web: not due' in capsys.readouterr().out
     call = env.client['module'].calls[0]
     assert call == {'ca_url': 'https://ca.test:9000', 'root': '/root.crt', 'cert': '/certs/web.crt',
                     'key': '/certs/web.key', 'chain': None, 'threshold': None}
+
+
+def test_failed_hook_is_retried_by_the_next_run_when_not_due(env, capsys):
+    """Renewed, the reload fails: the serial is not recorded, so the next run (certificate not due any more)
+    runs the hooks again; once they succeed, later runs leave them alone."""
+    flag = env.out / 'reload-works'
+    log = env.out / 'log'
+    env.write('web', hooks=[['sh', '-c', 'echo reload >> %s && test -e %s' % (log, flag)]])
+    env.state.mkdir()
+    (env.state / 'web.hooks.json').write_text('{"serial": "41"}')
+    assert env.run(due=('web',)) == 1
+    out = capsys.readouterr().out
+    assert 'web: renewed' in out and 'hooks failed; the next run tries again' in out
+    assert env.handed('web') == '41'
+
+    flag.write_text('')
+    assert env.run(due=()) == 0
+    out = capsys.readouterr().out
+    assert 'web: not due' in out and 'web: serial 42 not handed to the hooks yet (last: 41)' in out
+    assert 'web: serial 42 handed to the hooks' in out
+    assert env.handed('web') == '42' and log.read_text().split() == ['reload', 'reload']
+
+    assert env.run(due=()) == 0
+    assert log.read_text().split() == ['reload', 'reload']                   # nothing pending: no third reload
+    assert 'handed' not in capsys.readouterr().out
+
+
+def test_no_record_yet_hands_the_current_certificate_once(env):
+    env.write('web', hooks=[['sh', '-c', 'echo x >> %s' % (env.out / 'log')]])
+    assert env.run(due=()) == 0 and env.run(due=()) == 0
+    assert (env.out / 'log').read_text().split() == ['x'] and env.handed('web') == '41'
+
+
+def test_renewal_failure_still_hands_a_pending_serial(env, capsys):
+    env.write('web', hooks=[['touch', str(env.out / 'hook')]])
+    assert env.run(fail=('web',)) == 1
+    assert (env.out / 'hook').exists() and env.handed('web') == '41'
+    assert 'web: renewal failed' in capsys.readouterr().out
+
+
+def test_pending_hooks_mode_runs_only_unhanded_serials_without_renewal(env, capsys):
+    env.write('web', hooks=[['sh', '-c', 'echo x >> %s' % (env.out / 'log')]])
+    assert env.run('--pending-hooks', 'web', due=('web',)) == 0
+    assert env.client['module'].calls == [] and env.handed('web') == '41'
+    assert 'web: serial 41 handed to the hooks' in capsys.readouterr().out
+    assert env.run('--pending-hooks', 'web') == 0
+    assert (env.out / 'log').read_text().split() == ['x'] and 'handed' not in capsys.readouterr().out
 
 
 def test_renewed_runs_hooks_in_order(env, capsys):
@@ -134,6 +194,9 @@ def test_one_failure_does_not_stop_the_others(env, capsys):
     env.write('alpha', hooks=[['touch', str(env.out / 'alpha')]])
     env.write('beta', hooks=[['touch', str(env.out / 'beta')]])
     env.write('gamma', hooks=[['touch', str(env.out / 'gamma')]])
+    env.state.mkdir()
+    for name in ('alpha', 'beta', 'gamma'):
+        (env.state / (name + '.hooks.json')).write_text('{"serial": "41"}')
     assert env.run(due=('alpha', 'gamma'), fail=('beta',)) == 1
     assert (env.out / 'alpha').exists() and (env.out / 'gamma').exists() and not (env.out / 'beta').exists()
     out = capsys.readouterr().out
@@ -148,10 +211,10 @@ def test_named_certificates_only(env):
 
 
 def test_hooks_mode_runs_hooks_without_renewal(env):
-    env.write('web', hooks=[['touch', str(env.out / 'hook')]])
-    assert env.run('--hooks', 'web') == 0
-    assert (env.out / 'hook').exists()
-    assert env.client['module'].calls == []
+    env.write('web', hooks=[['sh', '-c', 'echo x >> %s' % (env.out / 'log')]])
+    assert env.run('--hooks', 'web') == 0 and env.run('--hooks', 'web') == 0   # forced: every time
+    assert (env.out / 'log').read_text().split() == ['x', 'x']
+    assert env.client['module'].calls == [] and env.handed('web') == '41'
 
 
 def test_hooks_mode_needs_names(env):

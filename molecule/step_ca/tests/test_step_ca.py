@@ -6,6 +6,7 @@
 A real step-ca (built from source) runs on the instance; nothing here is a test double.
 """
 
+import json
 import os
 import re
 import sys
@@ -122,7 +123,12 @@ def test_certificate_issued_with_sans(host):
     assert 'DNS:web.phoenix.test' in sans and 'DNS:localhost' in sans and 'IP Address:127.0.0.1' in sans
     verify = host.run('openssl verify -CAfile %s -untrusted %s %s' % (ROOT, WEB['chain_path'], WEB['cert_path']))
     assert verify.rc == 0, verify
-    key = host.file(WEB['key_path'])
+    # key, certificate and chain are links through one "live" link into a version directory (swapped as a unit)
+    for path, name in ((WEB['key_path'], 'key.pem'), (WEB['cert_path'], 'cert.pem'), (WEB['chain_path'], 'chain.pem')):
+        assert host.file(path).is_symlink
+        assert host.file(path).linked_to.startswith('/etc/nginx/tls/.web.crt.versions/v')
+        assert host.file(path).linked_to.endswith('/' + name)
+    key = host.file(host.file(WEB['key_path']).linked_to)
     assert key.mode == 0o600 and key.user == 'root'
 
 
@@ -132,12 +138,15 @@ def test_manifest_shape_certificate(host):
     leaf = SVC['cert_path'].replace('.crt', '.leaf.crt')
     sans = host.check_output('openssl x509 -noout -ext subjectAltName -in %s' % leaf)
     assert 'DNS:svc.phoenix.test' in sans and 'IP Address:10.77.0.111' in sans
-    key = host.file(SVC['key_path'])
+    key = host.file(host.file(SVC['key_path']).linked_to)
     assert key.mode == 0o640 and key.uid == 0 and key.gid == 33
     config = host.file('/etc/phoenix-certs/svc.phoenix.test.json').content_string
     assert "sh -c 'date >> /var/lib/phx-pki-svc-hook'" in config
-    # the role ran the command-string hook once, when it issued the certificate (not again when idempotent)
+    # the role ran the command-string hook once, when it issued the certificate (not again when idempotent),
+    # and recorded the serial it handed over
     assert len(host.file('/var/lib/phx-pki-svc-hook').content_string.splitlines()) == 1
+    handed = json.loads(host.file('/var/lib/phoenix-certs/svc.phoenix.test.hooks.json').content_string)
+    assert handed['serial'] == str(int(serial_of(host, leaf), 16))
 
 
 def test_renewal_timer_enabled(host):
