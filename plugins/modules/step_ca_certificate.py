@@ -29,7 +29,7 @@ description:
     symlinks through C(live), so a reader never finds a key that does not match the certificate next to it,
     even if the run is killed halfway. Plain files found there (an older layout) are adopted unchanged as a
     version of their own first. The live version and the one before it are kept, older ones are removed.
-  - Writes happen under the lock of the renewal timer of M(thinkheads.phoenix.step_certificates) (O(lock_file),
+  - Writes happen under the lock of the renewal timer of the C(thinkheads.phoenix.step_certificates) role (O(lock_file),
     C(flock)); after taking it the module looks at the files again, so that it never renews what the timer has
     just renewed. A run with nothing to do takes no lock.
   - O(state=revoked) revokes the certificate at O(cert_path) (passive revocation), authenticated by the
@@ -249,6 +249,7 @@ from ansible_collections.thinkheads.phoenix.plugins.module_utils.step_ca import 
     load_certificate_file, parse_threshold, read_intermediates, renew_certificate, require_libraries,
     revoke_certificate, wanted_sans, CARequestError,
 )
+from ansible_collections.thinkheads.phoenix.plugins.module_utils.validation import check_options
 
 
 def octal_mode(value):
@@ -320,6 +321,7 @@ def main():
         required_if=[('state', 'present', ('provisioner', 'common_name'))],
         supports_check_mode=True,
     )
+    check_options(module, 'step_ca_certificate')
     params = module.params
     try:
         require_libraries()
