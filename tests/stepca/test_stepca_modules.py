@@ -422,3 +422,77 @@ def test_provisioner_bad_claims_and_wrong_password(stepca, tmp_path):
     assert same['changed'] is False
     with open(stepca.config) as handle:
         assert handle.read() == before
+
+
+# -- the renewal script on the versioned files, and the lock it shares with the module --------------------------
+
+RENEW_SCRIPT = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                            'roles', 'step_certificates', 'files', 'phoenix_cert_renew.py')
+
+
+def test_timer_retries_a_failed_hook_when_the_certificate_is_not_due(stepca, tmp_path):
+    """Issued by the module, renewed by phoenix-cert-renew with the real client library: the reload hook fails, so
+    the serial is not recorded; the next run finds nothing due and still runs the hook, which now succeeds."""
+    certs = tmp_path / 'certs'
+    certs.mkdir()
+    args = stepca.cert_args(certs, 'timer', lifetime='5m', key_mode='0640')
+    assert run_module('step_ca_certificate', args)['action'] == 'issued'
+    lib = tmp_path / 'lib'
+    lib.mkdir()
+    with open(step_ca.__file__, 'rb') as src, open(str(lib / 'step_ca.py'), 'wb') as dst:
+        dst.write(src.read())
+    conf = tmp_path / 'conf'
+    conf.mkdir()
+    flag, log = tmp_path / 'reload-works', tmp_path / 'reloads'
+    config = {'name': 'timer', 'ca_url': stepca.url, 'root': stepca.root, 'cert_path': args['cert_path'],
+              'key_path': args['key_path'], 'chain_path': args['chain_path'], 'renew_before': '10m',
+              'hooks': [['sh', '-c', 'echo reload >> %s && test -e %s' % (log, flag)]]}
+    state = tmp_path / 'state'
+    cmd = [sys.executable, RENEW_SCRIPT, '--config-dir', str(conf), '--lib-dir', str(lib), '--state-dir', str(state),
+           '--lock', str(tmp_path / 'renew.lock')]
+
+    def run(threshold):
+        (conf / 'timer.json').write_text(json.dumps(dict(config, renew_before=threshold)))
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+
+    # the role would have handed the issued serial; the timer renews (10m > 5m) and the reload fails
+    state.mkdir()
+    issued = step_ca.certificate_info(step_ca.load_certificate_file(args['cert_path'])[0])['serial']
+    (state / 'timer.hooks.json').write_text(json.dumps({'serial': issued}))
+    first = run('10m')
+    assert first.returncode == 1, first.stdout
+    renewed = step_ca.certificate_info(step_ca.load_certificate_file(args['cert_path'])[0])['serial']
+    assert renewed != issued and 'timer: renewed' in first.stdout and 'hooks failed' in first.stdout
+    assert json.loads((state / 'timer.hooks.json').read_text())['serial'] == issued
+    store = certs / '.timer.crt.versions'
+    assert os.readlink(str(store / 'live')) == 'v2' and mode_of(args['key_path']) == 0o640
+
+    flag.write_text('')
+    second = run('1m')
+    assert second.returncode == 0, second.stdout
+    assert 'timer: not due' in second.stdout and 'serial %s handed to the hooks' % renewed in second.stdout
+    assert json.loads((state / 'timer.hooks.json').read_text())['serial'] == renewed
+
+    third = run('1m')
+    assert third.returncode == 0 and 'handed' not in third.stdout
+    assert log.read_text().split() == ['reload', 'reload']
+    key = step_ca.load_private_key_file(args['key_path'])
+    assert step_ca.key_matches_certificate(key, step_ca.load_certificate_file(args['cert_path'])[0])
+
+
+def test_module_waits_for_the_lock_of_the_timer(stepca, tmp_path):
+    import fcntl
+    import threading
+    lock = str(tmp_path / 'renew.lock')
+    certs = tmp_path / 'certs'
+    certs.mkdir()
+    args = stepca.cert_args(certs, 'locked', lock_file=lock, lock_timeout=60)
+    with open(lock, 'a') as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        result = {}
+        thread = threading.Thread(target=lambda: result.update(run_module('step_ca_certificate', args)))
+        thread.start()
+        thread.join(4)
+        assert thread.is_alive() and os.listdir(str(certs)) == []     # waiting, nothing written
+    thread.join(120)
+    assert result['changed'] is True and result['action'] == 'issued', result
