@@ -6,6 +6,12 @@
 
 awx/phoenix.json has the shape `awx export` writes (one list per resource type; every object with its
 fields, foreign keys as natural keys, a `natural_key` and `related` objects), so `awx import` loads it.
+
+It holds no credential. awxkit's import replaces every `$encrypted$` value with an empty string before it POSTs
+or PUTs an object (awxkit/api/utils.py remove_encrypted, called from ApiV2._import_list), so a credential in
+the file would have its secrets blanked by every re-import. Credentials are made once by configure.yml
+(`--tags credentials`, secrets from phoenix_awx_secrets, `update_secrets` only for the credentials given
+there); the job templates of phoenix.json refer to them by natural key.
 """
 
 from __future__ import annotations
@@ -115,7 +121,6 @@ def to_awxkit(assets: dict) -> dict:
             "natural_key": ee_key(assets),
         }],
         "credential_types": [],
-        "credentials": [],
         "projects": [{
             "name": project["name"], "description": project.get("description", ""), "local_path": "",
             "scm_type": project["scm_type"], "scm_url": project["scm_url"], "scm_branch": project.get("scm_branch", ""),
@@ -151,12 +156,6 @@ def to_awxkit(assets: dict) -> dict:
         data["credential_types"].append({
             "name": ctype["name"], "description": ctype.get("description", ""), "kind": ctype["kind"],
             "inputs": ctype["inputs"], "injectors": ctype["injectors"], "natural_key": credential_type_key(ctype),
-        })
-    for key, cred in assets["credentials"].items():
-        data["credentials"].append({
-            "name": cred["name"], "description": cred.get("description", ""), "organization": org_key(assets),
-            "credential_type": credential_type_key(cred["credential_type"]), "inputs": cred.get("inputs", {}),
-            "natural_key": credential_key(assets, key), "related": {"input_sources": [], "roles": []},
         })
     for template in job_templates(assets):
         related = {"credentials": [credential_key(assets, key) for key in template.get("credentials") or []],
@@ -221,7 +220,8 @@ def to_playbook(assets: dict) -> list:
     tasks = [
         {"name": f"Organization {org}",
          "awx.awx.organization": {"name": org, "description": assets["organization"].get("description", ""),
-                                  "state": "present"}},
+                                  "state": "present"},
+         "tags": ["credentials"]},
         {"name": f"Execution environment {ee['name']}",
          "awx.awx.execution_environment": {"name": ee["name"], "description": ee.get("description", ""),
                                            "organization": org, "image": ee["image"],
@@ -231,7 +231,8 @@ def to_playbook(assets: dict) -> list:
         tasks.append({"name": f"Credential type {ctype['name']}",
                       "awx.awx.credential_type": {"name": ctype["name"], "description": ctype.get("description", ""),
                                                   "kind": ctype["kind"], "inputs": ctype["inputs"],
-                                                  "injectors": _unsafe(ctype["injectors"]), "state": "present"}})
+                                                  "injectors": _unsafe(ctype["injectors"]), "state": "present"},
+                      "tags": ["credentials"]})
     for key, cred in assets["credentials"].items():
         plain = {k: v for k, v in (cred.get("inputs") or {}).items() if v != ENCRYPTED}
         tasks.append({
@@ -242,7 +243,7 @@ def to_playbook(assets: dict) -> list:
                 "inputs": f"{{{{ {json.dumps(plain, sort_keys=True)} | combine(phoenix_awx_secrets.{key} | default({{}})) }}}}",
                 "update_secrets": f"{{{{ phoenix_awx_secrets.{key} is defined }}}}",
                 "state": "present"},
-            "no_log": True})
+            "no_log": True, "tags": ["credentials"]})
     tasks += [
         {"name": f"Project {project['name']}",
          "awx.awx.project": {"name": project["name"], "description": project.get("description", ""),
@@ -294,7 +295,8 @@ def to_playbook(assets: dict) -> list:
 PLAYBOOK_HEADER = f"""---
 # {HEADER}.
 # The Phoenix project, inventory (+ source), credentials and job templates in AWX, with the awx.awx collection
-# (not part of the `ansible` package: ansible-galaxy collection install awx.awx). Same objects as phoenix.json.
+# (not part of the `ansible` package: ansible-galaxy collection install awx.awx). The objects of phoenix.json plus
+# the credentials, which phoenix.json leaves out (awxkit's import would blank their secrets on every re-import).
 # Controller connection from the environment: CONTROLLER_HOST and CONTROLLER_OAUTH_TOKEN (or CONTROLLER_USERNAME
 # and CONTROLLER_PASSWORD); see docs/awx.md.
 #   ansible-playbook awx/configure.yml -e @secrets.yml     # secrets.yml (vault-encrypted):
@@ -302,7 +304,8 @@ PLAYBOOK_HEADER = f"""---
 #       proxmox: {{token_secret: ..., ca_pem: ...}}
 #       vault: {{vault_password: ...}}
 #       ssh: {{ssh_key_data: ...}}
-# Without a key in phoenix_awx_secrets, that credential's secrets in AWX are left as they are.
+# Without a key in phoenix_awx_secrets, that credential's secrets in AWX are left as they are (update_secrets false).
+#   ansible-playbook awx/configure.yml -e @secrets.yml --tags credentials   # only the credentials, before awx import
 """
 
 

@@ -111,15 +111,38 @@ def test_proxmox_credential_injects_what_the_modules_read():
     assert set(ctype["inputs"]["required"]) <= set(fields)
 
 
-def test_no_secret_in_the_definition():
-    secret_fields = {"token_secret", "vault_password", "ssh_key_data", "password", "become_password",
-                     "ssh_key_unlock"}
+SECRET_FIELDS = {"token_secret", "vault_password", "ssh_key_data", "password", "become_password", "ssh_key_unlock"}
+
+
+def _secret_fields():
+    fields = set(SECRET_FIELDS)
     for ctype in DATA["credential_types"]:
-        secret_fields.update(f["id"] for f in ctype["inputs"]["fields"] if f.get("secret"))
-    for cred in DATA["credentials"]:
-        for key, value in cred["inputs"].items():
-            if key in secret_fields:
-                assert value == "$encrypted$", (cred["name"], key)
+        fields.update(f["id"] for f in ctype["inputs"]["fields"] if f.get("secret"))
+    return fields
+
+
+def _walk(value):
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield key, item
+            yield from _walk(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _walk(item)
+
+
+def test_no_secret_in_the_definition():
+    # No credential at all (configure.yml makes them), no secret field and no $encrypted$ placeholder anywhere.
+    assert DATA.get("credentials", []) == []
+    secret_fields = _secret_fields()
+    for key, value in _walk(DATA):
+        assert key not in secret_fields, key
+        assert value != "$encrypted$", key
+    # The credentials the job templates use are all made by configure.yml's `credentials` tag.
+    tagged = [t["awx.awx.credential"]["name"] for t in PLAYBOOK[0]["tasks"]
+              if "awx.awx.credential" in t and "credentials" in t.get("tags", [])]
+    used = {c["name"] for t in DATA["job_templates"] for c in t["related"]["credentials"]}
+    assert used and used <= set(tagged)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -157,6 +180,9 @@ def test_resources_and_natural_keys_match_awxkit():
             assert _freeze(key) not in defined, "duplicate %r" % key
             defined[_freeze(key)] = asset
     for key in MANAGED_CREDENTIAL_TYPES:
+        defined[_freeze(key)] = key
+    for name in ASSETS["credentials"]:          # made by configure.yml --tags credentials, before the import
+        key = render.credential_key(ASSETS, name)
         defined[_freeze(key)] = key
     assert ("JobTemplate", "SurveySpec") in DEPENDENT_EXPORT   # survey_spec travels as a full related object
 
@@ -203,3 +229,62 @@ def test_playbook_matches_the_import_format():
     assert ctype["injectors"] == DATA["credential_types"][0]["injectors"]
     # the injector templates are AWX's, not Ansible's: they must stay !unsafe in the playbook
     assert "!unsafe '{{ url }}'" in (AWX / "configure.yml").read_text()
+
+
+def test_awxkit_import_never_sends_a_secret():
+    """Drive awxkit's own import loop (ApiV2._import_list) over every list of phoenix.json, once as new objects
+    (POST) and once as objects AWX already has (PUT), and record what it would send: no secret field, and no value
+    that awxkit's remove_encrypted turned into an empty string."""
+    _awxkit()
+    from awxkit.api import utils as awx_utils
+    from awxkit.api.pages.api import ApiV2
+
+    sent = []
+
+    class Page(dict):
+        def put(self, data):
+            sent.append(("PUT", data))
+            return self
+
+        def wait_until_completed(self, timeout=None):
+            return self
+
+    class Endpoint:
+        endpoint = "/api/v2/stub/"
+
+        def post(self, data):
+            sent.append(("POST", data))
+            return Page(data)
+
+    class Cache:
+        def __init__(self, existing):
+            self.existing = existing
+
+        def get_by_natural_key(self, key):
+            return Page(id=1, scm_type="git") if self.existing else None
+
+        def set_page(self, page):
+            pass
+
+    secret_fields = _secret_fields()
+    for existing in (False, True):
+        for resource, assets in DATA.items():
+            if not assets:
+                continue
+            api = ApiV2.__new__(ApiV2)
+            api._cache, api._related, api._roles, api._has_error = Cache(existing), [], [], False
+            fields = {k: {"type": "string"} for asset in assets for k in asset if k not in ("natural_key", "related")}
+            original = awx_utils.get_post_fields
+            awx_utils.get_post_fields = lambda endpoint, cache, _fields=fields: _fields
+            try:
+                api._import_list(Endpoint(), assets)
+            finally:
+                awx_utils.get_post_fields = original
+            assert not api._has_error, resource
+    assets = [a for existing in (False, True) for v in DATA.values() for a in v]
+    assert len(sent) == len(assets)
+    for (method, body), asset in zip(sent, assets):
+        # exactly the file's values (awxkit drops a known project's local_path): nothing was blanked
+        assert body and all(asset[k] == v for k, v in body.items()), (method, asset["name"])
+        for key, value in _walk(body):
+            assert key not in secret_fields, (method, key)
