@@ -286,5 +286,5 @@ def test_awxkit_import_never_sends_a_secret():
     for (method, body), asset in zip(sent, assets):
         # exactly the file's values (awxkit drops a known project's local_path): nothing was blanked
         assert body and all(asset[k] == v for k, v in body.items()), (method, asset["name"])
-        for key, value in _walk(body):
+        for key, _value in _walk(body):
             assert key not in secret_fields, (method, key)
