@@ -5,11 +5,11 @@
 
 ``plan_checks`` turns the inventory's data (every guest's ``phoenix_guest``, the hypervisor config, the
 stacks) into a list of checks; ``run_checks`` runs them concurrently and returns one row per check;
-``render_table`` prints the rows as one aligned table. Every probe uses the standard library only:
-HTTP(S) with ``http.client`` (TLS verified against the Step-CA root, SNI set to the service's hostname
-while connecting to a known address), DNS A queries over UDP to a configured resolver (or the system
-resolver), TCP connects. Routes and the address every name must resolve to come from module_utils/routing.py
-(route_plan, dns_records): the same derivation the DNS, Traefik and Nginx roles use.
+``render_table`` prints the rows as one aligned table. Probes: HTTP(S) with ``http.client`` (TLS verified
+against the Step-CA root, SNI set to the service's hostname while connecting to a known address), DNS A queries
+with dnspython over UDP to a configured resolver (or the system resolver), TCP connects. Routes and the address
+every name must resolve to come from module_utils/routing.py (route_plan, dns_records): the same derivation the
+DNS, Traefik and Nginx roles use.
 
 A row is ``{'section', 'check', 'target', 'status', 'detail', 'ms'}`` with status one of ``ok``, ``warn``
 (works, with something worth knowing), ``fail`` (a real problem: unreachable, wrong answer) or ``n/a``
@@ -20,10 +20,8 @@ from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
 
 import json
-import random
 import socket
 import ssl
-import struct
 import time
 
 from concurrent.futures import ThreadPoolExecutor
@@ -34,6 +32,18 @@ try:
     import http.client as http_client
 except ImportError:  # pragma: no cover - Python 2 is not supported
     http_client = None
+
+try:
+    import dns.exception
+    import dns.message
+    import dns.query
+    import dns.rcode
+    import dns.rdatatype
+    HAS_DNSPYTHON = True
+    DNSPYTHON_IMPORT_ERROR = None
+except ImportError as _exc:  # pragma: no cover - reported when a nameserver is asked
+    HAS_DNSPYTHON = False
+    DNSPYTHON_IMPORT_ERROR = _exc
 
 OK, WARN, FAIL, NA = 'ok', 'warn', 'fail', 'n/a'
 STATUSES = (OK, WARN, FAIL, NA)
@@ -173,49 +183,8 @@ def tcp_connect(address, port, timeout=5.0):
         return True
 
 
-def _dns_query(name, qtype=1):
-    qid = random.randint(0, 0xFFFF)
-    header = struct.pack('!HHHHHH', qid, 0x0100, 1, 0, 0, 0)
-    labels = b''.join(struct.pack('!B', len(part)) + part for part in name.rstrip('.').encode('idna').split(b'.'))
-    return qid, header + labels + b'\x00' + struct.pack('!HH', qtype, 1)
-
-
-def _skip_name(data, offset):
-    while True:
-        length = data[offset]
-        if length == 0:
-            return offset + 1
-        if length & 0xC0 == 0xC0:
-            return offset + 2
-        offset += 1 + length
-
-
-def _dns_parse(data, qid):
-    if len(data) < 12:
-        raise ValueError('short DNS answer')
-    rid, flags, qdcount, ancount = struct.unpack('!HHHH', data[:8])
-    if rid != qid:
-        raise ValueError('DNS answer for another query')
-    rcode = flags & 0x000F
-    offset = 12
-    for _question in range(qdcount):
-        offset = _skip_name(data, offset) + 4
-    addresses = []
-    for _answer in range(ancount):
-        offset = _skip_name(data, offset)
-        rtype, _rclass, _ttl, rdlength = struct.unpack('!HHIH', data[offset:offset + 10])
-        offset += 10
-        if rtype == 1 and rdlength == 4:
-            addresses.append(socket.inet_ntoa(data[offset:offset + 4]))
-        offset += rdlength
-    return rcode, addresses
-
-
-DNS_RCODES = {1: 'FORMERR', 2: 'SERVFAIL', 3: 'NXDOMAIN', 4: 'NOTIMP', 5: 'REFUSED'}
-
-
 def resolve(name, nameservers=None, port=53, timeout=3.0):
-    """IPv4 addresses of name: A query to the first answering nameserver, or the system resolver.
+    """IPv4 addresses of name: an A query (dnspython) to the first answering nameserver, or the system resolver.
 
     Raises LookupError with the DNS error (NXDOMAIN, ...) or OSError when no server answers.
     """
@@ -225,26 +194,25 @@ def resolve(name, nameservers=None, port=53, timeout=3.0):
         except socket.gaierror as exc:
             raise LookupError(str(exc)) from None
         return sorted(set(info[4][0] for info in infos))
+    if not HAS_DNSPYTHON:
+        raise OSError('the Python library dnspython is required to ask %s: %s' % (', '.join(nameservers),
+                                                                                 DNSPYTHON_IMPORT_ERROR))
     last = None
     for server in nameservers:
-        qid, query = _dns_query(name)
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        sock.settimeout(timeout)
+        query = dns.message.make_query(name, dns.rdatatype.A)
         try:
-            sock.sendto(query, (server, port))
-            data = sock.recv(4096)
-            rcode, addresses = _dns_parse(data, qid)
-        except (OSError, ValueError) as exc:
+            answer = dns.query.udp(query, server, timeout=timeout, port=port)
+        except (OSError, dns.exception.DNSException) as exc:     # timeout, unreachable, malformed answer
             last = exc
             continue
-        finally:
-            sock.close()
-        if rcode:
-            raise LookupError('%s from %s' % (DNS_RCODES.get(rcode, 'rcode %d' % rcode), server))
+        rcode = answer.rcode()
+        if rcode != dns.rcode.NOERROR:
+            raise LookupError('%s from %s' % (dns.rcode.to_text(rcode), server))
+        addresses = set(item.address for rrset in answer.answer if rrset.rdtype == dns.rdatatype.A for item in rrset)
         if not addresses:
             raise LookupError('no A record from %s' % server)
-        return sorted(set(addresses))
-    raise OSError('no answer from %s: %s' % (', '.join(nameservers), last))
+        return sorted(addresses)
+    raise OSError('no answer from %s: %s' % (', '.join(nameservers), last or 'timed out'))
 
 
 # --------------------------------------------------------------------------------------------------
