@@ -36,7 +36,12 @@ options:
     type: int
     default: 30
   api_retries:
-    description: Retries (with exponential backoff) on connection errors and HTTP 502/503/504.
+    description:
+      - Retries (with exponential backoff) of a reading request on connection errors, timeouts and HTTP 502/503/504.
+      - A write (create, update, delete) is retried only when it certainly did not reach Portainer (connection
+        refused, connect timeout) or got HTTP 503. After a read timeout, a connection closed before the answer, or
+        HTTP 502/504 it may have been carried out; it is not sent again and the module reads what Portainer holds.
+      - A TLS verification failure is never retried.
     type: int
     default: 3
 '''

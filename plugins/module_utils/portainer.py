@@ -6,8 +6,13 @@
 - Authentication by API access token (``X-API-Key``) or by username/password (``POST /api/auth`` -> JWT,
   sent as ``Authorization: Bearer``). No cookie jar: every request carries its credentials.
 - TLS is verified by default, optionally against ``ca_path``.
-- Connection failures, timeouts and HTTP 502/503/504 are retried with exponential backoff; every other
-  answer is final and raised with Portainer's own ``message``/``details``.
+- Retries with exponential backoff, only where a retry cannot repeat a write: a reading request (GET, HEAD) after
+  any connection failure, timeout or HTTP 502/503/504; a write (POST, PUT, DELETE) only when it certainly did not
+  reach Portainer (connection refused, name resolution or connect timeout) or was refused unprocessed (HTTP 503).
+  After an ambiguous failure of a write (a read timeout, a connection closed before the answer, HTTP 502/504 from a
+  proxy) the request may have been carried out: the error has ``unsure=True`` and the caller re-reads what is there
+  (portainer_stack does). A TLS verification failure is never retried ("TLS verification failed for <url>: ...").
+  Every other answer is final and raised with Portainer's own ``message``/``details``.
 - Every call is counted per method and path template (``client.calls``) so that modules, tests and the
   benchmark can prove how many requests, and which deploys, a run made.
 
@@ -29,13 +34,18 @@ __metaclass__ = type
 import json
 import re
 import socket
+import ssl
 import time
 
+from ansible.module_utils.six.moves import http_client
 from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
 from ansible.module_utils.six.moves.urllib.parse import quote, urlencode
 from ansible.module_utils.urls import open_url, prepare_multipart
 
 RETRYABLE_STATUS = (502, 503, 504)
+# answers of a proxy in front of Portainer that may have passed the request on (Bad Gateway, Gateway Timeout)
+AMBIGUOUS_STATUS = (502, 504)
+READING_METHODS = ('GET', 'HEAD')
 _ID_RE = re.compile(r'/\d+(?=/|$)')
 _STACK_NAME_STRIP = re.compile(r'[^-_a-z0-9]+')
 
@@ -64,14 +74,31 @@ def portainer_argument_spec():
 class PortainerError(Exception):
     """A failed request, with Portainer's words and the HTTP status (None when unreachable)."""
 
-    def __init__(self, message, status=None, method=None, path=None, details=None, reason=None):
+    def __init__(self, message, status=None, method=None, path=None, details=None, reason=None, unsure=False):
         self.message = message
         self.reason = reason  # Portainer's own "message" field
         self.status = status
         self.method = method
         self.path = path
         self.details = details
+        self.unsure = unsure  # a write that may have been carried out although no answer said so
         super(PortainerError, self).__init__(message)
+
+
+def _tls_failure(reason):
+    """The certificate or host name check failed (never worth a retry)."""
+    if isinstance(reason, getattr(ssl, 'SSLCertVerificationError', ())):
+        return True
+    text = str(reason)
+    return isinstance(reason, ssl.SSLError) and ('CERTIFICATE_VERIFY_FAILED' in text or 'certificate verify failed'
+                                                 in text or "doesn't match" in text)
+
+
+def _not_sent(reason):
+    """A failure raised while opening the connection, before any byte of the request left: refused, name not
+    resolved, connect timeout. (urllib wraps what happens while connecting and sending in URLError; a small request
+    body fits the socket buffer, so a timeout there is the connect's.)"""
+    return isinstance(reason, (ConnectionRefusedError, socket.gaierror, socket.timeout, TimeoutError))
 
 
 BAN_HINT = ('Portainer refuses logins, API token creations and password changes from an address that made more '
@@ -149,6 +176,7 @@ class PortainerClient:
         elif form is not None:
             content_type, data = prepare_multipart(form)
             headers['Content-Type'] = content_type
+        reading = method in READING_METHODS
         attempt = 0
         while True:
             attempt += 1
@@ -171,7 +199,9 @@ class PortainerClient:
                     text = exc.read().decode('utf-8', 'replace')
                 except Exception:  # pylint: disable=broad-except
                     text = ''
-                if status in RETRYABLE_STATUS and attempt <= self.retries:
+                # a write is repeated after a 503 only: a 502/504 may come from a proxy that passed it on
+                if status in RETRYABLE_STATUS and (reading or status not in AMBIGUOUS_STATUS) \
+                        and attempt <= self.retries:
                     self._sleep(self.backoff * (2 ** (attempt - 1)))
                     continue
                 message, details = text.strip(), None
@@ -187,16 +217,43 @@ class PortainerClient:
                 hint = ''
                 if status == 401 and auth and self.api_key:
                     hint = ' - Portainer does not accept the API token (api_key / PHOENIX_PORTAINER_API_KEY)'
+                unsure = not reading and status in AMBIGUOUS_STATUS
+                if unsure:
+                    hint += ' - the request may have been carried out all the same'
                 raise PortainerError('%s %s failed (HTTP %s): %s%s%s' % (
                     method, path_template(path), status, message, ' (%s)' % details if details else '', hint),
-                    status=status, method=method, path=path, details=details, reason=message) from None
-            except (URLError, socket.timeout, socket.error, ConnectionError) as exc:
-                if attempt <= self.retries:
+                    status=status, method=method, path=path, details=details, reason=message,
+                    unsure=unsure) from None
+            except URLError as exc:
+                # raised while connecting or sending (urllib wraps those errors; the answer's are not wrapped)
+                reason = getattr(exc, 'reason', exc)
+                if _tls_failure(reason):
+                    raise PortainerError('TLS verification failed for %s: %s' % (url, reason), method=method,
+                                         path=path) from None
+                sent = not _not_sent(reason)
+                if (reading or not sent) and attempt <= self.retries:
                     self._sleep(self.backoff * (2 ** (attempt - 1)))
                     continue
-                reason = getattr(exc, 'reason', exc)
-                raise PortainerError('Portainer at %s is unreachable (%s %s, %d attempts): %s' % (
-                    self.base, method, path_template(path), attempt, reason), method=method, path=path) from None
+                raise self._unreachable(method, path, attempt, reason, unsure=sent and not reading) from None
+            except (socket.timeout, socket.error, ConnectionError, http_client.HTTPException) as exc:
+                # raised while waiting for or reading the answer: the request was sent
+                if _tls_failure(exc):
+                    raise PortainerError('TLS verification failed for %s: %s' % (url, exc), method=method,
+                                         path=path) from None
+                if reading and attempt <= self.retries:
+                    self._sleep(self.backoff * (2 ** (attempt - 1)))
+                    continue
+                raise self._unreachable(method, path, attempt, exc or type(exc).__name__,
+                                        unsure=not reading) from None
+
+    def _unreachable(self, method, path, attempt, reason, unsure):
+        if unsure:
+            return PortainerError('Portainer at %s did not answer %s %s (%s): the request may have been carried out, '
+                                  'so it is not sent again' % (self.base, method, path_template(path),
+                                                               reason or 'no answer'),
+                                  method=method, path=path, unsure=True)
+        return PortainerError('Portainer at %s is unreachable (%s %s, %d attempts): %s' % (
+            self.base, method, path_template(path), attempt, reason), method=method, path=path)
 
     # -- authentication and users --------------------------------------------------------------------
 

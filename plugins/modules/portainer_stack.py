@@ -194,6 +194,7 @@ deploys:
 '''
 
 import os
+import time
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -206,6 +207,7 @@ from ansible_collections.thinkheads.phoenix.plugins.module_utils.stack_render im
 from ansible_collections.thinkheads.phoenix.plugins.module_utils.swarm_stack import (
     NAMESPACE_LABEL, SwarmBackend, SwarmError, label_filter, wait_converged, wait_removed,
 )
+from ansible_collections.thinkheads.phoenix.plugins.module_utils.validation import check_options
 
 DEPLOY_KEYS = ('POST /api/stacks/create/swarm/string', 'PUT /api/stacks/{id}', 'DELETE /api/stacks/{id}',
                'DELETE /api/stacks/{name}', 'CLI docker stack')
@@ -340,7 +342,14 @@ class Runner:
                 self.result.update(changed=True, action='deleted', stack_id=stack['Id'])
                 self.add_diff(client.stack_file(stack['Id']), stack.get('Env'))
                 if not check:
-                    client.delete_stack(stack['Id'], eid)
+                    try:
+                        client.delete_stack(stack['Id'], eid)
+                    except PortainerError as exc:
+                        # the answer was lost: sent again only while Portainer still lists the stack
+                        if not exc.unsure:
+                            raise
+                        if client.stack_by_name(name, eid) is not None:
+                            client.delete_stack(stack['Id'], eid)
                     if p['wait']:
                         wait_removed(docker_get, name, p['wait_timeout'])
             elif docker_get('/services', label_filter('%s=%s' % (NAMESPACE_LABEL, name))):
@@ -365,12 +374,21 @@ class Runner:
             self.result.update(changed=True, action='updated')
             self.add_diff(current, current_env)
             if not check:
-                client.update_stack(stack['Id'], eid, self.compose, self.env, prune=p['prune'],
-                                    pull_image=p['pull_image'])
+                try:
+                    client.update_stack(stack['Id'], eid, self.compose, self.env, prune=p['prune'],
+                                        pull_image=p['pull_image'])
+                except PortainerError as exc:
+                    # the answer was lost: carried out when Portainer now holds our compose and env, else sent again
+                    # (an update to the same content repeats nothing)
+                    if not exc.unsure:
+                        raise
+                    if not self.ours(client, client.stack_by_name(name, eid) or stack):
+                        client.update_stack(stack['Id'], eid, self.compose, self.env, prune=p['prune'],
+                                            pull_image=p['pull_image'])
         else:
             self.result.update(changed=True, action='created')
             self.add_diff('', [])
-            external = docker_get('/services', label_filter('%s=%s' % (NAMESPACE_LABEL, name))) if check else None
+            external = docker_get('/services', label_filter('%s=%s' % (NAMESPACE_LABEL, name)))
             if check:
                 if external:
                     if not p['adopt']:
@@ -379,7 +397,7 @@ class Runner:
                 return
             swarm_id = client.swarm_id(eid)
             try:
-                created = client.create_swarm_stack(eid, name, swarm_id, self.compose, self.env)
+                created = self.create(client, eid, swarm_id, docker_get, bool(external))
             except PortainerError as exc:
                 if exc.status != 409:
                     raise
@@ -387,11 +405,55 @@ class Runner:
                     self.fail(self.conflict_message(name) + ' Portainer said: %s' % exc.message)
                 client.delete_external_stack(name, eid)
                 wait_removed(docker_get, name, p['wait_timeout'])
-                created = client.create_swarm_stack(eid, name, swarm_id, self.compose, self.env)
+                created = self.create(client, eid, swarm_id, docker_get, False)
                 self.result['action'] = 'adopted'
             self.result['stack_id'] = created['Id']
         if p['wait'] and not check:
             self.result['services'] = wait_converged(docker_get, name, p['wait_timeout'])
+
+    def ours(self, client, stack):
+        """Whether a stack holds exactly what this run sends (then a lost answer was Portainer's to our request)."""
+        return client.stack_file(stack['Id']) == self.compose and normalize_env(stack.get('Env') or []) == self.env
+
+    def create(self, client, eid, swarm_id, docker_get, external, sleep=time.sleep):
+        """Create the stack. A create whose answer was lost (read timeout, connection closed, HTTP 502/504) may have
+        been carried out, and sending it again would meet HTTP 409 for our own stack: the stacks are read again and
+        the run continues from what is there. Portainer deploys first and records the stack after (stackbuilders
+        SaveStack), so services of the stack without a Portainer stack mean that the create is still running."""
+        name, p = self.name, self.p
+        try:
+            return client.create_swarm_stack(eid, name, swarm_id, self.compose, self.env)
+        except PortainerError as exc:
+            if not exc.unsure:
+                raise
+            first = exc
+        deadline = time.time() + p['wait_timeout']
+        resent = False
+        while True:
+            stack = client.stack_by_name(name, eid)
+            if stack is not None:
+                # on our environment, under our name, absent when this run looked: created by our request
+                if self.ours(client, stack):
+                    return stack
+                self.fail('stack %s appeared on environment %d with another compose or env while this run created it '
+                          '(%s); it is left alone' % (name, eid, first.message), stack_id=stack.get('Id'))
+            running = docker_get('/services', label_filter('%s=%s' % (NAMESPACE_LABEL, name)))
+            if not resent and (not running or external):
+                # nothing deployed yet (or only the stack that was there before): the create can be sent again;
+                # an HTTP 409 then is either our first create still deploying or, with an external stack, the
+                # conflict the first answer would have carried
+                resent = True
+                try:
+                    return client.create_swarm_stack(eid, name, swarm_id, self.compose, self.env)
+                except PortainerError as exc:
+                    if exc.status == 409 and external:
+                        raise
+                    if not (exc.unsure or exc.status == 409):
+                        raise
+            if time.time() >= deadline:
+                self.fail('Portainer did not answer the creation of stack %s (%s) and has not recorded it after %ss'
+                          % (name, first.message, p['wait_timeout']))
+            sleep(2)
 
     @staticmethod
     def conflict_message(name):
@@ -413,7 +475,14 @@ class Runner:
             if cfg['name'] not in existing:
                 self.result['changed'] = True
                 if not self.module.check_mode:
-                    create(cfg)
+                    try:
+                        create(cfg)
+                    except PortainerError as exc:
+                        # the answer was lost: the config may exist now, created again only when it does not
+                        if not exc.unsure:
+                            raise
+                        if cfg['name'] not in set(list_names()):
+                            create(cfg)
 
     # -- Swarm ---------------------------------------------------------------------------------------
 
@@ -502,6 +571,7 @@ def main():
     spec.update(portainer_argument_spec())
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True,
                            mutually_exclusive=[('compose', 'compose_file')])
+    check_options(module, 'portainer_stack')
     Runner(module).run()
 
 

@@ -131,12 +131,16 @@ def test_endpoints_by_name(portainer, tmp_path):
 
 def test_tls_is_verified_by_default(tmp_path):
     httpd, url, cert = start(tmp_path, tls=True)
+    sleeps = []
     try:
-        with pytest.raises(PortainerError, match='CERTIFICATE_VERIFY_FAILED|certificate verify failed'):
-            PortainerClient(url, api_retries=0).status()
+        # never retried, and said so
+        with pytest.raises(PortainerError, match=r'^TLS verification failed for %s/api/system/status: .*certificate '
+                                                 r'verify failed' % url):
+            PortainerClient(url, sleep=sleeps.append).status()
         # the self-signed certificate names portainersim, not 127.0.0.1: trusted CA, but still no name match
-        with pytest.raises(PortainerError):
-            PortainerClient(url, ca_path=cert, api_retries=0).status()
+        with pytest.raises(PortainerError, match=r'^TLS verification failed for .*(match|mismatch)'):
+            PortainerClient(url, ca_path=cert, sleep=sleeps.append).status()
+        assert sleeps == []
         assert PortainerClient(url, validate_certs=False).status()['Version']
     finally:
         httpd.shutdown()
@@ -185,3 +189,59 @@ def test_path_templates_and_url_checks():
     with pytest.raises(PortainerError, match='must start with https://'):
         PortainerClient('portainer:9443')
     assert PortainerClient('https://p:9443/api/').base == 'https://p:9443'
+
+
+def fault(url, **spec):
+    """Arm a portainersim network fault (POST /sim/faults)."""
+    PortainerClient(url).request('POST', '/sim/faults', body=spec, auth=False)
+
+
+def test_a_write_is_retried_only_when_it_was_certainly_not_sent(portainer):
+    url, httpd = portainer
+    client = PortainerClient(url, username='admin', password=PASSWORD, sleep=lambda s: None)
+    client.login()
+    # the connection closes after Portainer carried the request out: not sent again, and said so
+    fault(url, method='POST', path='/api/users/1/tokens', fault='drop')
+    with pytest.raises(PortainerError) as err:
+        client.create_token(1, 'lost-answer', PASSWORD)
+    assert err.value.unsure and 'may have been carried out' in str(err.value)
+    assert client.calls['POST /api/users/{id}/tokens'] == 1
+    assert [t['description'] for t in client.tokens(1)] == ['lost-answer']      # it was carried out, once
+    # a proxy's 502/504 may come after the request was passed on: not repeated either
+    client.create_token(1, 'second', PASSWORD)
+    for status in ('502', '504'):
+        fault(url, method='DELETE', path='/api/users/1/tokens/.*', fault=status)
+        with pytest.raises(PortainerError) as err:
+            client.delete_token(1, client.tokens(1)[0]['id'])
+        assert err.value.unsure and err.value.status == int(status)
+    assert client.calls['DELETE /api/users/{id}/tokens/{id}'] == 2 and client.tokens(1) == []
+    # a 503 is an answer without processing: a write is repeated
+    fault(url, method='POST', path='/api/users/1/tokens', fault='503')
+    assert client.create_token(1, 'after-503', PASSWORD)['rawAPIKey']
+    assert client.calls['POST /api/users/{id}/tokens'] == 4
+    # reading requests are repeated after any of these
+    fault(url, method='GET', path='/api/users/1/tokens', fault='drop')
+    fault(url, method='GET', path='/api/users/1/tokens', fault='504')
+    assert [t['description'] for t in client.tokens(1)] == ['after-503']
+    assert client.calls['GET /api/users/{id}/tokens'] == 7
+
+
+def test_a_write_after_a_read_timeout_is_not_repeated(portainer):
+    url, httpd = portainer
+    client = PortainerClient(url, username='admin', password=PASSWORD, api_timeout=1, sleep=lambda s: None)
+    client.login()
+    fault(url, method='POST', path='/api/users/1/tokens', fault='delay', seconds=2)
+    with pytest.raises(PortainerError) as err:
+        client.create_token(1, 'slow', PASSWORD)
+    assert err.value.unsure and 'did not answer POST /api/users/{id}/tokens (timed out)' in str(err.value)
+    assert client.calls['POST /api/users/{id}/tokens'] == 1
+    fault(url, method='GET', path='/api/users/1/tokens', fault='delay', seconds=2)
+    assert [t['description'] for t in client.tokens(1)] == ['slow'] and client.calls['GET /api/users/{id}/tokens'] == 2
+
+
+def test_a_refused_write_is_retried():
+    sleeps = []
+    with pytest.raises(PortainerError) as err:
+        PortainerClient('http://127.0.0.1:9', api_key='k', api_retries=2, sleep=sleeps.append).request(
+            'POST', '/api/stacks/create/swarm/string', body={})
+    assert not err.value.unsure and 'unreachable' in str(err.value) and sleeps == [0.5, 1.0]

@@ -217,6 +217,27 @@ def test_absent_check_mode_then_removal(lab):
     assert again['changed'] is False and lab.writes() == []
 
 
+def test_writes_whose_answer_is_lost_continue_from_what_portainer_holds(lab):
+    # the create is carried out but its answer lost: sent again it would meet HTTP 409 for our own stack, and with
+    # adopt=true the stack was removed and created again
+    lost = args(name='phx-lost', adopt=True)
+    lab.client.request('POST', '/sim/faults', auth=False,
+                       body={'method': 'POST', 'path': '/api/stacks/create/swarm/string', 'fault': 'drop'})
+    lab.clear()
+    created = ok(lab.run(lost))
+    assert created['stack_action'] == 'created' and created['stack_id'] == lab.client.stack_by_name('phx-lost', 1)['Id']
+    assert lab.writes() == [('POST', '/api/stacks/create/swarm/string')]
+    assert [(s['name'], s['running']) for s in created['services']] == [('phx-lost_web', 2)]
+    # an update answered by a proxy's 504 after Portainer carried it out: not sent again
+    lab.client.request('POST', '/sim/faults', auth=False, body={'method': 'PUT', 'path': '/api/stacks/.*', 'fault': '504'})
+    lab.clear()
+    updated = ok(lab.run(dict(lost, env={'DB_PASSWORD': ROTATED, 'GREETING': 'after 504', 'FLAG': FLAGGED})))
+    assert updated['stack_action'] == 'updated' and lab.writes() == [('PUT', '/api/stacks/%d' % created['stack_id'])]
+    no_secret(updated)
+    gone = ok(lab.run({'name': 'phx-lost', 'state': 'absent', 'wait_timeout': 20}))
+    assert gone['changed'] and lab.engine.stack_services('phx-lost') == {}
+
+
 def test_banned_login_is_explained(lab):
     for _attempt in range(12):
         lab.client.request('POST', '/api/auth', body={'Username': 'nobody', 'Password': 'x'}, auth=False,

@@ -11,7 +11,11 @@ Docker engine, and proxies ``/api/endpoints/{id}/docker/...`` to that engine's A
 
 The behaviour follows Portainer CE 2.23.0's source; each rule names the Portainer file and function it follows.
 
-Test-only extras live outside ``/api``: ``GET /sim/requests`` (the request log), ``DELETE /sim/requests``.
+Test-only extras live outside ``/api``: ``GET /sim/requests`` (the request log), ``DELETE /sim/requests``, and
+``POST /sim/faults`` / ``DELETE /sim/faults``: network faults for the next requests matching a method and a path
+(regular expression), ``{"method", "path", "fault", "seconds", "count"}``. Faults after the request was carried out:
+``drop`` (the connection closes without an answer), ``delay`` (the answer comes ``seconds`` late), ``502``/``504``
+(a proxy's answer instead of Portainer's); before it: ``503`` (refused unprocessed).
 Every response carries ``Server: portainersim``, so nobody mistakes it for the real product.
 """
 
@@ -259,6 +263,7 @@ class Sim:
         self.args = args
         self.store = Store(args.data)
         self.requests = []
+        self.faults = []      # test-only network faults (POST /sim/faults)
         self.limiter = RateLimiter(ban=args.sim_ratelimit_ban)
         self.docker_bin = args.docker_bin
         self.docker_config = os.path.join(args.data, 'docker_config')
@@ -519,13 +524,41 @@ class Handler(BaseHTTPRequestHandler):
         query = dict((k, v[-1]) for k, v in parse_qs(parts.query).items())
         raw = self._body()
         if path.startswith('/sim/'):
+            self._sim_body = raw
             self._sim_route(method, path)
+            return
+        fault = self._fault(method, path)
+        if fault and fault['fault'] == '503':
+            self.sim.requests.append({'method': method, 'path': path, 'query': query, 'status': 503,
+                                      'time': time.time(), 'fault': '503'})
+            self._send(503, raw=b'<html><body>503 Service Unavailable (portainersim fault)</body></html>\n',
+                       ctype='text/html')
             return
         answer = self._answer(method, path, query, raw)
         # logged before the answer leaves, so that a client that got its answer finds its request in the log
         self.sim.requests.append({'method': method, 'path': path, 'query': query, 'status': answer[0],
-                                  'time': time.time()})
+                                  'time': time.time(), 'fault': fault and fault['fault']})
+        if fault and fault['fault'] == 'drop':
+            self.close_connection = True
+            return
+        if fault and fault['fault'] in ('502', '504'):
+            self._send(int(fault['fault']), ctype='text/html', raw=(
+                '<html><body>%s (portainersim fault)</body></html>\n' % fault['fault']).encode())
+            return
+        if fault and fault['fault'] == 'delay':
+            time.sleep(float(fault.get('seconds') or 1))
         self._send(*answer)
+
+    def _fault(self, method, path):
+        """The first armed fault for this request, counted down (test-only)."""
+        with self.sim.store.lock:
+            for fault in self.sim.faults:
+                if fault.get('method', method) == method and re.match('^%s$' % fault.get('path', '.*'), path):
+                    fault['count'] = int(fault.get('count', 1)) - 1
+                    if fault['count'] <= 0:
+                        self.sim.faults.remove(fault)
+                    return fault
+        return None
 
     def _answer(self, method, path, query, raw):
         """(status, body, content type, raw body) for one API request."""
@@ -575,6 +608,20 @@ class Handler(BaseHTTPRequestHandler):
             return 200
         if path == '/sim/requests' and method == 'DELETE':
             del self.sim.requests[:]
+            self._send(204)
+            return 204
+        if path == '/sim/faults' and method == 'POST':
+            fault = json.loads(self._sim_body.decode('utf-8') or '{}')
+            if fault.get('fault') not in ('drop', 'delay', '502', '503', '504'):
+                self._send(400, {'message': 'fault must be drop, delay, 502, 503 or 504'})
+                return 400
+            with self.sim.store.lock:
+                self.sim.faults.append(fault)
+            self._send(204)
+            return 204
+        if path == '/sim/faults' and method == 'DELETE':
+            with self.sim.store.lock:
+                del self.sim.faults[:]
             self._send(204)
             return 204
         self._send(404, {'message': 'not found'})
