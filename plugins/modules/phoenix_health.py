@@ -241,6 +241,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.thinkheads.phoenix.plugins.module_utils.health import (
     SECTIONS, HealthError, merge_rows, plan_checks, problems, render_table, run_checks, summarize, tls_context,
 )
+from ansible_collections.thinkheads.phoenix.plugins.module_utils.validation import check_options
 
 
 def main():
@@ -279,6 +280,7 @@ def main():
         ),
         supports_check_mode=True,
     )
+    check_options(module, 'phoenix_health')
     params = module.params
     if params['ca_file']:
         try:

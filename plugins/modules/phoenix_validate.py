@@ -112,6 +112,7 @@ stacks:
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible_collections.thinkheads.phoenix.plugins.module_utils.validation import check_options
 
 try:
     from ansible_collections.thinkheads.phoenix.plugins.module_utils.config.loader import HAS_JSONSCHEMA
@@ -133,6 +134,7 @@ def main():
         ),
         supports_check_mode=True,
     )
+    check_options(module, 'phoenix_validate')
     if IMPORT_ERROR or not HAS_JSONSCHEMA:
         module.fail_json(msg=missing_required_lib('jsonschema'), exception=IMPORT_ERROR)
     params = module.params

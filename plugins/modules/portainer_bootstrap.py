@@ -143,6 +143,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.thinkheads.phoenix.plugins.module_utils.portainer import (
     ENDPOINT_CREATE_AGENT, ENDPOINT_CREATE_LOCAL, PortainerClient, PortainerError, portainer_argument_spec,
 )
+from ansible_collections.thinkheads.phoenix.plugins.module_utils.validation import check_options
 
 
 def main():
@@ -162,6 +163,7 @@ def main():
     )
     spec.update(conn)
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
+    check_options(module, 'portainer_bootstrap')
     p = module.params
     check = module.check_mode
     result = {'changed': False, 'admin_created': False, 'token_created': False}

@@ -70,12 +70,14 @@ from ansible_collections.thinkheads.phoenix.plugins.module_utils.portainer impor
     STACK_TYPE_SWARM, PortainerClient, PortainerError, portainer_argument_spec,
 )
 from ansible_collections.thinkheads.phoenix.plugins.module_utils.stack_render import MANAGED_LABEL
+from ansible_collections.thinkheads.phoenix.plugins.module_utils.validation import check_options
 
 
 def main():
     spec = dict(endpoint=dict(type='str', default='primary'), endpoint_id=dict(type='int'))
     spec.update(portainer_argument_spec())
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
+    check_options(module, 'portainer_stack_info')
     p = module.params
     conn = dict((k, p[k]) for k in portainer_argument_spec())
     client = None

@@ -133,6 +133,7 @@ from ansible_collections.thinkheads.phoenix.plugins.module_utils.proxmox_firewal
     adopt_macro_spelling, api_rule, current_rule, describe, desired_options, plan_options, plan_rules,
     rule_input_errors, update_params,
 )
+from ansible_collections.thinkheads.phoenix.plugins.module_utils.validation import check_options
 
 
 class FirewallRunner:
@@ -312,6 +313,7 @@ def main():
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
                            required_one_of=[('api_token_id', 'api_password')])
+    check_options(module, 'proxmox_firewall')
     if not HAS_PROXMOXER:
         module.fail_json(msg='the Python library proxmoxer is required on the host running this module')
     errors = rule_input_errors(module.params['rules'])

@@ -175,6 +175,7 @@ from ansible_collections.thinkheads.phoenix.plugins.module_utils.proxmox_guest i
     OWNER_TAG, desired_lxc, desired_qemu, disk_size_gb, encode_for_api, guest_input_errors, keep_current_macs,
     managed_view, ostemplate_volid, owned, plan_config,
 )
+from ansible_collections.thinkheads.phoenix.plugins.module_utils.validation import check_options
 
 
 class GuestRunner:
@@ -446,6 +447,7 @@ def main():
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
                            required_one_of=[('api_token_id', 'api_password')])
+    check_options(module, 'proxmox_guest')
     if not HAS_PROXMOXER:
         module.fail_json(msg='the Python library proxmoxer is required on the host running this module')
     errors = guest_input_errors(module.params['guest'])

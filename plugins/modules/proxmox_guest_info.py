@@ -54,11 +54,13 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.thinkheads.phoenix.plugins.module_utils.proxmox import (
     HAS_PROXMOXER, PveClient, PveError, proxmox_argument_spec,
 )
+from ansible_collections.thinkheads.phoenix.plugins.module_utils.validation import check_options
 
 
 def main():
     module = AnsibleModule(argument_spec=proxmox_argument_spec(), supports_check_mode=True,
                            required_one_of=[('api_token_id', 'api_password')])
+    check_options(module, 'proxmox_guest_info')
     if not HAS_PROXMOXER:
         module.fail_json(msg='the Python library proxmoxer is required on the host running this module')
     try:

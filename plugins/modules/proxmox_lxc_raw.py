@@ -99,6 +99,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.thinkheads.phoenix.plugins.module_utils.lxc_conf import (
     ConfigLock, LxcConfError, config_lock, current_lines, desired_lines, rewrite,
 )
+from ansible_collections.thinkheads.phoenix.plugins.module_utils.validation import check_options
 
 
 def _edit(module, path, wanted):
@@ -130,6 +131,7 @@ def main():
         ),
         supports_check_mode=True,
     )
+    check_options(module, 'proxmox_lxc_raw')
     vmid = module.params['vmid']
     conf_dir = module.params['conf_dir']
     path = os.path.join(conf_dir, '%d.conf' % vmid)

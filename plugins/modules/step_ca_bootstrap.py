@@ -124,6 +124,7 @@ from ansible_collections.thinkheads.phoenix.plugins.module_utils.step_ca import 
     StepCAClient, StepCAError, atomic_write, cert_fingerprint, certificate_info, load_certificate_file,
     normalize_fingerprint, require_libraries,
 )
+from ansible_collections.thinkheads.phoenix.plugins.module_utils.validation import check_options
 
 
 def main():
@@ -141,6 +142,7 @@ def main():
         ),
         supports_check_mode=True,
     )
+    check_options(module, 'step_ca_bootstrap')
     params = module.params
     dest = params['dest']
     try:

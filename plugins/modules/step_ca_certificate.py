@@ -249,6 +249,7 @@ from ansible_collections.thinkheads.phoenix.plugins.module_utils.step_ca import 
     load_certificate_file, parse_threshold, read_intermediates, renew_certificate, require_libraries,
     revoke_certificate, wanted_sans, CARequestError,
 )
+from ansible_collections.thinkheads.phoenix.plugins.module_utils.validation import check_options
 
 
 def octal_mode(value):
@@ -320,6 +321,7 @@ def main():
         required_if=[('state', 'present', ('provisioner', 'common_name'))],
         supports_check_mode=True,
     )
+    check_options(module, 'step_ca_certificate')
     params = module.params
     try:
         require_libraries()

@@ -129,6 +129,7 @@ from ansible_collections.thinkheads.phoenix.plugins.module_utils.step_ca import 
     StepCAError, certificate_info, chains_to, key_matches_certificate, load_certificate_file, load_private_key_file, read_intermediates,
     require_libraries,
 )
+from ansible_collections.thinkheads.phoenix.plugins.module_utils.validation import check_options
 
 
 def main():
@@ -141,6 +142,7 @@ def main():
         ),
         supports_check_mode=True,
     )
+    check_options(module, 'step_ca_certificate_info')
     params = module.params
     try:
         require_libraries(jose=False)

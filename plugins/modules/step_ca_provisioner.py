@@ -131,6 +131,7 @@ from ansible_collections.thinkheads.phoenix.plugins.module_utils.step_ca import 
     StepCAError, atomic_write, desired_provisioner, dump_ca_config, find_provisioner, redact_provisioner,
     require_libraries,
 )
+from ansible_collections.thinkheads.phoenix.plugins.module_utils.validation import check_options
 
 
 def main():
@@ -148,6 +149,7 @@ def main():
         ),
         supports_check_mode=True,
     )
+    check_options(module, 'step_ca_provisioner')
     params = module.params
     path = params['config']
     if params['state'] == 'present' and params['type'] == 'JWK' and not params['password']:
@@ -168,7 +170,17 @@ def main():
         module.fail_json(msg='%s is not a step-ca configuration (expected a JSON object)' % path)
 
     authority = config.setdefault('authority', {})
+    if not isinstance(authority, dict):
+        module.fail_json(msg='%s is not a step-ca configuration: "authority" must be a JSON object, got %s'
+                         % (path, type(authority).__name__))
     provisioners = authority.get('provisioners') or []
+    if not isinstance(provisioners, list):
+        module.fail_json(msg='%s is not a step-ca configuration: "authority.provisioners" must be a list, got %s'
+                         % (path, type(provisioners).__name__))
+    for position, entry in enumerate(provisioners):
+        if not isinstance(entry, dict) or not isinstance(entry.get('name'), str):
+            module.fail_json(msg='%s is not a step-ca configuration: authority.provisioners[%d] must be an object '
+                                 'with a "name" string, got %s' % (path, position, json.dumps(entry)[:80]))
     index, current = find_provisioner(config, params['name'])
     note = None
     if params['state'] == 'absent':

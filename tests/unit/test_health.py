@@ -515,7 +515,7 @@ def test_module_through_ansible(platform):
     assert 's3cret-key' not in json.dumps(result)
 
     result = run_module('phoenix_health', dict(args, ca_file=os.path.join(platform['tmp'], 'missing.pem')))
-    assert result.get('failed') and 'ca_file' in result['msg'] and 'cannot be read' in result['msg']
+    assert result.get('failed') and 'ca_file' in result['msg'] and 'does not exist' in result['msg']
     result = run_module('phoenix_health', dict(args, skip=['nonsense']))
     assert result.get('failed') and 'skip' in result['msg']
 

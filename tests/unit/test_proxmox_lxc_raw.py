@@ -107,7 +107,7 @@ def test_missing_conf_dir_fails_in_either_mode(tmp_path):
     for check in (True, False):
         result = run_module('proxmox_lxc_raw', dict(ARGS, conf_dir=str(tmp_path / 'nope')), check=check)
         assert result.get('failed') is True
-        assert result['msg'].startswith('%s is not a directory' % (tmp_path / 'nope'))
+        assert 'conf_dir %s is not a directory' % (tmp_path / 'nope') in result['msg']
 
 
 def _hold_lock(lock_dir, vmid, seconds):
@@ -161,5 +161,5 @@ def test_a_locked_config_is_not_edited(tmp_path):
 def test_negative_lock_timeout_fails_clearly(tmp_path):
     args = setup_conf(tmp_path)
     result = run_module('proxmox_lxc_raw', dict(args, lock_timeout=-1))
-    assert result.get('failed') and 'lock_timeout must be >= 0' in result['msg']
+    assert result.get('failed') and 'lock_timeout must be at least 0' in result['msg']
     assert (tmp_path / '101.conf').read_text() == CONF
