@@ -2,9 +2,9 @@
 """Write lab/pvesim/pvesim/apidoc-subset.json.gz from the official PVE API schema.
 
 The subset keeps only the paths and methods pvesim implements (plus their ancestors, so the
-tree still resolves), and drops documentation-only fields (descriptions, type texts,
-permissions, return schemas). pvesim falls back to it when ../shared/pve/apidoc.json is
-absent, so its tests run anywhere.
+tree still resolves), with their parameter and return (`returns`) schemas, and drops
+documentation-only fields (descriptions, type texts, permissions). pvesim falls back to it
+when ../shared/pve/apidoc.json is absent, so its tests (and its strict reply check) run anywhere.
 
     python scripts/vendor_pve_schema.py [--apidoc ../shared/pve/apidoc.json] [--check]
 """
@@ -27,7 +27,7 @@ OUTPUT = os.path.join(REPO, "lab", "pvesim", "pvesim", "apidoc-subset.json.gz")
 DEFAULT_APIDOC = os.path.join(REPO, "..", "shared", "pve", "apidoc.json")
 DOC_ONLY = {"description", "verbose_description", "typetext", "format_description", "title", "links", "renderer",
             "print_width", "completion"}
-METHOD_DOC_ONLY = {"description", "permissions", "returns", "name", "method"}
+METHOD_DOC_ONLY = {"description", "permissions", "name", "method"}
 
 
 def strip(schema):

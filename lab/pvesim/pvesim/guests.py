@@ -972,16 +972,25 @@ def lxc_interfaces(sim: Sim, req: Request):
     kind, vmid, conf = _load(sim, req)
     if not sim.is_running(vmid):
         fail(f"CT {vmid} not running")
-    result = [{"name": "lo", "hwaddr": "00:00:00:00:00:00", "inet": "127.0.0.1/8", "inet6": "::1/128"}]
+    result = [_interface("lo", "00:00:00:00:00:00", "127.0.0.1/8", "::1/128")]
     for key in sorted(k for k in conf.options if re.fullmatch(r"net\d+", k)):
         net = sim.parse_option("lxc", key, conf.options[key])
-        item = {"name": net.get("name", key), "hwaddr": net.get("hwaddr", "").lower()}
-        if net.get("ip") and net["ip"] not in ("dhcp", "manual"):
-            item["inet"] = net["ip"]
-        if net.get("ip6") and net["ip6"] not in ("dhcp", "manual", "auto"):
-            item["inet6"] = net["ip6"]
-        result.append(item)
+        inet = net["ip"] if net.get("ip") and net["ip"] not in ("dhcp", "manual") else None
+        inet6 = net["ip6"] if net.get("ip6") and net["ip6"] not in ("dhcp", "manual", "auto") else None
+        result.append(_interface(net.get("name", key), net.get("hwaddr", "").lower(), inet, inet6))
     return result
+
+
+def _interface(name: str, mac: str, inet: str | None, inet6: str | None) -> dict:
+    """One interface as pve-container LXC.pm get_interfaces lists it: the old inet/inet6/hwaddr keys and
+    the newer hardware-address and ip-addresses (both required by the schema)."""
+    item = {"name": name, "hwaddr": mac, "hardware-address": mac, "ip-addresses": []}
+    for family, cidr in (("inet", inet), ("inet6", inet6)):
+        if cidr:
+            address, _sep, prefix = cidr.partition("/")
+            item[family] = cidr
+            item["ip-addresses"].append({"ip-address-type": family, "ip-address": address, "prefix": int(prefix)})
+    return item
 
 
 def decode_sshkeys(value: str) -> str:

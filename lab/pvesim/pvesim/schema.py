@@ -6,6 +6,7 @@ errors keyed by parameter name (``net0``) or sub-key path (``net0.ip``).
 
 from __future__ import annotations
 
+import copy
 import gzip
 import json
 import os
@@ -24,6 +25,7 @@ __all__ = [
     "parse_property_string",
     "print_property_string",
     "validate_params",
+    "validate_reply",
 ]
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -404,6 +406,28 @@ def validate_params(params: dict, parameters: dict, kind: str = "lxc") -> None:
     check_object("", props, dict(params), parameters.get("additionalProperties"), errors, kind)
     if errors:
         raise ParamError(errors)
+
+
+def validate_reply(data, returns: dict, kind: str = "lxc") -> dict[str, str]:
+    """Errors of a handler's reply against its method's `returns` schema ({} when it matches).
+
+    The checks are PVE's own result verification (pve-common RESTHandler.pm `handle`, which
+    calls JSONSchema.pm `validate` on the result): types as PVE's check_type reads them,
+    required properties, enums, patterns, formats, `null`, array items and listed object
+    properties; extra properties pass unless the schema sets additionalProperties to 0.
+    A reply that is the top-level value itself is reported under the key `(reply)`.
+    """
+    errors: dict[str, str] = {}
+    value = copy.deepcopy(data)  # check_object remaps aliases in place
+    props = returns.get("properties") if isinstance(returns, dict) else None
+    if isinstance(value, dict) and returns.get("type") == "object" and (
+            props is not None or "additionalProperties" in returns):
+        check_object("", props or {}, value, returns.get("additionalProperties"), errors, kind)
+    else:
+        check_prop(value, returns, "", errors)
+    if "_root" in errors:
+        errors["(reply)"] = errors.pop("_root")
+    return errors
 
 
 # ---------------------------------------------------------------------------------------

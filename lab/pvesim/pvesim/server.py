@@ -10,9 +10,11 @@ Use from Python::
 
 from __future__ import annotations
 
+import copy
 import json
 import socket
 import ssl
+import sys
 import threading
 import time
 import traceback
@@ -25,7 +27,7 @@ from .auth import AuthError, Authenticator, parse_password_spec, parse_token_spe
 from .backend import Backend
 from .errors import ApiError
 from .routes import ROUTES, Request
-from .schema import ApiSchema, ParamError, guest_kind, validate_params
+from .schema import ApiSchema, ParamError, guest_kind, validate_params, validate_reply
 from .state import Sim
 from .tls import ensure_tls
 
@@ -287,11 +289,26 @@ class SimServer:
             data = ROUTES[(method, template)](sim, req)
             if method != "GET":
                 sim.save()
+            returns = info[method].get("returns") if sim.strict else None
+            reply = copy.deepcopy(data) if returns is not None else None
+        if returns is not None:
+            self._check_reply(method, template, reply, returns)
         headers_out = {}
         if req.extra.get("set_cookie"):
             cookie = quote(req.extra["set_cookie"], safe="")
             headers_out["Set-Cookie"] = f"PVEAuthCookie={cookie}; path=/; secure; SameSite=Lax"
         return 200, {"data": data}, headers_out
+
+    def _check_reply(self, method: str, template: str, data, returns: dict):
+        """Strict mode: a reply that breaks the method's `returns` schema is pvesim's own bug; answer 500."""
+        # as pve-common RESTHandler.pm handle() does with result verification on ("Result verification failed")
+        errors = validate_reply(data, returns, guest_kind(template))
+        if not errors:
+            return
+        detail = "; ".join(f"{key}: {str(text).strip()}" for key, text in sorted(errors.items()))
+        message = f"pvesim reply does not match the API schema: {method} {template}: {detail}"
+        print(message, file=sys.stderr, flush=True)
+        raise ApiError(500, message, errors)
 
     def _wait_for_file_locks(self, params: dict):
         """Writes wait while a start/stop/resize task holds the guest's file lock, as PVE's flock does."""
