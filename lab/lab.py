@@ -294,8 +294,10 @@ ansible_ssh_private_key_file: {paths.ssh_key}
 ansible_ssh_common_args: -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR
 ansible_pipelining: true
 phoenix_pve_api_url: https://{topo['ip']}:{API_PORT}
-phoenix_pve_api_token_id: "{TOKEN_ID}"
-phoenix_pve_api_token_secret: "{{{{ lookup('ansible.builtin.file', '{paths.token_file}') }}}}"
+# root@pam's own login (a ticket), not the API token: only root@pam itself may write the bind mounts of 101-103
+# (pve-container check_ct_modify_config_perm; pvesim refuses them to tokens as PVE does)
+phoenix_pve_api_user: root@pam
+phoenix_pve_api_password: "{{{{ lookup('ansible.builtin.file', '{paths.token_file}') }}}}"
 phoenix_pve_ca_file: {paths.ca_file}
 phoenix_pve_node: {NODE}
 # Platform secrets (a vault in production), random per lab, in {paths.cache / "secrets"}
@@ -350,8 +352,9 @@ phoenix_create_connection_timeout: 120
 def pve_env(paths: Paths, topo: dict, secrets: dict) -> dict:
     return {
         "PHOENIX_PVE_URL": f"https://{topo['ip']}:{API_PORT}",
-        "PHOENIX_PVE_TOKEN_ID": TOKEN_ID,
-        "PHOENIX_PVE_TOKEN_SECRET": secrets["token_secret"],
+        # root@pam's login (the lab reuses the token secret as its password): bind mounts and dev[n] are root-only
+        "PHOENIX_PVE_USER": "root@pam",
+        "PHOENIX_PVE_PASSWORD": secrets["token_secret"],
         "PHOENIX_PVE_CA_FILE": str(paths.ca_file),
         "PHOENIX_PVE_NODE": NODE,
     }
@@ -391,7 +394,8 @@ def ensure_volume(client, name: str):
 def pvesim_args(topo: dict, secrets: dict) -> str:
     args = [
         f"--listen 0.0.0.0:{API_PORT}", "--state-dir /var/lib/pvesim", "--tls-dir /etc/pvesim/tls",
-        f"--node {NODE}", f"--token {TOKEN_ID}={secrets['token_secret']}", f"--task-seconds {TASK_SECONDS}",
+        f"--node {NODE}", f"--token {TOKEN_ID}={secrets['token_secret']}",
+        f"--password root@pam:{secrets['token_secret']}", f"--task-seconds {TASK_SECONDS}",
         "--backend docker", f"--docker-bridge {topo['bridge']}={NETWORK}",
         f"--docker-path-map /mnt/pve={MNT_VOLUME}", "--docker-authorized-keys /etc/pvesim/authorized_keys",
     ]

@@ -5,24 +5,25 @@ import os
 
 import pytest
 
-from pve_env import REAL_PVE, REPO, TOKEN_ID, TOKEN_SECRET, Pve
+from pve_env import REAL_PVE, REPO, ROOT_PASSWORD, TOKEN_ID, TOKEN_SECRET, Pve
 
 
 @pytest.fixture(scope='module')
 def pve(tmp_path_factory):
     if REAL_PVE:
         yield Pve(os.environ['PHOENIX_PVE_URL'], os.environ.get('PHOENIX_PVE_CA_FILE'),
-                  os.environ['PHOENIX_PVE_TOKEN_ID'], os.environ['PHOENIX_PVE_TOKEN_SECRET'])
+                  os.environ['PHOENIX_PVE_TOKEN_ID'], os.environ['PHOENIX_PVE_TOKEN_SECRET'],
+                  password=os.environ.get('PHOENIX_PVE_PASSWORD'), user=os.environ.get('PHOENIX_PVE_USER', 'root@pam'))
         return
     from pvesim.control import Control
     from pvesim.server import start_server
     state = tmp_path_factory.mktemp('pvesim')
-    server = start_server(state, tokens=['%s=%s' % (TOKEN_ID, TOKEN_SECRET)], control=True, task_seconds=0.05,
-                          strict=True)
+    server = start_server(state, tokens=['%s=%s' % (TOKEN_ID, TOKEN_SECRET)], passwords=['root@pam:' + ROOT_PASSWORD],
+                          control=True, task_seconds=0.05, strict=True)
     try:
         control = Control(server.url, ca_file=str(server.ca_file))
         yield Pve(server.url, str(server.ca_file), TOKEN_ID, TOKEN_SECRET, control=control, state_dir=str(state),
-                  server=server)
+                  server=server, password=ROOT_PASSWORD)
     finally:
         server.stop()
 

@@ -56,7 +56,7 @@ def test_801_create_then_unchanged_without_writes(pve, topology, templates):
     second = run(pve, 'proxmox_guest', guest_args(topology, 801, state='started'))
     assert second['changed'] is False, second
     assert pve.writes() == []
-    assert second['api_calls'] <= 2
+    assert second['api_calls'] <= 2 + pve.login_calls
 
 
 def test_check_mode_reports_a_memory_change_with_a_diff_and_writes_nothing(pve, topology, guest_801):

@@ -11,6 +11,7 @@ from .conf import GuestConf, Section
 from .errors import ApiError, fail, param_fail
 from .formats import parse_size, split_list
 from .pending import apply_all, merged_section, pending_deletes, pending_items, stage, working_copy
+from .privs import check_ct_root_only, mount_type, update_deletes
 from .routes import Request, guest_paths, route
 from .state import GIB, STORAGES, TYPE_NAMES, Sim, format_size, random_mac
 
@@ -241,6 +242,8 @@ def lxc_create(sim: Sim, req: Request):
     unprivileged = params.pop("unprivileged", None)
     unprivileged = True if unprivileged is None else _text(unprivileged) == "1"
     sim.check_vmid_unused(vmid)
+    # pve-container src/PVE/API2/LXC.pm create_vm -> src/PVE/LXC.pm check_ct_modify_config_perm (root-only options)
+    check_ct_root_only(req.authid, None, params, [], unprivileged)
     if not sim.volume_exists(ostemplate):
         fail(f"volume '{ostemplate}' does not exist")
     params.setdefault("rootfs", f"{storage}:4")
@@ -387,6 +390,10 @@ def _update_config(sim: Sim, req: Request, log: list[str] | None = None):
     digest = req.params.get("digest")
     if digest and digest != conf.digest:
         fail("detected modified configuration - file changed by other user? Try again.")
+    if kind == "lxc":
+        # pve-container src/PVE/API2/LXC/Config.pm update_vm -> src/PVE/LXC.pm check_ct_modify_config_perm
+        check_ct_root_only(req.authid, conf.options, params, update_deletes(req.params),
+                           conf.options.get("unprivileged") == "1")
     log = log if log is not None else []
     running = sim.is_running(vmid)
     # the update is made on the config with its pending changes merged in, then what differs goes to the pending
@@ -881,6 +888,9 @@ def clone(sim: Sim, req: Request):
         if key.startswith("unused"):
             del options[key]
             continue
+        if kind == "lxc" and mount_type(options[key]) != "volume":
+            # pve-container src/PVE/API2/LXC.pm clone_vm: only volume mount points can be cloned
+            fail(f"unable to clone mountpoint '{key}' (type {mount_type(options[key])})")
         volid, parsed = sim.disk_volume(kind, key, options[key])
         if not volid:
             continue
@@ -936,7 +946,9 @@ def clone(sim: Sim, req: Request):
     except Exception:
         sim.remove_conf(kind, newid)
         raise
-    source_locked = kind == "lxc" and not is_template
+    # pve-container src/PVE/API2/LXC.pm clone_vm: the source CT (a template too) holds lock 'disk' until the clone
+    # task ends, so a second clone of it meanwhile answers 'CT is locked (disk)'; qemu-server only flocks the source
+    source_locked = kind == "lxc"
     if source_locked:
         sim.set_lock(kind, vmid, "disk")
 

@@ -147,6 +147,11 @@ class _Handler(BaseHTTPRequestHandler):
             params = self._read_params(parts.query)
             entry["params"] = mask_params(params)
             status, payload, headers = server.dispatch(method, rel, params, self.headers, entry)
+            if server.reply_after_write_fault(method, rel, entry):
+                # pveproxy gives pvedaemon 30 s (pve-http-server src/PVE/APIServer/AnyEvent.pm proxy_request); when
+                # that runs out, AnyEvent::HTTP's 596 reaches the client although the write ran
+                self._send(596, "Connection timed out", b"")
+                return
             entry["status"] = status
             self._send_json(status, payload, headers=headers)
         except AuthError as exc:
@@ -249,6 +254,16 @@ class SimServer:
             self.sim.request_log.append(entry)
             if len(self.sim.request_log) > 10000:
                 del self.sim.request_log[:1000]
+
+    def reply_after_write_fault(self, method: str, rel: str, entry: dict) -> bool:
+        """Whether a write that has just run is answered with the injected `after_write` fault (596)."""
+        with self.sim.lock:
+            spec = self.sim.faults.take_after_write(method, rel)
+        if spec is None:
+            return False
+        entry["status"] = 596
+        entry["fault"] = "after_write"
+        return True
 
     def dispatch(self, method: str, rel: str, params: dict, headers, entry: dict):
         sim = self.sim
@@ -379,6 +394,10 @@ class SimServer:
             fail_task = body.get("fail_task")
             if fail_task:
                 faults.fail_tasks.extend(fail_task if isinstance(fail_task, list) else [fail_task])
+            after_write = body.get("after_write")
+            if after_write:
+                specs = after_write if isinstance(after_write, list) else [after_write]
+                faults.after_write.extend(dict(spec, times=int(spec.get("times", 1))) for spec in specs)
             lock = body.get("lock")
             if lock:
                 for spec in lock if isinstance(lock, list) else [lock]:

@@ -86,13 +86,30 @@ class Faults:
         self.error_message = "simulated failure"
         self.fail_tasks: list[dict] = []
         self.locks: list[dict] = []
+        self.after_write: list[dict] = []
         self.rng = random.Random()
 
     def to_json(self) -> dict:
         return {
             "latency_ms": self.latency_ms, "error_rate": self.error_rate, "error_status": self.error_status,
             "error_message": self.error_message, "fail_task": self.fail_tasks, "lock": self.locks,
+            "after_write": self.after_write,
         }
+
+    def take_after_write(self, method: str, path: str) -> dict | None:
+        """The first `after_write` fault matching a write that has just run (used up after `times`)."""
+        if method == "GET":
+            return None
+        for spec in self.after_write:
+            if spec.get("method") and str(spec["method"]).upper() != method:
+                continue
+            if spec.get("path") and not re.fullmatch(str(spec["path"]), path):
+                continue
+            spec["times"] = int(spec.get("times", 1)) - 1
+            if spec["times"] <= 0:
+                self.after_write.remove(spec)
+            return spec
+        return None
 
 
 class Sim:
