@@ -158,6 +158,31 @@ def module_page(name: str, entry: dict) -> str:
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
+BAD_INPUT = """## Bad input
+
+Every module checks its options before it opens a connection, sends a request or reads a file
+(`plugins/module_utils/validation.py`, called right after the argument spec is applied). A value it cannot use fails
+the task with one message naming each bad option, never with a Python exception ("MODULE FAILURE"), for example
+`invalid options: guest.network must be a dict, got a string; guest.cores must be an integer, got 'many'`.
+Beyond the types of the argument spec it checks:
+
+- strings: a dict or a list given for a string (Ansible would turn it into text); an empty string for an option that
+  is required or has a non-empty default;
+- numbers: non-negative and bounded - ports 1-65535, timeouts up to a week, retries up to 100, guest IDs
+  100-999999999, floats finite;
+- URLs: the schemes the option accepts, a host name or an IPv4 or `[IPv6]` literal, a numeric port 1-65535
+  (`https://pve:abc` and `https://[::1` fail);
+- paths: files the module reads (`ca_file`, `ca_path`, `root`, `compose_file`, `config`, ...) exist; the directories
+  of the files it writes exist;
+- nested values: the types of the known keys of `guest` (and its `network`), `env`, `configs`, the firewall's
+  `rules`, `aliases` and `ipsets`, `endpoints`, `id_maps`, `claims` and the health inputs;
+- file modes (`mode`, `key_mode`): octal or symbolic.
+
+`tests/unit/test_bad_input.py` feeds wrong values to every option of every module (read from their argument specs)
+and checks that each fails this way without a single connection to the server.
+""".split("\n")
+
+
 def modules_index(docs: dict) -> str:
     lines = [GENERATED.replace("the module's documentation", "every module's documentation"), "",
              f"# {COLLECTION} modules", "", "| module | description |", "| --- | --- |"]
@@ -165,7 +190,7 @@ def modules_index(docs: dict) -> str:
         short = (docs[name].get("doc") or {}).get("short_description", "")
         lines.append(f"| [{COLLECTION}.{name}]({name}.md) | {cell(markup(short, name))} |")
     lines += ["", "Each page is `ansible-doc thinkheads.phoenix.<module>` as Markdown; regenerate with "
-              "`python scripts/gen_docs.py`.", ""]
+              "`python scripts/gen_docs.py`.", ""] + BAD_INPUT
     return "\n".join(lines)
 
 

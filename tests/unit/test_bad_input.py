@@ -344,7 +344,9 @@ def problem(result, option, connections):
     msg = result.get('msg')
     if not isinstance(msg, str) or not msg.strip():
         return 'no msg: %r' % (result,)
-    if result.get('exception') or 'Traceback' in msg or 'MODULE FAILURE' in msg:
+    # Through the CLI, Ansible adds exception='(traceback unavailable)' to every failure that carries none.
+    if result.get('exception') not in (None, '(traceback unavailable)') or 'Traceback' in msg \
+            or 'MODULE FAILURE' in msg:
         return 'a traceback: %s' % msg[:600]
     if msg.count('\n') > 3 or len(msg) > 1500:
         return 'not a short message: %s' % msg[:600]
@@ -463,3 +465,17 @@ def test_guest_shape_accepts_every_reference_guest():
         assert validation.shape_errors('guest', guest, validation.GUEST) == [], guest['id']
     health = validation.MODULE_RULES['phoenix_health']['guests']['shape']
     assert validation.shape_errors('guests', guests, health) == []
+
+
+def test_through_the_ansible_cli():
+    """The same checks through ``ansible localhost -m`` (as in the issue): the raw arguments the check reads to tell
+    a dict from a string arrive there too."""
+    from modrun import run_module
+    conn = dict(api_url='https://127.0.0.1:1', api_token_id='root@pam!unit', api_token_secret=SECRET)
+    result = run_module('proxmox_guest_info', dict(conn, node={'a': 1}))
+    assert problem(result, 'node', 0) is None, result
+    assert 'node must be a string, got a dict' in result['msg']
+    result = run_module('proxmox_guest', dict(conn, guest={'id': 801, 'name': 'a', 'hostname': 'a',
+                                                           'network': 'eth0', 'cores': 'many'}))
+    assert problem(result, 'guest.network', 0) is None, result
+    assert 'guest.cores must be an integer' in result['msg']
