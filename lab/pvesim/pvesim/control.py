@@ -45,7 +45,7 @@ class Control:
 
     def set_faults(self, **faults) -> dict:
         """Set faults: latency_ms, error_rate, error_status, error_message, seed,
-        fail_task={vmid, type, message, times}, lock={vmid, reason},
+        fail_task={vmid, type, message, times}, warn_task={vmid, type, warnings, times}, lock={vmid, reason},
         after_write={method, path, times} (the write runs, then the reply is 596 Connection timed out)."""
         return self._call("POST", "/_sim/faults", faults)
 

@@ -394,6 +394,9 @@ class SimServer:
             fail_task = body.get("fail_task")
             if fail_task:
                 faults.fail_tasks.extend(fail_task if isinstance(fail_task, list) else [fail_task])
+            warn_task = body.get("warn_task")
+            if warn_task:
+                faults.warn_tasks.extend(warn_task if isinstance(warn_task, list) else [warn_task])
             after_write = body.get("after_write")
             if after_write:
                 specs = after_write if isinstance(after_write, list) else [after_write]

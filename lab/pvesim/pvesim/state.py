@@ -85,6 +85,7 @@ class Faults:
         self.error_status = 500
         self.error_message = "simulated failure"
         self.fail_tasks: list[dict] = []
+        self.warn_tasks: list[dict] = []
         self.locks: list[dict] = []
         self.after_write: list[dict] = []
         self.rng = random.Random()
@@ -92,7 +93,8 @@ class Faults:
     def to_json(self) -> dict:
         return {
             "latency_ms": self.latency_ms, "error_rate": self.error_rate, "error_status": self.error_status,
-            "error_message": self.error_message, "fail_task": self.fail_tasks, "lock": self.locks,
+            "error_message": self.error_message, "fail_task": self.fail_tasks, "warn_task": self.warn_tasks,
+            "lock": self.locks,
             "after_write": self.after_write,
         }
 
@@ -136,6 +138,7 @@ class Sim:
         self.state_file = self.simdir / "state.json"
         self.tasks = TaskManager(node, task_seconds, on_change=self.save)
         self.tasks.fail_hook = self._injected_task_failure
+        self.tasks.warn_hook = self._injected_task_warnings
         self.faults = Faults()
         self.request_log: list[dict] = []
         self.started = time.time()
@@ -371,9 +374,10 @@ class Sim:
 
     # -- faults ----------------------------------------------------------------------
 
-    def _injected_task_failure(self, task) -> str | None:
+    def _take_task_fault(self, specs: list[dict], task) -> dict | None:
+        """The first fault spec matching the task (by `vmid` and `type`), used up after `times` matches."""
         with self.lock:
-            for spec in self.faults.fail_tasks:
+            for spec in specs:
                 vmid = spec.get("vmid")
                 if vmid is not None and str(vmid) != task.id and int(vmid) not in task.vmids:
                     continue
@@ -383,9 +387,24 @@ class Sim:
                 if spec.get("times") is not None:
                     spec["times"] = int(spec["times"]) - 1
                     if spec["times"] <= 0:
-                        self.faults.fail_tasks.remove(spec)
-                return spec.get("message") or "simulated task failure"
+                        specs.remove(spec)
+                return spec
         return None
+
+    def _injected_task_failure(self, task) -> str | None:
+        spec = self._take_task_fault(self.faults.fail_tasks, task)
+        return None if spec is None else spec.get("message") or "simulated task failure"
+
+    def _injected_task_warnings(self, task) -> list[str] | None:
+        spec = self._take_task_fault(self.faults.warn_tasks, task)
+        if spec is None:
+            return None
+        warnings = spec.get("warnings", 1)
+        if isinstance(warnings, (int, float)) and not isinstance(warnings, bool):
+            return [f"simulated warning {n}" for n in range(1, max(1, int(warnings)) + 1)]
+        if isinstance(warnings, str):
+            return [warnings]
+        return [str(text) for text in warnings] or ["simulated warning 1"]
 
     def apply_lock_fault(self, vmid: int, reason: str | None):
         kind = self.guest_kind(vmid)

@@ -96,6 +96,7 @@ class TaskManager:
         self.tasks: dict[str, Task] = {}
         self._lock = threading.Lock()
         self.fail_hook = None  # callable(task) -> error message or None
+        self.warn_hook = None  # callable(task) -> warning texts (the task ends with WARNINGS: n) or None
 
     def load(self, items: list[dict]):
         for item in items:
@@ -141,11 +142,13 @@ class TaskManager:
         if delay > 0:
             time.sleep(delay)
         error = None
+        warnings = []
         try:
             injected = self.fail_hook(task) if self.fail_hook else None
             if injected:
                 raise RuntimeError(injected)
             body(task)
+            warnings = (self.warn_hook(task) if self.warn_hook else None) or []
         except Exception as exc:  # the task's failure, reported as its exitstatus
             error = str(exc).strip() or exc.__class__.__name__
             if on_error is not None:
@@ -153,7 +156,13 @@ class TaskManager:
                     on_error(task, error)
                 except Exception as cleanup_exc:  # noqa: BLE001 - logged into the task
                     task.log.append(f"cleanup failed: {cleanup_exc}")
-        if error is None:
+        if error is None and warnings:
+            # pve-common RESTEnvironment.pm warn() logs "WARN: ..." and counts; fork_worker ends the log with
+            # "TASK WARNINGS: n", which UPID.pm read_status reads back as the exit status "WARNINGS: n"
+            task.log.extend(f"WARN: {text}" for text in warnings)
+            task.log.append(f"TASK WARNINGS: {len(warnings)}")
+            task.exitstatus = f"WARNINGS: {len(warnings)}"
+        elif error is None:
             task.log.append("TASK OK")
             task.exitstatus = "OK"
         else:
