@@ -342,7 +342,8 @@ def summarize_run(tool: str, run: str, wall: float, records: list[dict], log: li
         per_guest[rec["guest"]] += len(calls.get(index, []))
         per_task.append(dict(rec, calls=len(calls.get(index, [])),
                              writes=sum(1 for e in calls.get(index, []) if e["method"] != "GET")))
-    probes = [e for e in log if e["method"] == "GET" and e.get("status") == 500 and e["path"].endswith("/config")]
+    probes = [e for e in log if e["method"] == "GET" and e.get("status") == 500
+              and e["path"].endswith(("/config", "/pending"))]
     rejected = [e for e in log if (e.get("status") or 200) >= 400 and e not in probes]
     repeated = [e for index in range(len(records)) for e in repeated_reads(calls.get(index, []))]
     return {

@@ -404,3 +404,78 @@ def ostemplate_volid(template, storage='local'):
     if ':' in text and not text.startswith('/'):
         return text
     return '%s:vztmpl/%s' % (storage, text.rstrip('/').rsplit('/', 1)[-1])
+
+
+def config_from_pending(items):
+    """(config, pending keys) from Proxmox's ``GET .../pending`` answer.
+
+    The config is what ``GET .../config`` shows (pending values in, pending deletions out, the ``digest`` kept);
+    the pending keys are those whose new value or deletion is not live yet (on a running guest, until it restarts).
+    """
+    config = {}
+    pending = set()
+    for item in items or []:
+        key = item.get('key')
+        if not key:
+            continue
+        if item.get('delete'):
+            pending.add(key)
+            continue
+        if 'pending' in item:
+            config[key] = item['pending']
+            pending.add(key)
+        elif 'value' in item:
+            config[key] = item['value']
+    return config, sorted(pending)
+
+
+# What a running guest takes at once or hotplugs, for the keys this module writes (check mode predicts with it):
+# pve-container src/PVE/LXC/Config.pm $LXC_FASTPLUG_OPTIONS and vmconfig_hotplug_pending; qemu-server
+# src/PVE/QemuServer.pm $fast_plug_option (with the cloud-init options) and vmconfig_hotplug_pending.
+_LXC_LIVE = ('hostname', 'cores', 'onboot', 'startup', 'tags', 'description', 'protection', 'memory', 'swap')
+_QEMU_LIVE = ('name', 'onboot', 'startup', 'tags', 'description', 'protection', 'ciuser', 'sshkeys', 'nameserver',
+              'searchdomain', 'cipassword')
+
+
+def _qemu_hotplug(current):
+    value = str((current or {}).get('hotplug', '1'))
+    if value == '0':
+        return ()
+    return ('network', 'disk', 'usb') if value == '1' else tuple(re.split(r'[,;\s]+', value))
+
+
+def predict_pending(kind, changes, deletes, current):
+    """The keys of ``changes``/``deletes`` a running guest would keep pending until it restarts."""
+    current = current or {}
+    out = []
+    for key in changes:
+        family, index = family_of(key)
+        if kind == 'lxc':
+            live = key in _LXC_LIVE or family == 'net' or (family in ('mp', 'dev') and key not in current)
+        else:
+            features = _qemu_hotplug(current)
+            live = (key in _QEMU_LIVE or family == 'ipconfig' or (family == 'net' and 'network' in features)
+                    or (key == 'memory' and 'memory' in features) or (key == 'agent' and _agent_fstrim_only(
+                        current.get('agent'), changes[key])))
+        if not live:
+            out.append(key)
+    for key in deletes:
+        family, index = family_of(key)
+        if kind == 'lxc':
+            live = key in _LXC_LIVE or (family == 'net' and index is not None and index < 10)
+        else:
+            live = key in _QEMU_LIVE or family == 'ipconfig' or (family == 'net' and 'network' in _qemu_hotplug(
+                current))
+        if not live:
+            out.append(key)
+    return sorted(out)
+
+
+def _agent_fstrim_only(old, new):
+    """A VM's agent change goes live only when the agent is on and nothing but fstrim_cloned_disks differs."""
+    if not old:
+        return False
+    before = parse_property_string(old, 'enabled')
+    after = parse_property_string(new, 'enabled')
+    keys = (set(before) | set(after)) - set(['fstrim_cloned_disks'])
+    return all(before.get(k) == after.get(k) for k in keys)

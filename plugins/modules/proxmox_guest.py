@@ -24,8 +24,13 @@ description:
     Removed sub-options of a property string and managed keys no longer wanted are removed (C(delete)).
   - The root disk is grown to C(storage_size_gb) / C(disk_size_gb); Proxmox cannot shrink disks, so a smaller
     size is reported as a warning. C(unprivileged) can only be chosen at creation; a difference is an error.
-  - A run that finds nothing to change makes no write call (one C(GET) of the config, plus one of the status
-    for O(state=started) or O(state=stopped)).
+  - A run that finds nothing to change makes no write call (one C(GET) of the config with its pending changes,
+    C(.../pending), plus one of the status for O(state=started) or O(state=stopped), or when changes are pending).
+  - Proxmox applies some changes to a running guest only when it restarts and keeps them pending until then
+    (LXC - C(features), C(nameserver), a changed or removed C(mp[n]) or C(dev[n]); VM - C(cores), C(memory),
+    C(agent)). The module compares the config with its pending values in, so a pending change is not written
+    again, returns the pending keys in RV(pending) with RV(reboot_required) and warns naming them; with
+    O(restart_pending=true) it reboots the guest to apply them.
 extends_documentation_fragment:
   - thinkheads.phoenix.proxmox
 options:
@@ -85,6 +90,14 @@ options:
     description: Seconds to wait for a clean shutdown before the guest is stopped hard.
     type: int
     default: 60
+  restart_pending:
+    description:
+      - Reboot a running guest whose config has changes Proxmox keeps pending until a restart (this run's or
+        earlier ones), and wait for the reboot task, so that they are live when the module returns. With V(false)
+        the module only warns and returns RV(reboot_required). Playbooks pass C(phoenix_restart_pending).
+      - Templates and stopped guests are never restarted (a start applies pending changes).
+    type: bool
+    default: false
 attributes:
   check_mode:
     description: Can run in check mode and return changed status prediction without modifying target.
@@ -153,6 +166,27 @@ exists:
   returned: always
   type: bool
   sample: true
+pending:
+  description:
+    - Config keys whose new value (or removal) Proxmox keeps pending and that are not live after the run (in
+      check mode, that would not be). Empty after a restart that applied them.
+  returned: unless O(state=absent)
+  type: list
+  elements: str
+  sample: [features, dev1]
+reboot_required:
+  description: Whether the guest is running with pending changes, which it gets only when it restarts.
+  returned: unless O(state=absent)
+  type: bool
+restarted:
+  description: Whether the guest was rebooted (or would be, in check mode) to apply pending changes.
+  returned: unless O(state=absent)
+  type: bool
+pending_applied:
+  description: The pending keys the restart applied (or would apply, in check mode).
+  returned: when RV(restarted) is true
+  type: list
+  elements: str
 api_calls:
   description: Number of Proxmox API calls the run made.
   returned: always
@@ -173,7 +207,7 @@ from ansible_collections.thinkheads.phoenix.plugins.module_utils.proxmox import 
 )
 from ansible_collections.thinkheads.phoenix.plugins.module_utils.proxmox_guest import (
     OWNER_TAG, desired_lxc, desired_qemu, disk_size_gb, encode_for_api, guest_input_errors, keep_current_macs,
-    managed_view, ostemplate_volid, owned, plan_config,
+    managed_view, ostemplate_volid, owned, plan_config, config_from_pending, predict_pending,
 )
 from ansible_collections.thinkheads.phoenix.plugins.module_utils.validation import check_options
 
@@ -193,6 +227,9 @@ class GuestRunner:
         self.before = {}
         self.after = {}
         self.dirty = False      # written since the config was last read
+        self.pending = []       # keys Proxmox keeps pending (from the last read)
+        self.planned = ({}, [])  # the config write reconcile made or, in check mode, would make
+        self.known_status = None
 
     # -- API helpers -------------------------------------------------------------------------------
 
@@ -203,13 +240,17 @@ class GuestRunner:
             self.client.wait_task(upid)
 
     def current_config(self):
+        """The config as GET .../config shows it (pending values in), read with the pending keys from GET .../pending."""
         self.dirty = False
         try:
-            return self.client.get(self.base + '/config')
+            items = self.client.get(self.base + '/pending')
         except PveError as exc:
             if guest_missing(exc, self.vmid):
+                self.pending = []
                 return None
             raise
+        config, self.pending = config_from_pending(items)
+        return config
 
     def desired(self):
         if self.kind == 'lxc':
@@ -279,6 +320,7 @@ class GuestRunner:
                                           'unprivileged' if want else 'privileged'), **self.result)
         desired = keep_current_macs(self.kind, desired, current)
         changes, deletes = plan_config(self.kind, desired, current or {})
+        self.planned = (changes, deletes)
         if changes or deletes:
             self.result['changed'] = True
             self.result['changes'].update(changes)
@@ -311,7 +353,8 @@ class GuestRunner:
     # -- power -------------------------------------------------------------------------------------
 
     def status(self):
-        return (self.client.get(self.base + '/status/current') or {}).get('status')
+        self.known_status = (self.client.get(self.base + '/status/current') or {}).get('status')
+        return self.known_status
 
     def power(self, state, is_template):
         if is_template:
@@ -322,11 +365,13 @@ class GuestRunner:
         if state == 'started' and status != 'running':
             self.result['changed'] = True
             self.result['power'] = 'started'
+            self.known_status = 'running'
             if not self.module.check_mode:
                 self.task(self.client.post(self.base + '/status/start'))
         elif state == 'stopped' and status == 'running':
             self.result['changed'] = True
             self.result['power'] = 'stopped'
+            self.known_status = 'stopped'
             if not self.module.check_mode:
                 self.stop()
 
@@ -336,6 +381,56 @@ class GuestRunner:
                                        forceStop=1))
         except PveError:
             self.task(self.client.post(self.base + '/status/stop'))
+
+    # -- pending changes ---------------------------------------------------------------------------
+
+    def predicted_pending(self, current):
+        """Check mode: the keys that would be pending after the writes and power change this run would make."""
+        changes, deletes = self.planned
+        written = set(changes) | set(deletes)
+        if self.result.get('power') == 'started':
+            return []                   # a start applies every pending change
+        if self.result.get('power') == 'stopped':
+            return [] if self.kind == 'qemu' else list(self.pending)    # a VM's stop applies them too
+        if not written:
+            return list(self.pending)
+        would = predict_pending(self.kind, changes, deletes, current)
+        if (would or self.pending) and self.status() == 'running':
+            return sorted((set(self.pending) - written) | set(would))
+        # a stopped guest takes the write at once (a VM's update applies all of its pending changes)
+        return [] if self.kind == 'qemu' else sorted(set(self.pending) - written)
+
+    def settle_pending(self, current, is_template):
+        """Report (and with restart_pending, apply by a reboot) the changes Proxmox keeps pending."""
+        self.result.update(pending=[], reboot_required=False, restarted=False)
+        if is_template or not self.result.get('exists'):
+            return current
+        if self.module.check_mode:
+            pending = self.predicted_pending(current)
+        else:
+            if self.pending and self.result.get('power'):
+                current = self.current_config()         # the start (or a VM's stop) applied them
+            pending = list(self.pending)
+        if not pending:
+            return current
+        running = (self.known_status or self.status()) == 'running'
+        if running and self.params['restart_pending']:
+            self.result.update(changed=True, restarted=True, pending_applied=pending)
+            if self.module.check_mode:
+                return current
+            self.task(self.client.post(self.base + '/status/reboot'))
+            current = self.current_config()
+            pending = list(self.pending)
+            if pending:
+                self.module.warn('%s %d: still pending after the reboot: %s' % (self.kind, self.vmid,
+                                                                               ', '.join(pending)))
+        elif running:
+            self.module.warn(
+                '%s %d is running and Proxmox keeps these changes pending until it restarts: %s. Restart it, or run '
+                'with restart_pending: true (playbooks: -e phoenix_restart_pending=true)'
+                % (self.kind, self.vmid, ', '.join(pending)))
+        self.result.update(pending=pending, reboot_required=running and bool(pending))
+        return current
 
     def make_template(self, current):
         if str((current or {}).get('template', '0')) == '1':
@@ -402,6 +497,7 @@ class GuestRunner:
             self.make_template(current)
         if state in ('started', 'stopped'):
             self.power(state, is_template)
+        current = self.settle_pending(current, is_template)
         if self.module.check_mode or not self.result['changed']:
             after = dict(self.before)
             after.update(self.result['changes'])
@@ -444,6 +540,7 @@ def main():
         ssh_public_keys=dict(type='list', elements='str', default=[], no_log=False),
         shutdown_timeout=dict(type='int', default=60),
         adopt=dict(type='bool', default=False),
+        restart_pending=dict(type='bool', default=False),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
                            required_one_of=[('api_token_id', 'api_password')])
