@@ -23,6 +23,7 @@ __metaclass__ = type
 
 import copy
 import hashlib
+import hmac
 import json
 import os
 import re
@@ -193,13 +194,27 @@ def secret_names(env_entries, extra=None):
     return sorted(names)
 
 
-def mask_env(env, secrets):
-    """The env with secret values replaced by a mask that still changes when the value does."""
+def hash_key(material):
+    """A key for ``mask_env`` and ``content_hash`` from a deployment secret (``secret_hash_key``, the Portainer API
+    key, the Swarm's manager join token): never the secret itself, and never a hash a stack's secret could be guessed
+    from without it."""
+    if not material:
+        return None
+    return hashlib.sha256(b'thinkheads.phoenix stack secret hash\0' + material.encode('utf-8')).digest()
+
+
+def mask_env(env, secrets, key=None):
+    """The env with secret values replaced by a mask. With ``key`` the mask carries 8 hex digits of an HMAC-SHA256 of
+    the value, so that it changes when the value does without being guessable from a list of weak passwords (an
+    unsalted hash was); without a key, the mask alone."""
     out = []
     for entry in env:
         if entry['name'] in secrets:
-            digest = hashlib.sha256(entry['value'].encode('utf-8')).hexdigest()[:8]
-            out.append({'name': entry['name'], 'value': '%s (sha256:%s)' % (MASK, digest)})
+            if key:
+                digest = hmac.new(key, entry['value'].encode('utf-8'), hashlib.sha256).hexdigest()[:8]
+                out.append({'name': entry['name'], 'value': '%s (hmac:%s)' % (MASK, digest)})
+            else:
+                out.append({'name': entry['name'], 'value': MASK})
         else:
             out.append(dict(entry))
     return out
@@ -357,8 +372,12 @@ def render(compose, name, stack=None, environment=None, values=None, env=None, r
     }
 
 
-def content_hash(compose_text, env, configs=None):
-    """sha256 over the rendered compose, the env and the configs: what the Swarm backend stores."""
+def content_hash(compose_text, env, configs=None, key=None):
+    """sha256 over the rendered compose, the env and the configs: what the Swarm backend stores. With ``key`` (an env
+    with secret values) an HMAC-SHA256: the record keeps the compose and the other values in clear, so a plain hash
+    would let anyone who reads it test guesses of the secrets."""
     payload = json.dumps({'compose': compose_text, 'env': normalize_env(env),
-                          'configs': sorted(c['name'] for c in (configs or []))}, sort_keys=True)
-    return hashlib.sha256(payload.encode('utf-8')).hexdigest()
+                          'configs': sorted(c['name'] for c in (configs or []))}, sort_keys=True).encode('utf-8')
+    if key:
+        return hmac.new(key, payload, hashlib.sha256).hexdigest()
+    return hashlib.sha256(payload).hexdigest()

@@ -23,7 +23,8 @@ description:
     nothing is deployed and the result is C(changed=false).
   - Check mode and diff mode; secret env values are masked in diffs, on both sides (the deployed env's secrets are
     recognised by their names too), and so are the values of variables a run removes (O(state=absent), or a
-    variable dropped from O(env)).
+    variable dropped from O(env)). A mask carries an HMAC of the value keyed per deployment (O(secret_hash_key)),
+    never a plain hash.
   - The compose is validated before any API call; C(ports) and C(expose) are rejected (naming the service)
     unless O(allow_ports=true). Render stacks with the P(thinkheads.phoenix.render_stack#filter) filter.
   - A stack that runs in Swarm but that Portainer does not know makes Portainer answer HTTP 409 on create. The
@@ -111,6 +112,18 @@ options:
     description: Docker API of the manager for the Swarm backend.
     type: str
     default: unix:///var/run/docker.sock
+  secret_hash_key:
+    description:
+      - Key of the HMAC-SHA256 that stands for each secret value in diffs (C(******** (hmac:1a2b3c4d))) and, with
+        O(backend=swarm), in the stack's record and its content hash, so that a changed secret shows without its
+        hash being guessable. Keep it secret and stable (a vaulted variable).
+      - Default - derived from a secret the module already holds - the Portainer API key (or password) with
+        O(backend=portainer); the Swarm's manager join token with O(backend=swarm) (read with C(GET /swarm) only
+        when the env has secret values).
+      - Changing it (or rotating the join token it defaults to) makes every Swarm-backend stack with secrets count
+        as changed once and be deployed again with the same content; so does the first run after the upgrade from
+        records with unsalted hashes.
+    type: str
 attributes:
   check_mode:
     description: Can run in check mode and return changed status prediction without modifying target.
@@ -202,7 +215,7 @@ from ansible_collections.thinkheads.phoenix.plugins.module_utils.portainer impor
     STACK_TYPE_SWARM, PortainerClient, PortainerError, normalize_stack_name, portainer_argument_spec,
 )
 from ansible_collections.thinkheads.phoenix.plugins.module_utils.stack_render import (
-    MASK, StackRenderError, content_hash, dump_yaml, load_compose, mask_env, normalize_env, secret_names,
+    MASK, StackRenderError, content_hash, dump_yaml, hash_key, load_compose, mask_env, normalize_env, secret_names,
 )
 from ansible_collections.thinkheads.phoenix.plugins.module_utils.swarm_stack import (
     NAMESPACE_LABEL, SwarmBackend, SwarmError, label_filter, wait_converged, wait_removed,
@@ -224,8 +237,8 @@ def check_ports(doc, label, allow_ports):
                                        'exception)' % (label, svc, key))
 
 
-def env_diff_text(env, secrets):
-    return dump_yaml(dict((e['name'], e['value']) for e in mask_env(env, secrets))) if env else ''
+def env_diff_text(env, secrets, key=None):
+    return dump_yaml(dict((e['name'], e['value']) for e in mask_env(env, secrets, key))) if env else ''
 
 
 def count_deploys(calls):
@@ -238,6 +251,8 @@ class Runner:
         self.p = module.params
         self.result = {'changed': False, 'action': 'none'}
         self.diffs = []
+        self._hash_key = None
+        self.swarm = None
 
     def fail(self, msg, **extra):
         self.result.update(extra)
@@ -296,22 +311,47 @@ class Runner:
         env): nothing tells whether such a value was a secret. Deployed secret values become no_log values."""
         old_env = normalize_env(old_env or [])
         old_secrets = self.secrets | set(secret_names(old_env))
+        recorded = self.p['backend'] == 'swarm'    # the Swarm record's secret values are masks, not secrets
         for entry in old_env:
-            if entry['name'] in old_secrets and entry['value']:
+            if entry['name'] in old_secrets and entry['value'] and not (recorded and entry['value'].startswith(MASK)):
                 self.module.no_log_values.add(entry['value'])
         if not self.module._diff:
             return
         wanted = set(e['name'] for e in self.env or [])
-        hidden = old_secrets | set(e['name'] for e in old_env if e['name'] not in wanted
-                                   and not e['value'].startswith(MASK))   # the Swarm record keeps masked values
+        hidden = old_secrets | set(e['name'] for e in old_env if e['name'] not in wanted)
+        if recorded:
+            # the Swarm record keeps secret values masked already: shown as stored, so that an unchanged secret
+            # has the same mask on both sides
+            hidden -= set(e['name'] for e in old_env if e['value'].startswith(MASK))
         name = self.name
         self.diffs.append({'before': old_compose or '', 'after': self.compose or '',
                            'before_header': 'stack %s compose (deployed)' % name,
                            'after_header': 'stack %s compose (wanted)' % name})
-        self.diffs.append({'before': env_diff_text(old_env, hidden),
-                           'after': env_diff_text(self.env or [], self.secrets),
+        key = self.hash_key()
+        self.diffs.append({'before': env_diff_text(old_env, hidden, key),
+                           'after': env_diff_text(self.env or [], self.secrets, key),
                            'before_header': 'stack %s env (deployed, secrets masked)' % name,
                            'after_header': 'stack %s env (wanted, secrets masked)' % name})
+
+    def hash_key(self):
+        """The key of the secrets' hashes in diffs and in the Swarm record (stack_render.mask_env, content_hash):
+        secret_hash_key, else a deployment secret the module holds - the Portainer API key (or password), or the
+        Swarm's manager join token (read only when the env has secret values)."""
+        if self._hash_key is None:
+            p = self.p
+            material = p['secret_hash_key']
+            if not material and p['backend'] == 'portainer':
+                material = p['api_key'] or p['password']
+            if not material and p['backend'] == 'swarm' and self.secret_values():
+                material = ((self.swarm.api.get('/swarm') or {}).get('JoinTokens') or {}).get('Manager')
+                if not material:
+                    self.fail('the Swarm backend keys the hashes of secret values with the Swarm\'s manager join token, '
+                              'and %s gave none (not a manager?): set secret_hash_key' % p['docker_host'])
+            self._hash_key = hash_key(material) or b''
+        return self._hash_key or None
+
+    def secret_values(self):
+        return [e for e in self.env or [] if e['name'] in self.secrets and e['value']]
 
     # -- Portainer ---------------------------------------------------------------------------------
 
@@ -491,6 +531,7 @@ class Runner:
         backend = SwarmBackend(self.module.run_command, docker_host=p['docker_host'],
                                docker_bin=self.module.get_bin_path('docker', required=True))
         self.backend_calls = backend.calls
+        self.swarm = backend
         name = p['name']
         check = self.module.check_mode
         record = backend.find(name)
@@ -508,8 +549,10 @@ class Runner:
             return
         self.ensure_configs(lambda: [c['Spec']['Name'] for c in (backend.api.get('/configs') or [])],
                             lambda cfg: backend.api.request('POST', '/configs/create', body=self.config_body(cfg)))
-        digest = content_hash(self.compose, self.env, self.p['configs'])
-        record_env = mask_env(self.env, self.secrets)
+        # keyed only when the env has secret values: without them the record holds nothing a plain hash could reveal
+        key = self.hash_key() if self.secret_values() else None
+        digest = content_hash(self.compose, self.env, self.p['configs'], key)
+        record_env = mask_env(self.env, self.secrets, key)
         if record is not None:
             self.result['stack_id'] = record['id']
             if record.get('hash') == digest and backend.external(name):
@@ -567,6 +610,7 @@ def main():
         wait=dict(type='bool', default=True),
         wait_timeout=dict(type='int', default=300),
         docker_host=dict(type='str', default='unix:///var/run/docker.sock'),
+        secret_hash_key=dict(type='str', no_log=True),
     )
     spec.update(portainer_argument_spec())
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True,

@@ -4,7 +4,7 @@ Portainer test double (lab/portainersim) runs its stack endpoints without Docker
 
 Only what the double and portainer_stack use: ``/_ping``, ``/swarm``, ``/services`` (label filters),
 ``/services/create``, ``/tasks`` (filters ``label``, ``service`` and the CLI's ``_up-to-date``), ``/networks``,
-``/configs``, ``/configs/create``, ``/containers/json``. Every replicated service runs its replicas at once (tasks
+``/configs``, ``/configs/create``, ``DELETE /configs/{id}``, ``/containers/json``. Every replicated service runs its replicas at once (tasks
 ``running``); an update that changes a service's task template replaces its tasks and ends with ``UpdateStatus``
 ``completed``, at once or, with ``engine.update_plan``, one stage per ``GET /services`` (see ``UPDATE_STAGES``).
 Tasks keep the ``Spec`` they were created for, so that old and new tasks can be told apart as Docker does
@@ -37,12 +37,12 @@ MANAGER_TOKEN = 'SWMTKN-1-fakeswarmrootcahash-fakemanagersecret'
 UPDATE_STAGES = ('pending', 'updating', 'completed', 'paused', 'rollback_started', 'rollback_completed')
 
 CLI = r'''#!%(python)s
-# docker CLI stand-in for the unit tests (tests/unit/fake_docker.py): stack deploy / stack rm only
+# docker CLI stand-in for the unit tests (tests/unit/fake_docker.py): stack deploy / stack rm only (-H or DOCKER_HOST)
 import http.client, json, os, re, socket, sys
 import yaml
 
 args = sys.argv[1:]
-host = None
+host = os.environ.get('DOCKER_HOST')
 while args and args[0].startswith('-'):
     flag = args.pop(0)
     value = args.pop(0)
@@ -79,8 +79,11 @@ if args[:2] == ['stack', 'deploy']:
     prune = '--prune' in rest
     compose = rest[rest.index('--compose-file') + 1]
     name = rest[-1]
-    with open(compose) as handle:
-        doc = yaml.safe_load(fill(handle.read()))
+    if compose == '-':
+        doc = yaml.safe_load(fill(sys.stdin.read()))
+    else:
+        with open(compose) as handle:
+            doc = yaml.safe_load(fill(handle.read()))
     services = {}
     for svc, spec in (doc.get('services') or {}).items():
         deploy = spec.get('deploy') or {}
@@ -381,6 +384,10 @@ class FakeEngine:
             cid = uuid.uuid4().hex[:25]
             self.configs[cid] = {'ID': cid, 'Spec': body}
             return 201, {'ID': cid}
+        if path.startswith('/configs/') and method == 'DELETE':
+            if self.configs.pop(path[len('/configs/'):], None) is None:
+                return 404, {'message': 'config %s not found' % path[len('/configs/'):]}
+            return 204, b''
         if path == '/fake/deploy' and method == 'POST':
             self.cli_calls.append(['stack', 'deploy', body['name']])
             self._deploy(body)

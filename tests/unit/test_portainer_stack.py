@@ -9,6 +9,7 @@ shows the change, the repeat without change, check mode without a write, the dif
 error before any write. The tests run in order on one double.
 """
 
+import hashlib
 import json
 
 import pytest
@@ -138,6 +139,11 @@ def test_env_change_check_mode_then_update(lab):
     assert 'GREETING: hi' in before and 'GREETING: hello again' in after
     assert before.count('********') == after.count('********') == 2        # DB_PASSWORD and FLAG on both sides
     assert before != after
+    # keyed by the API key: FLAG (unchanged) has the same mask on both sides, and no mask is an unsalted sha256
+    assert before.count('(hmac:') == 2 and [ln for ln in before.split('\n') if ln.startswith('FLAG')] == \
+        [ln for ln in after.split('\n') if ln.startswith('FLAG')]
+    for value in (SECRET, ROTATED, FLAGGED):
+        assert hashlib.sha256(value.encode()).hexdigest()[:8] not in json.dumps(checked)
     # the rollout takes a few polls: the run waits for Docker's "completed", not for the old tasks still running
     lab.engine.update_plan = ['pending', 'updating', 'completed']
     try:
