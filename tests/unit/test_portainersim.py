@@ -6,6 +6,7 @@ creation that contacts the engine, and the shapes of stack answers. Each rule ci
 double follows; the client's reaction (module_utils/portainer.py) is checked next to it.
 """
 
+import http.client
 import json
 import os
 import sys
@@ -248,3 +249,22 @@ def test_rate_limiter_refills_one_per_second():
     for _second in range(30):                                       # one request a second never empties it
         now[0] += 1.0
         assert fresh.allow('c')
+
+
+def test_network_faults_for_the_next_matching_requests(double):
+    url, httpd, _engine = double
+    assert call(url, 'POST', '/sim/faults', body={'fault': 'reset'})[0] == 400
+    assert call(url, 'POST', '/sim/faults', body={'method': 'GET', 'path': '/api/system/.*', 'fault': '504',
+                                                  'count': 2})[0] == 204
+    assert call(url, 'POST', '/sim/faults', body={'method': 'GET', 'path': '/api/system/status',
+                                                  'fault': 'drop'})[0] == 204
+    assert [call(url, 'GET', '/api/system/status')[0] for _ in range(2)] == [504, 504]
+    with pytest.raises(http.client.RemoteDisconnected):
+        call(url, 'GET', '/api/system/status')
+    assert call(url, 'GET', '/api/system/status')[0] == 200                  # every fault used up
+    assert [r.get('fault') for r in httpd.sim.requests[-4:]] == ['504', '504', 'drop', None]
+    # 503: refused before Portainer handles the request (nothing logged as carried out)
+    call(url, 'POST', '/sim/faults', body={'method': 'POST', 'path': '/api/auth', 'fault': '503'})
+    assert call(url, 'POST', '/api/auth', body={'Username': 'admin', 'Password': PASSWORD})[0] == 503
+    call(url, 'POST', '/sim/faults', body={'method': 'POST', 'path': '/api/auth', 'fault': 'drop'})
+    assert call(url, 'DELETE', '/sim/faults')[0] == 204 and httpd.sim.faults == []
