@@ -17,7 +17,9 @@ of an exception from deep inside a client library ("Module failed: ..."):
 - Paths (``path`` rule): ``file`` must be an existing file, ``dir`` an existing directory, ``parent`` a path whose
   directory exists (files the module writes), ``newdir`` a directory that exists or can be made in an existing
   one; ``any`` is not checked.
-- File modes (``mode`` rule): octal (``'0644'``, ``420``) or symbolic (``u=rw,g=r``).
+- File modes (``mode`` rule): octal (``'0644'``, ``420``) or symbolic (``u=rw,g=r``); owners and groups
+  (``account`` rule) exist on the host (not looked up in check mode).
+- Anything else (``check`` rule): a function of the value returning phrases (SANs, SSH keys, nameserver IPs, ...).
 - Nested values of ``dict`` options and of ``list`` elements (``shape`` rule): a small schema (see ``shape_errors``)
   checking the type of each known key; unknown keys are left alone.
 
@@ -263,6 +265,66 @@ def _env(value):
     return ['must be a dict of names to values, or a list of {name, value}, got %s' % _type_name(value)]
 
 
+def _each(check):
+    """A list check from a check of one element: phrases prefixed with [index]."""
+    def checker(values):
+        errors = []
+        for index, item in enumerate(values or []):
+            errors.extend('[%d] %s' % (index, problem) for problem in check(item))
+        return errors
+    return checker
+
+
+def _ip(value):
+    try:
+        ipaddress.ip_address(str(value).strip())
+    except ValueError:
+        return ['%s is not an IP address' % _short(value)]
+    return []
+
+
+_DNS_NAME_RE = re.compile(r'^(\*\.)?[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?(\.[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?)*\.?$')
+_SSH_KEY_RE = re.compile(r'(^|\s)(ssh-[a-z0-9-]+|ecdsa-sha2-[a-z0-9-]+|sk-[a-z0-9@.-]+)\s+[A-Za-z0-9+/]{16,}={0,3}(\s|$)')
+
+
+def _san(value):
+    """A certificate SAN: a DNS name (wildcards too), an IP address, an email address or a URI."""
+    text = str(value).strip()
+    if '://' in text or ('@' in text and ' ' not in text):
+        return []
+    if not _ip(text) or (len(text) <= 253 and _DNS_NAME_RE.match(text)):
+        return []
+    return ['%s is not a DNS name, IP address, email address or URI' % _short(value)]
+
+
+def _ssh_key(value):
+    if _SSH_KEY_RE.search(str(value)):
+        return []
+    return ['is not an SSH public key ("<type> <base64> [comment]", for example ssh-ed25519 AAAA...), got %s'
+            % _short(value, 40)]
+
+
+def _account(kind):
+    """The name (or numeric ID) of a user or group that exists on the host the module runs on."""
+    def check(value):
+        text = str(value).strip()
+        if text.isdigit():
+            return []
+        try:
+            if kind == 'user':
+                import pwd
+                pwd.getpwnam(text)
+            else:
+                import grp
+                grp.getgrnam(text)
+        except KeyError:
+            return ['%s is not a %s on this host' % (_short(text), kind)]
+        except ImportError:       # pragma: no cover - not a POSIX host
+            pass
+        return []
+    return check
+
+
 NETWORK = {'interface': 'str', 'bridge': 'str', 'dhcp': 'bool', 'cidr': 'str', 'ip': 'str', 'gateway': 'str',
            'mac': 'str', 'nameservers': ['str'], 'vlan': 'int'}
 GUEST = {
@@ -272,7 +334,7 @@ GUEST = {
     'template': 'str', 'features': ['str'], 'firewall': {'enabled': 'bool'}, 'gpus': ['int'], 'pct_options': ['str'],
     'mount_points': [{'!container_path': 'str', '!host_path': 'str', 'read_only': 'bool'}],
     'start_at_boot': 'bool', 'unprivileged': 'bool', 'is_template': 'bool',
-    'user_config': {'username': 'str', 'ssh_authorized_keys': ['str']},
+    'user_config': {'username': 'str', 'ssh_authorized_keys': [_ssh_key]},
 }
 FIREWALL_RULE = {'enable': 'bool', 'enabled': 'bool', '*': 'scalar'}
 FIREWALL_ALIAS = {'!name': _nonempty_str, '!cidr': _nonempty_str, 'comment': 'str'}
@@ -302,6 +364,7 @@ MODULE_RULES = {
         'pve_guests': dict(shape={'*': {'status': 'str', 'template': 'bool', 'type': 'str', 'name': 'str'}}),
         'firewalls': dict(shape={'*': {'changed': 'bool', 'failed': 'bool', 'skipped': 'bool', 'enabled': 'bool',
                                        'msg': 'str'}}),
+        'nameservers': dict(check=_each(_ip)),
         'extra_rows': dict(shape=[{'!section': 'str', '!status': 'str', 'check': 'str', 'target': 'str',
                                    'detail': 'str'}]),
     },
@@ -324,7 +387,7 @@ MODULE_RULES = {
         'api_url': URL_PVE, 'rules': dict(shape=[FIREWALL_RULE]), 'aliases': dict(shape=[FIREWALL_ALIAS]),
         'ipsets': dict(shape=[FIREWALL_IPSET]),
     },
-    'proxmox_guest': {'api_url': URL_PVE, 'guest': dict(shape=GUEST)},
+    'proxmox_guest': {'api_url': URL_PVE, 'guest': dict(shape=GUEST), 'ssh_public_keys': dict(check=_each(_ssh_key))},
     'proxmox_guest_info': {'api_url': URL_PVE},
     'proxmox_lxc_raw': {
         'conf_dir': dict(path='dir', hint='set conf_dir to where Proxmox keeps the container configs (/etc/pve/lxc '
@@ -336,6 +399,7 @@ MODULE_RULES = {
     },
     'step_ca_bootstrap': {
         'ca_url': dict(url=dict(schemes=('https',))), 'dest': dict(path='parent'),
+        'owner': dict(account='user'), 'group': dict(account='group'),
         'fingerprint': dict(check=lambda v: [] if re.match(r'^[0-9a-f]{64}$', re.sub(r'[\s:\-]', '', str(v)).lower())
                             else ['must be the SHA-256 fingerprint of the root certificate (64 hex digits)']),
     },
@@ -343,7 +407,8 @@ MODULE_RULES = {
         'ca_url': dict(url=dict(schemes=('https',))), 'root': dict(path='file'),
         'provisioner_password_file': dict(path='file'), 'cert_path': dict(path='parent'),
         'key_path': dict(path='parent'), 'chain_path': dict(path='parent'),
-        'provisioner': dict(empty=False), 'common_name': dict(empty=False),
+        'provisioner': dict(empty=False), 'common_name': dict(empty=False), 'sans': dict(check=_each(_san)),
+        'owner': dict(account='user'), 'group': dict(account='group'),
         'lock_file': dict(path='any'),      # no lock (a warning) when its directory does not exist
     },
     'step_ca_certificate_info': {
@@ -400,8 +465,11 @@ def _number_errors(value, rule, kind):
     return []
 
 
-def option_errors(module_name, argument_spec, params, raw=None):
-    """Every problem of the module's parameters, as ``'<option> ...'`` phrases (empty when all are usable)."""
+def option_errors(module_name, argument_spec, params, raw=None, check_mode=False):
+    """Every problem of the module's parameters, as ``'<option> ...'`` phrases (empty when all are usable).
+
+    Users and groups (``account`` rules) are not looked up in check mode: an earlier task of the same run may be
+    about to create them."""
     raw = raw or {}
     errors = []
     for name in sorted(argument_spec):
@@ -434,6 +502,8 @@ def option_errors(module_name, argument_spec, params, raw=None):
             problems.extend(mode_errors(value))
         if not problems and rule.get('check'):
             problems.extend(rule['check'](value))
+        if not problems and rule.get('account') and not check_mode:
+            problems.extend(_account(rule['account'])(value))
         if problems and rule.get('hint'):
             problems[-1] += ' (%s)' % rule['hint']
         errors.extend(_join(name, problem) for problem in problems)
@@ -444,6 +514,6 @@ def option_errors(module_name, argument_spec, params, raw=None):
 
 def check_options(module, module_name):
     """Fail ``module`` with one message naming every bad option; return when all are usable."""
-    errors = option_errors(module_name, module.argument_spec, module.params, _raw_params())
+    errors = option_errors(module_name, module.argument_spec, module.params, _raw_params(), module.check_mode)
     if errors:
         module.fail_json(msg='invalid option%s: %s' % ('s' if len(errors) > 1 else '', '; '.join(errors)))

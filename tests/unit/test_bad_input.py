@@ -34,6 +34,7 @@ MISSING = '/nonexistent-phoenix-test/dir/file'
 BAD_URLS = ['https://pve.example:abc', 'https://[::1', 'https://[::1]:70000', 'https://host:0', 'ftp://host.example',
             'https://', 'https://bad host.example', 'https://[zz::1]:8006']
 SECRET = 'unit-bad-input-secret-7f3a9c'
+SSH_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIunitunitunitunitunitunitunitunit unit@test'
 ENV_PREFIXES = ('PHOENIX_PVE_', 'PHOENIX_PORTAINER_')
 
 
@@ -146,7 +147,7 @@ def baseline(name, ctx):
              'cores': 2, 'memory_mb': 512, 'swap_mb': 0, 'disk_gb': 8, 'features': ['docker'],
              'firewall': {'enabled': True}, 'start_at_boot': True, 'unprivileged': True, 'gpus': [0],
              'mount_points': [{'container_path': '/data', 'host_path': '/srv/data', 'read_only': False}],
-             'user_config': {'username': 'unit', 'ssh_authorized_keys': ['ssh-ed25519 AAAAunit']}}
+             'user_config': {'username': 'unit', 'ssh_authorized_keys': [SSH_KEY]}}
     return {
         'phoenix_health': dict(
             guests=[{'id': 801, 'name': 'unit', 'hostname': 'unit', 'features': ['docker'],
@@ -172,7 +173,7 @@ def baseline(name, ctx):
                                  aliases=[{'name': 'lan', 'cidr': '10.0.0.0/24', 'comment': 'unit'}],
                                  ipsets=[{'name': 'admins', 'entries': ['10.0.0.2'], 'comment': 'unit'}]),
         'proxmox_guest': dict(pve, guest=guest, storage='local-lvm', ostemplate='local:vztmpl/debian.tar.zst',
-                              clone_snapshot='base', password=SECRET, ssh_public_keys=['ssh-ed25519 AAAAunit'],
+                              clone_snapshot='base', password=SECRET, ssh_public_keys=[SSH_KEY],
                               shutdown_timeout=30, task_timeout=60),
         'proxmox_guest_info': dict(pve),
         'proxmox_lxc_raw': dict(vmid=801, conf_dir=ctx.conf_dir, lock_dir=ctx.lock_dir, lock_timeout=1,
@@ -284,7 +285,7 @@ def bad_values(module_name, name, spec, base_value, ctx):
             out.append(('missing path', MISSING))
         if rule.get('path') == 'file':
             out.append(('a directory', ctx.root))
-        if rule.get('check'):
+        if rule.get('check') or rule.get('account'):
             out.append(('malformed', 'zz-not-valid'))
     elif kind in ('int', 'float'):
         out += [('text', 'abc'), ('list', [1]), ('dict', {'a': 1})]
@@ -306,6 +307,8 @@ def bad_values(module_name, name, spec, base_value, ctx):
         out.append(('dict', {'a': 1}))
         if spec.get('elements') in ('str', 'path'):
             out += [('dict element', [{'a': 1}]), ('list element', [['x']]), ('empty element', [''])]
+            if rule.get('check'):
+                out.append(('malformed element', ['zz not valid!']))
             if spec.get('choices'):
                 out.append(('not a choice', ['bogus-choice']))
         elif spec.get('elements') == 'dict':
