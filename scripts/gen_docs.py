@@ -176,7 +176,9 @@ Beyond the types of the argument spec it checks:
   of the files it writes exist;
 - nested values: the types of the known keys of `guest` (and its `network`), `env`, `configs`, the firewall's
   `rules`, `aliases` and `ipsets`, `endpoints`, `id_maps`, `claims` and the health inputs;
-- file modes (`mode`, `key_mode`): octal or symbolic.
+- file modes (`mode`, `key_mode`): octal or symbolic; `owner` and `group` exist on the host (outside check mode);
+- certificate `sans` (DNS names, IP addresses, email addresses or URIs), SSH public keys, the health check's
+  `nameservers` (IP addresses).
 
 `tests/unit/test_bad_input.py` feeds wrong values to every option of every module (read from their argument specs)
 and checks that each fails this way without a single connection to the server.
