@@ -458,11 +458,13 @@ def test_step_ca_provisioner_malformed_ca_json(authority, ctx):
     assert 'provisioners' in result['msg'] or 'authority' in result['msg'], result['msg']
 
 
-def test_guest_shape_accepts_every_reference_guest():
-    """The guest schema of proxmox_guest accepts every guest the inventory normalizes (the real deployment's)."""
-    from phoenix_testlib import REFERENCE
+@pytest.mark.parametrize('tree', ['tests/fixtures/reference', '.', 'lab'])
+def test_guest_shape_accepts_every_normalized_guest(tree):
+    """The guest schemas (proxmox_guest, phoenix_health) accept every guest the inventory normalizes: the real
+    deployment's, the documented topology's and the lab's."""
     from ansible_collections.thinkheads.phoenix.plugins.module_utils.config.model import load_config
-    model = load_config(os.path.join(REFERENCE, 'etc'), os.path.join(REFERENCE, 'stacks'))
+    root = os.path.join(REPO, tree)
+    model = load_config(os.path.join(root, 'etc'), os.path.join(root, 'stacks'))
     guests = model.ordered_guests()
     assert guests
     for guest in guests:
