@@ -56,17 +56,31 @@ options:
     default: 30
   api_retries:
     description:
-      - Retries, with exponential backoff, of calls that failed with a connection error or HTTP 502/503/504/595/596.
-        Proxmox's validation errors (HTTP 400) and handler errors (HTTP 500) are never retried.
+      - Retries, with exponential backoff, of reads that failed with a connection error or HTTP 502/503/504/595/596.
+      - Writes (POST, PUT, DELETE) are retried only when they certainly never reached Proxmox (no connection, a
+        connect timeout, HTTP 503/595). After a read timeout or HTTP 502/504/596 the write may have run (pveproxy
+        answers 596 when pvedaemon takes longer than 30 s), so the module re-reads the guest and continues from
+        what it finds instead of sending it again (a create or clone then waits for the task that is running).
+      - Proxmox's validation errors (HTTP 400) and handler errors (HTTP 500) are never retried, except a guest lock
+        (see O(lock_timeout)).
     type: int
     default: 4
   task_timeout:
     description: Seconds to wait for an asynchronous Proxmox task (create, clone, start, ...).
     type: int
     default: 600
+  lock_timeout:
+    description:
+      - Seconds a write is retried while Proxmox refuses it because the guest is locked (C(CT is locked) or
+        C(VM is locked) with the lock, such as V(backup), V(disk) or V(clone)) or its config file lock timed out.
+        Each wait is reported as a warning naming the lock; a lock that outlasts this fails the module, naming it.
+    type: int
+    default: 300
 notes:
   - An API token needs, on C(/vms), C(VM.Allocate), C(VM.Config.*), C(VM.PowerMgmt), C(VM.Clone), C(VM.Audit),
     C(VM.Snapshot); on C(/storage), C(Datastore.AllocateSpace), C(Datastore.Audit); and C(Sys.Modify) on C(/)
-    for firewall aliases and IP sets. Bind mounts and devices (C(mp[n]) with a host path, C(dev[n])) can only
-    be set by C(root@pam) (password authentication).
+    for firewall aliases and IP sets. Bind mounts and devices (C(mp[n]) with a host path, C(dev[n])) and LXC
+    features other than C(nesting) (such as C(keyctl) for Docker) can only be written by C(root@pam) itself
+    (O(api_user) with O(api_password)), never by an API token, not even one of C(root@pam); C(proxmox_guest) checks
+    this before any write and fails naming the options.
 '''

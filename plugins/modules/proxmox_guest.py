@@ -205,6 +205,8 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.thinkheads.phoenix.plugins.module_utils.proxmox import (
     HAS_PROXMOXER, PveClient, PveError, guest_missing, proxmox_argument_spec,
 )
+from ansible_collections.thinkheads.phoenix.plugins.module_utils.proxmox_privs import root_only_message, root_only_writes
+from ansible_collections.thinkheads.phoenix.plugins.module_utils.proxmox_recover import create_guest
 from ansible_collections.thinkheads.phoenix.plugins.module_utils.proxmox_guest import (
     OWNER_TAG, desired_lxc, desired_qemu, disk_size_gb, encode_for_api, guest_input_errors, keep_current_macs,
     managed_view, ostemplate_volid, owned, plan_config, config_from_pending, predict_pending,
@@ -281,13 +283,14 @@ class GuestRunner:
                 params['password'] = self.params['password']
             if self.params['ssh_public_keys']:
                 params['ssh-public-keys'] = '\n'.join(self.params['ssh_public_keys'])
-            self.task(self.client.post('nodes/%s/lxc' % self.client.node, **params))
+            self.task(create_guest(self.client, 'lxc', self.vmid, 'nodes/%s/lxc' % self.client.node, params, 'vzcreate'))
         else:
             params = dict((k, encode_for_api(k, v)) for k, v in desired.items())
             params.update(vmid=self.vmid, scsihw='virtio-scsi-pci',
                           scsi0='%s:%d' % (self.storage(), int(self.guest.get('disk_gb') or 8)),
                           ide2='%s:cloudinit' % self.storage(), boot='order=scsi0', serial0='socket')
-            self.task(self.client.post('nodes/%s/qemu' % self.client.node, **params))
+            self.task(create_guest(self.client, 'qemu', self.vmid, 'nodes/%s/qemu' % self.client.node, params,
+                                   'qmcreate'))
 
     def clone(self, src):
         src_base = 'nodes/%s/%s/%d' % (self.client.node, self.kind, src)
@@ -298,7 +301,8 @@ class GuestRunner:
         if self.params['clone_snapshot']:
             params['snapname'] = self.params['clone_snapshot']
         try:
-            upid = self.client.post(src_base + '/clone', **params)
+            upid = create_guest(self.client, self.kind, self.vmid, src_base + '/clone', params,
+                                'vzclone' if self.kind == 'lxc' else 'qmclone', src)
         except PveError as exc:
             if guest_missing(exc, src):
                 self.module.fail_json(msg='guest %d clones from %d, which does not exist on node %s; create it first '
@@ -331,7 +335,7 @@ class GuestRunner:
                     params['delete'] = ','.join(deletes)
                 if current and current.get('digest'):
                     params['digest'] = current['digest']
-                self.task(self.client.put(self.base + '/config', **params))
+                self.put_config(params, desired)
         self.grow_disk(current or {})
 
     def grow_disk(self, current):
@@ -479,6 +483,7 @@ class GuestRunner:
         if state == 'absent':
             return self.absent(current)
         desired = self.desired()
+        self.check_root_only(current, desired)
         self.before = managed_view(self.kind, current) if current else {}
         if current is None:
             self.result.update(changed=True, created=True, changes=dict(desired))
@@ -524,6 +529,67 @@ class GuestRunner:
         self.task(self.client.delete(self.base, purge=1, **{'destroy-unreferenced-disks': 1}))
         return self.result
 
+    # -- root-only options and lost answers ----------------------------------------------------------
+
+    def check_root_only(self, current, desired):
+        """Fail before any write when this run would write LXC options that only root@pam itself may write."""
+        authid = self.client.authid
+        if self.kind != 'lxc' or authid == 'root@pam':
+            return
+        action = 'change'
+        if current is not None:
+            base, unprivileged = current, str(current.get('unprivileged', '0')) == '1'
+        elif self.guest.get('clone_from'):
+            # the clone copies its source's config; the update after it writes the difference
+            try:
+                base = self.client.get('nodes/%s/lxc/%d/config' % (self.client.node, int(self.guest['clone_from'])))
+            except PveError as exc:
+                if guest_missing(exc):
+                    return          # the clone itself fails with its own message
+                raise
+            base = dict((k, v) for k, v in base.items() if k not in ('lock', 'template', 'parent', 'digest'))
+            unprivileged = str(base.get('unprivileged', '0')) == '1'
+        else:
+            base, unprivileged, action = None, bool(self.guest.get('unprivileged', True)), 'set'
+        if base is None:
+            changes, deletes = desired, []
+        else:
+            changes, deletes = plan_config(self.kind, keep_current_macs(self.kind, desired, base), base)
+        found = root_only_writes(authid, changes, deletes, base, unprivileged)
+        if found:
+            self.module.fail_json(msg=root_only_message(self.kind, self.vmid, authid, found, action),
+                                  root_only=[key for key, _why in found], **self.result)
+
+    def put_config(self, params, desired):
+        """PUT the config; after a lost answer re-read it and send only what is still missing."""
+        path = self.base + '/config'
+        notes = len(self.client.notes)
+        try:
+            self.task(self.client.put(path, **params))
+            return
+        except PveError as exc:
+            # a lock that came and went rewrote the config, so the digest read before it no longer matches
+            stale = ('detected modified configuration' in (exc.message or '')
+                     and any('to go away' in note for note in self.client.notes[notes:]))
+            if not exc.ambiguous and not stale:
+                raise
+            self.client.notes.append(
+                'PUT %s: %s; re-reading the config instead of sending it again' % (
+                    path, 'answer lost (%s)' % exc.message if exc.ambiguous
+                    else 'the config changed while it was locked'))
+        fresh = self.current_config() or {}
+        self.dirty = True
+        changes, deletes = plan_config(self.kind, keep_current_macs(self.kind, desired, fresh), fresh)
+        if not changes and not deletes:
+            self.client.notes.append('PUT %s: the update had been applied; nothing left to write' % path)
+            return
+        params = dict((k, encode_for_api(k, v)) for k, v in changes.items())
+        if deletes:
+            params['delete'] = ','.join(deletes)
+        if fresh.get('digest'):
+            params['digest'] = fresh['digest']
+        self.task(self.client.put(path, **params))
+
 
 def main():
     argument_spec = proxmox_argument_spec()
@@ -555,11 +621,15 @@ def main():
         runner = GuestRunner(module)
         result = runner.run()
     except PveError as exc:
+        for note in (runner.client.notes if runner else []):
+            module.warn(note)
         extra = dict(runner.result) if runner else {}
         extra.pop('changed', None)
         module.fail_json(msg=exc.message, status=exc.status, errors=exc.errors, changed=bool(extra.get('tasks')),
                          api_calls=len(runner.client.calls) if runner else 0, **extra)
     result['api_calls'] = len(runner.client.calls)
+    for note in runner.client.notes:
+        module.warn(note)
     module.exit_json(**result)
 
 
