@@ -256,6 +256,10 @@ class PveClient:
         self._sleep(delay)
         return waited + delay
 
+    def pause(self, seconds):
+        """Sleep between polls (the sleep function the client was made with)."""
+        self._sleep(seconds)
+
     def request(self, method, path, **params):
         path = path.strip('/')
         params = dict((k, v) for k, v in params.items() if v is not None)

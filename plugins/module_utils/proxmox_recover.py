@@ -81,7 +81,7 @@ def follow_creation(client, kind, vmid, task_type, task_vmid, since, poll=1.0):
         if waited >= client.task_timeout:
             raise PveError('%s %d is still locked (%s) %ds after its %s was sent, and no %s task runs for it'
                            % (kind, vmid, config.get('lock'), int(waited), task_type, task_type))
-        client._sleep(poll)
+        client.pause(poll)
         waited += poll
 
 
@@ -108,5 +108,4 @@ def create_guest(client, kind, vmid, path, params, task_type, task_vmid=None):
             client.notes.append('%s %d: the %s ran although its answer was lost; continued from it'
                                 % (kind, vmid, task_type))
             return None
-    raise PveError('POST %s: %s %d was not created after %d attempts whose answers were lost'
-                   % (path, kind, vmid, attempt))
+    raise PveError('POST %s: %s %d was not created after 3 attempts whose answers were lost' % (path, kind, vmid))

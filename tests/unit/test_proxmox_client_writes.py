@@ -141,3 +141,84 @@ def test_root_only_writes_for_a_token():
     assert message.startswith('lxc 801: Proxmox lets only root@pam itself (not an API token such as root@pam!phoenix)')
     assert 'dev0: device passthrough /dev/nvidia0' in message and 'api_password' in message
     assert 'Nothing was written' in message
+
+
+# -- continuing after a lost answer (proxmox_recover) -------------------------------------------------------------
+
+
+class FakeClient:
+    """Answers create_guest's calls from a script: posts (outcomes in turn), configs (per read), tasks."""
+
+    node = 'pve'
+    task_timeout = 5
+
+    def __init__(self, posts, configs, tasks=()):
+        self.posts, self.configs, self.tasks = list(posts), list(configs), list(tasks)
+        self.sent, self.notes, self.waited = [], [], []
+
+    def post(self, path, **params):
+        self.sent.append(path)
+        outcome = self.posts.pop(0)
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+    def get(self, path, **params):
+        if path.endswith('/tasks'):
+            return self.tasks.pop(0) if self.tasks else []
+        config = self.configs.pop(0) if len(self.configs) > 1 else self.configs[0]
+        if config is None:
+            raise PveError("Configuration file 'nodes/pve/lxc/801.conf' does not exist", status=500)
+        return config
+
+    def wait_task(self, upid):
+        self.waited.append(upid)
+
+    def pause(self, seconds):
+        pass
+
+
+def lost():
+    return PveAmbiguousWrite('POST nodes/pve/lxc failed (HTTP 596): ', status=596)
+
+
+def test_lost_create_answer_then_the_guest_is_there_locked_then_done():
+    from ansible_collections.thinkheads.phoenix.plugins.module_utils.proxmox_recover import create_guest
+    import time
+    running = {'upid': 'UPID:pve:1:2:3:vzcreate:801:root@pam:', 'type': 'vzcreate', 'starttime': int(time.time())}
+    client = FakeClient([lost()], [{'lock': 'create'}, {'hostname': 'x'}], tasks=[[running]])
+    assert create_guest(client, 'lxc', 801, 'nodes/pve/lxc', {}, 'vzcreate') is None
+    assert client.sent == ['nodes/pve/lxc'] and client.waited == [running['upid']]
+    assert any('answer lost' in n for n in client.notes)
+
+
+def test_lost_create_answer_when_it_never_ran_is_sent_again():
+    from ansible_collections.thinkheads.phoenix.plugins.module_utils.proxmox_recover import create_guest
+    client = FakeClient([lost(), 'UPID:pve:1:2:3:vzcreate:801:root@pam:'], [None])
+    assert create_guest(client, 'lxc', 801, 'nodes/pve/lxc', {}, 'vzcreate').startswith('UPID:')
+    assert client.sent == ['nodes/pve/lxc', 'nodes/pve/lxc']
+
+
+def test_a_resent_create_that_finds_the_guest_continues_from_it():
+    from ansible_collections.thinkheads.phoenix.plugins.module_utils.proxmox_recover import create_guest
+    exists = PveError("POST nodes/pve/lxc failed (HTTP 500): CT 801 already exists on node 'pve'", status=500)
+    client = FakeClient([lost(), exists], [None, {'hostname': 'x'}])
+    assert create_guest(client, 'lxc', 801, 'nodes/pve/lxc', {}, 'vzcreate') is None
+    assert len(client.sent) == 2
+
+
+def test_a_guest_that_appears_and_vanishes_is_a_failed_task():
+    from ansible_collections.thinkheads.phoenix.plugins.module_utils.proxmox_recover import create_guest
+    client = FakeClient([lost()], [{'lock': 'create'}, None])
+    with pytest.raises(PveError) as info:
+        create_guest(client, 'lxc', 801, 'nodes/pve/lxc', {}, 'vzcreate')
+    assert 'appeared and was removed again' in info.value.message and client.sent == ['nodes/pve/lxc']
+
+
+def test_a_create_error_is_not_recovered():
+    from ansible_collections.thinkheads.phoenix.plugins.module_utils.proxmox_recover import create_guest
+    exists = PveError("POST nodes/pve/lxc failed (HTTP 500): CT 801 already exists on node 'pve'", status=500)
+    client = FakeClient([exists], [None])
+    with pytest.raises(PveError):
+        create_guest(client, 'lxc', 801, 'nodes/pve/lxc', {}, 'vzcreate')
+    assert client.sent == ['nodes/pve/lxc']
