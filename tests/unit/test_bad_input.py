@@ -485,3 +485,15 @@ def test_through_the_ansible_cli():
                                                            'network': 'eth0', 'cores': 'many'}))
     assert problem(result, 'guest.network', 0) is None, result
     assert 'guest.cores must be an integer' in result['msg']
+
+
+def test_every_module_calls_check_options():
+    """Each module calls check_options under its own name; the rule tables name only modules that exist."""
+    for module_name in MODULES:
+        with open(os.path.join(REPO, 'plugins', 'modules', module_name + '.py')) as handle:
+            source = handle.read()
+        assert "check_options(module, '%s')" % module_name in source, module_name
+    assert set(validation.MODULE_RULES) <= set(MODULES)
+    for module_name, rules in validation.MODULE_RULES.items():
+        spec, _kwargs = module_spec(module_name)
+        assert set(rules) <= set(spec), (module_name, sorted(set(rules) - set(spec)))
