@@ -177,7 +177,10 @@ attributes:
     support: none
 notes:
   - Run it on the controller (C(delegate_to) or C(hosts) C(localhost)); it needs network access to the guests.
-  - Standard library only (no dnspython); DNS answers are read from A records, CNAME chains included.
+  - DNS is asked with dnspython (an A query; answers are read from A records, CNAME chains included); HTTP(S) and
+    TCP use the standard library.
+requirements:
+  - dnspython (when O(nameservers) is set)
 seealso:
   - module: thinkheads.phoenix.proxmox_guest_info
   - module: thinkheads.phoenix.proxmox_firewall

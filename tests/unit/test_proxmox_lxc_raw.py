@@ -110,8 +110,8 @@ def test_missing_conf_dir_fails_in_either_mode(tmp_path):
         assert 'conf_dir %s is not a directory' % (tmp_path / 'nope') in result['msg']
 
 
-def _hold_lock(lock_dir, vmid, seconds):
-    """Hold PVE's config lock for a container for ``seconds`` in a thread, as a Proxmox task would."""
+def _hold_lock(lock_dir, vmid, release):
+    """Hold PVE's config lock for a container in a thread, as a Proxmox task would, until ``release`` is set."""
     os.makedirs(lock_dir, exist_ok=True)
     held = threading.Event()
 
@@ -119,31 +119,60 @@ def _hold_lock(lock_dir, vmid, seconds):
         with open(os.path.join(lock_dir, 'pve-config-%d.lock' % vmid), 'w') as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             held.set()
-            time.sleep(seconds)
+            release.wait(120)
     thread = threading.Thread(target=hold, daemon=True)
     thread.start()
     assert held.wait(5)
     return thread
 
 
+def _wait_until_opened_elsewhere(path, timeout=120):
+    """Until another process has the lock file open (the module, polling for the lock)."""
+    path = os.path.realpath(path)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for pid in os.listdir('/proc'):
+            if not pid.isdigit() or int(pid) == os.getpid():
+                continue
+            try:
+                fds = os.listdir('/proc/%s/fd' % pid)
+                if any(os.readlink('/proc/%s/fd/%s' % (pid, fd)) == path for fd in fds):
+                    return True
+            except OSError:
+                continue
+        time.sleep(0.1)
+    return False
+
+
 def test_waits_for_the_config_lock(tmp_path):
     args = setup_conf(tmp_path)
-    holder = _hold_lock(args['lock_dir'], 101, 1.5)
-    started = time.monotonic()
-    result = run_module('proxmox_lxc_raw', dict(args, lock_timeout=10))
-    assert result['changed'] is True and not result.get('failed'), result
-    assert time.monotonic() - started >= 1.0                # it waited until the holder let go
+    release = threading.Event()
+    holder = _hold_lock(args['lock_dir'], 101, release)
+    result = {}
+    runner = threading.Thread(target=lambda: result.update(run_module('proxmox_lxc_raw', dict(args, lock_timeout=60))))
+    runner.start()
+    # The module polls the lock: once it has the lock file open, it must not write while the lock is held.
+    assert _wait_until_opened_elsewhere(os.path.join(args['lock_dir'], 'pve-config-101.lock'))
+    time.sleep(1.0)
+    assert (tmp_path / '101.conf').read_text() == CONF
+    release.set()
+    runner.join(300)
     holder.join()
+    assert result['changed'] is True and not result.get('failed'), result
 
 
 def test_a_held_config_lock_times_out_without_writing(tmp_path):
     args = setup_conf(tmp_path)
-    holder = _hold_lock(args['lock_dir'], 101, 4)
-    result = run_module('proxmox_lxc_raw', dict(args, lock_timeout=1))
+    release = threading.Event()
+    holder = _hold_lock(args['lock_dir'], 101, release)
+    try:
+        result = run_module('proxmox_lxc_raw', dict(args, lock_timeout=1))
+    finally:
+        release.set()
+        holder.join()
     assert result.get('failed') and 'could not take the config lock' in result['msg'], result
     assert 'pve-config-101.lock' in result['msg'] and 'Traceback' not in result['msg']
     assert (tmp_path / '101.conf').read_text() == CONF
-    holder.join()
 
 
 def test_a_locked_config_is_not_edited(tmp_path):

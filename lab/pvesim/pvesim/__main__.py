@@ -22,6 +22,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="accepted login for /access/ticket (repeatable)")
     parser.add_argument("--node", default="pve", help="node name (default %(default)s)")
     parser.add_argument("--task-seconds", type=float, default=0.2, help="duration of async tasks (default %(default)s)")
+    parser.add_argument("--status-delay", type=float, default=None, metavar="S",
+                        help="seconds a new guest shows status 'unknown' in /cluster/resources (default: twice "
+                             "--task-seconds)")
     parser.add_argument("--apidoc", help="apidoc.json to validate against (default: $PHOENIX_PVE_APIDOC, "
                                          "../shared/pve/apidoc.json, else the vendored subset)")
     parser.add_argument("--strict", dest="strict", action="store_true", default=True,
@@ -87,7 +90,8 @@ def main(argv=None) -> int:
         backend = make_backend(args)
         server = make_server(
             args.state_dir, listen=args.listen, tls_dir=args.tls_dir, tokens=args.token, passwords=args.password,
-            node=args.node, task_seconds=args.task_seconds, apidoc=args.apidoc or default_apidoc_path(),
+            node=args.node, task_seconds=args.task_seconds, status_delay=args.status_delay,
+            apidoc=args.apidoc or default_apidoc_path(),
             strict=args.strict, control=args.control, tls=not args.no_tls, verbose=args.verbose,
             backend=backend,
         )

@@ -226,6 +226,13 @@ def cluster_resources(sim: Sim, req: Request):
             conf = sim.load_conf(kind, vmid, missing_ok=True)
             if conf is None:
                 continue
+            if sim.status_unknown(vmid):
+                # pve-manager PVE/API2Tools.pm extract_vm_stats: no RRD data from pvestatd yet, so only the
+                # guest's identity and status 'unknown' (Cluster.pm resources adds lock and tags from the config)
+                item = {"id": f"{kind}/{vmid}", "vmid": vmid, "node": sim.node, "type": kind, "status": "unknown"}
+                item.update({k: conf.options[k] for k in ("lock", "tags") if conf.options.get(k)})
+                result.append(item)
+                continue
             item = _status(sim, kind, vmid, conf, brief=True)
             item.update({"id": f"{kind}/{vmid}", "node": sim.node, "maxcpu": item.pop("cpus")})
             item.setdefault("template", 0)

@@ -45,7 +45,8 @@ class Control:
 
     def set_faults(self, **faults) -> dict:
         """Set faults: latency_ms, error_rate, error_status, error_message, seed,
-        fail_task={vmid, type, message, times}, warn_task={vmid, type, warnings, times}, lock={vmid, reason},
+        fail_task={vmid, type, message, times}, warn_task={vmid, type, warnings, times},
+        unknown_status={vmid, seconds} (/cluster/resources shows the guest as `unknown`), lock={vmid, reason},
         after_write={method, path, times} (the write runs, then the reply is 596 Connection timed out)."""
         return self._call("POST", "/_sim/faults", faults)
 

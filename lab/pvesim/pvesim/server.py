@@ -397,6 +397,12 @@ class SimServer:
             warn_task = body.get("warn_task")
             if warn_task:
                 faults.warn_tasks.extend(warn_task if isinstance(warn_task, list) else [warn_task])
+            unknown = body.get("unknown_status")
+            if unknown:
+                for spec in unknown if isinstance(unknown, list) else [unknown]:
+                    seconds = spec.get("seconds")
+                    until = None if seconds is None else time.time() + float(seconds)
+                    faults.unknown_status.append({"vmid": int(spec["vmid"]), "seconds": seconds, "until": until})
             after_write = body.get("after_write")
             if after_write:
                 specs = after_write if isinstance(after_write, list) else [after_write]
@@ -466,6 +472,7 @@ def make_server(
     task_seconds: float = 0.2,
     apidoc=None,
     strict: bool = True,
+    status_delay: float | None = None,
     control: bool = False,
     backend: Backend | None = None,
     tls: bool = True,
@@ -475,7 +482,8 @@ def make_server(
     state_dir = Path(state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
     schema = ApiSchema.load(apidoc)
-    sim = Sim(state_dir, schema, node=node, task_seconds=task_seconds, backend=backend, strict=strict)
+    sim = Sim(state_dir, schema, node=node, task_seconds=task_seconds, backend=backend, strict=strict,
+              status_delay=status_delay)
     auth = Authenticator(sim.ticket_secret, _as_token_dict(tokens), _as_password_dict(passwords))
     tls_paths = None
     if tls:

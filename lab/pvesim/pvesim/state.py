@@ -86,6 +86,7 @@ class Faults:
         self.error_message = "simulated failure"
         self.fail_tasks: list[dict] = []
         self.warn_tasks: list[dict] = []
+        self.unknown_status: list[dict] = []
         self.locks: list[dict] = []
         self.after_write: list[dict] = []
         self.rng = random.Random()
@@ -94,7 +95,7 @@ class Faults:
         return {
             "latency_ms": self.latency_ms, "error_rate": self.error_rate, "error_status": self.error_status,
             "error_message": self.error_message, "fail_task": self.fail_tasks, "warn_task": self.warn_tasks,
-            "lock": self.locks,
+            "unknown_status": self.unknown_status, "lock": self.locks,
             "after_write": self.after_write,
         }
 
@@ -123,6 +124,7 @@ class Sim:
         task_seconds: float = 0.2,
         backend: Backend | None = None,
         strict: bool = True,
+        status_delay: float | None = None,
     ):
         self.dir = Path(state_dir)
         self.schema = schema
@@ -139,6 +141,9 @@ class Sim:
         self.tasks = TaskManager(node, task_seconds, on_change=self.save)
         self.tasks.fail_hook = self._injected_task_failure
         self.tasks.warn_hook = self._injected_task_warnings
+        # /cluster/resources shows a new guest as `unknown` until pvestatd has reported it (status_unknown)
+        self.status_delay = 2 * task_seconds if status_delay is None else float(status_delay)
+        self.created_at: dict[int, float] = {}
         self.faults = Faults()
         self.request_log: list[dict] = []
         self.started = time.time()
@@ -210,7 +215,19 @@ class Sim:
         return parse_conf(raw, kind)
 
     def save_conf(self, kind: str, vmid: int, conf: GuestConf) -> str:
-        return write_conf(self.conf_path(kind, vmid), conf)
+        path = self.conf_path(kind, vmid)
+        if not path.exists():
+            self.created_at[int(vmid)] = time.time()
+        return write_conf(path, conf)
+
+    def status_unknown(self, vmid: int) -> bool:
+        """Whether /cluster/resources shows the guest as `unknown`: pvestatd has not reported it yet (for
+        status_delay seconds after its config appeared), or the control fault unknown_status says so."""
+        now = time.time()
+        for spec in self.faults.unknown_status:
+            if int(spec["vmid"]) == int(vmid) and (spec.get("until") is None or now < spec["until"]):
+                return True
+        return now < self.created_at.get(int(vmid), 0.0) + self.status_delay
 
     def remove_conf(self, kind: str, vmid: int):
         try:
