@@ -13,7 +13,9 @@ Interface (all take a :class:`Guest`):
   PVE never writes to the config: ``password`` and ``ssh-public-keys`` for LXC.
 - ``start(guest)`` / ``stop(guest)``: start, or stop/shutdown (``reboot`` is stop + start).
 - ``destroy(guest)``: the guest is being removed.
-- ``config_changed(guest, changed, deleted)``: options set (dict) and deleted (list).
+- ``config_changed(guest, changed, deleted)``: options set (dict) and deleted (list) that went live. A change a
+  running guest keeps pending (pending.py) is reported by the start that applies it, before ``start``; the
+  guest's `config` is always the main section, never the pending values.
 - ``status(guest) -> dict``: optional runtime facts merged into status/current
   (for example ``{"ips": [...]}``); return ``{}`` when there are none.
 """
