@@ -331,6 +331,33 @@ class PveClient:
 
     # -- helpers -----------------------------------------------------------------------------------
 
+    def guest_resources(self):
+        """The guests of /cluster/resources (type=vm), each a dict with vmid, type, node, status, name, template.
+
+        Proxmox lists a guest it has no statistics for yet (just created: pvestatd has not reported it) with status
+        'unknown' and nothing but its identity (pve-manager PVE/API2Tools.pm extract_vm_stats). Such an entry is
+        never taken as stopped: its status, name and template flag are read from its status/current instead (a
+        guest that is gone by then is left out).
+        """
+        guests = []
+        for res in self.get('cluster/resources', type='vm') or []:
+            if res.get('vmid') is None:
+                continue
+            res = dict(res)
+            if res.get('status') in (None, '', 'unknown') and res.get('type') in ('lxc', 'qemu') and res.get('node'):
+                try:
+                    current = self.get('nodes/%s/%s/%s/status/current' % (res['node'], res['type'], res['vmid'])) or {}
+                except PveError as exc:
+                    if guest_missing(exc, res['vmid']):
+                        continue
+                    raise
+                res['status'] = current.get('status') or res.get('status')
+                res['template'] = current.get('template', 0)
+                if current.get('name') is not None:
+                    res['name'] = current['name']
+            guests.append(res)
+        return guests
+
     def find_guest(self, vmid):
         """(type, node) of a guest from /cluster/resources, or (None, None) when it does not exist."""
         for res in self.get('cluster/resources', type='vm') or []:

@@ -14,6 +14,8 @@ author:
   - Thinkheads platform team (@thinkheads)
 description:
   - One read of C(/cluster/resources) listing every LXC and VM with its type, node, status and template flag.
+  - A guest listed with status C(unknown) (just created, Proxmox has no statistics for it yet) is read from its
+    C(status/current) instead, so its status is never taken from C(unknown).
   - Used by C(playbooks/create.yml) to check, before anything is changed, that the dependencies and clone
     sources of the guests being created exist.
 extends_documentation_fragment:
@@ -65,7 +67,7 @@ def main():
         module.fail_json(msg='the Python library proxmoxer is required on the host running this module')
     try:
         client = PveClient(**module.params)
-        resources = client.get('cluster/resources', type='vm') or []
+        resources = client.guest_resources()
     except PveError as exc:
         module.fail_json(msg=exc.message, status=exc.status, errors=exc.errors)
     guests = {}

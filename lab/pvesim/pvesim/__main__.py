@@ -23,8 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--node", default="pve", help="node name (default %(default)s)")
     parser.add_argument("--task-seconds", type=float, default=0.2, help="duration of async tasks (default %(default)s)")
     parser.add_argument("--status-delay", type=float, default=None, metavar="S",
-                        help="seconds a new guest shows status 'unknown' in /cluster/resources (default: twice "
-                             "--task-seconds)")
+                        help="seconds a new guest shows status 'unknown' in /cluster/resources (default 0)")
     parser.add_argument("--apidoc", help="apidoc.json to validate against (default: $PHOENIX_PVE_APIDOC, "
                                          "../shared/pve/apidoc.json, else the vendored subset)")
     parser.add_argument("--strict", dest="strict", action="store_true", default=True,

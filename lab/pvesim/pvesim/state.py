@@ -142,7 +142,7 @@ class Sim:
         self.tasks.fail_hook = self._injected_task_failure
         self.tasks.warn_hook = self._injected_task_warnings
         # /cluster/resources shows a new guest as `unknown` until pvestatd has reported it (status_unknown)
-        self.status_delay = 2 * task_seconds if status_delay is None else float(status_delay)
+        self.status_delay = float(status_delay or 0)
         self.created_at: dict[int, float] = {}
         self.faults = Faults()
         self.request_log: list[dict] = []
