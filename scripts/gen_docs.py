@@ -180,7 +180,7 @@ Beyond the types of the argument spec it checks:
 - certificate `sans` (DNS names, IP addresses, email addresses or URIs), SSH public keys, the health check's
   `nameservers` (IP addresses).
 
-`tests/unit/test_bad_input.py` feeds wrong values to every option of every module (read from their argument specs)
+`tests/unit/test_module_bad_input.py` feeds wrong values to every option of every module (read from their argument specs)
 and checks that each fails this way without a single connection to the server.
 """.split("\n")
 

@@ -24,7 +24,7 @@ of an exception from deep inside a client library ("Module failed: ..."):
   checking the type of each known key; unknown keys are left alone.
 
 ``MODULE_RULES`` holds each module's table; ``COMMON_RULES`` applies by option name to every module. The unit test
-tests/unit/test_bad_input.py feeds wrong values to every option of every module and expects this module's message.
+tests/unit/test_module_bad_input.py feeds wrong values to every option of every module and expects this module's message.
 """
 
 from __future__ import (absolute_import, division, print_function)
@@ -387,7 +387,8 @@ MODULE_RULES = {
         'api_url': URL_PVE, 'rules': dict(shape=[FIREWALL_RULE]), 'aliases': dict(shape=[FIREWALL_ALIAS]),
         'ipsets': dict(shape=[FIREWALL_IPSET]),
     },
-    'proxmox_guest': {'api_url': URL_PVE, 'guest': dict(shape=GUEST), 'ssh_public_keys': dict(check=_each(_ssh_key))},
+    'proxmox_guest': {'api_url': URL_PVE, 'ssh_public_keys': dict(check=_each(_ssh_key)),
+                      'guest': dict(shape=GUEST, hint='pass the normalized guest: the phoenix_guest host variable')},
     'proxmox_guest_info': {'api_url': URL_PVE},
     'proxmox_lxc_raw': {
         'conf_dir': dict(path='dir', hint='set conf_dir to where Proxmox keeps the container configs (/etc/pve/lxc '
@@ -508,7 +509,10 @@ def option_errors(module_name, argument_spec, params, raw=None, check_mode=False
             problems[-1] += ' (%s)' % rule['hint']
         errors.extend(_join(name, problem) for problem in problems)
         if not problems and rule.get('shape') is not None:
-            errors.extend(shape_errors(name, value, rule['shape']))
+            shaped = shape_errors(name, value, rule['shape'])
+            if shaped and rule.get('hint'):
+                shaped[-1] += ' (%s)' % rule['hint']
+            errors.extend(shaped)
     return errors
 
 

@@ -28,14 +28,14 @@ def guest_with(topology, gid=801, **changes):
 
 
 @pytest.mark.parametrize('field, value, needle', [
-    ('id', 'eight-o-one', 'guest id must be an integer'),
-    ('id', None, 'guest id must be an integer'),
-    ('clone_from', 'template', 'guest clone_from must be an integer'),
-    ('cores', 'many', 'guest cores must be an integer'),
-    ('disk_gb', 'big', 'guest disk_gb must be a number'),
-    ('memory_mb', [512], 'guest memory_mb must be an integer'),
-    ('network', 'eth0', 'guest network must be a dict'),
-    ('network', [{'cidr': '10.0.0.9/24'}], 'guest network must be a dict'),
+    ('id', 'eight-o-one', 'guest.id must be an integer'),
+    ('id', None, 'guest needs "id"'),
+    ('clone_from', 'template', 'guest.clone_from must be an integer'),
+    ('cores', 'many', 'guest.cores must be an integer'),
+    ('disk_gb', 'big', 'guest.disk_gb must be a number'),
+    ('memory_mb', [512], 'guest.memory_mb must be an integer'),
+    ('network', 'eth0', 'guest.network must be a dict'),
+    ('network', [{'cidr': '10.0.0.9/24'}], 'guest.network must be a dict'),
 ])
 def test_proxmox_guest_rejects_a_malformed_guest(pve, topology, field, value, needle):
     failed_without_calls(pve, 'proxmox_guest', {'guest': guest_with(topology, **{field: value})}, needle)

@@ -5,6 +5,7 @@ The guests are the project's own topology (etc/): template 900 -> template 901 -
 """
 
 import copy
+import os
 
 import pytest
 
@@ -132,7 +133,8 @@ def test_bad_input_fails_before_any_api_call(pve, topology):
     pve.clear_log()
     result = run(pve, 'proxmox_guest', {'guest': guest})
     assert result.get('failed') is True
-    assert result['msg'] == 'guest is missing "network": pass the normalized guest (phoenix_guest host variable)'
+    assert result['msg'] == ('invalid option: guest needs "network" (pass the normalized guest: the phoenix_guest '
+                             'host variable)')
     assert pve.requests() == []
 
 
@@ -157,7 +159,9 @@ def test_absent_destroys(pve, topology, templates):
 def test_raw_lxc_lines_written_on_the_hypervisor_reach_the_api(pve, topology, guest_801):
     from ansible_collections.thinkheads.phoenix.plugins.module_utils.proxmox import PveClient
     conf_dir = '%s/etc/pve/lxc' % pve.state_dir
-    args = {'vmid': 801, 'conf_dir': conf_dir, 'lock_dir': '%s/run/lock/lxc' % pve.state_dir,
+    lock_dir = os.path.join(pve.state_dir, 'run', 'lock', 'lxc')
+    os.makedirs(lock_dir, exist_ok=True)
+    args = {'vmid': 801, 'conf_dir': conf_dir, 'lock_dir': lock_dir,
             'lxc_options': ['lxc.apparmor.profile=unconfined'],
             'id_maps': [{'type': 'gid', 'container_id': 33, 'host_id': 33, 'size': 1}]}
     assert run(pve, 'proxmox_lxc_raw', args)['changed'] is True
