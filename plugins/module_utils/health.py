@@ -195,8 +195,8 @@ def resolve(name, nameservers=None, port=53, timeout=3.0):
             raise LookupError(str(exc)) from None
         return sorted(set(info[4][0] for info in infos))
     if not HAS_DNSPYTHON:
-        raise OSError('the Python library dnspython is required to ask %s: %s' % (', '.join(nameservers),
-                                                                                 DNSPYTHON_IMPORT_ERROR))
+        raise OSError('the Python library dnspython is required to ask %s: %s'
+                      % (', '.join(nameservers), DNSPYTHON_IMPORT_ERROR))
     last = None
     for server in nameservers:
         query = dns.message.make_query(name, dns.rdatatype.A)

@@ -426,8 +426,8 @@ class GuestRunner:
             current = self.current_config()
             pending = list(self.pending)
             if pending:
-                self.module.warn('%s %d: still pending after the reboot: %s' % (self.kind, self.vmid,
-                                                                               ', '.join(pending)))
+                self.module.warn('%s %d: still pending after the reboot: %s'
+                                 % (self.kind, self.vmid, ', '.join(pending)))
         elif running:
             self.module.warn(
                 '%s %d is running and Proxmox keeps these changes pending until it restarts: %s. Restart it, or run '

@@ -38,7 +38,7 @@ def _events(server, vmid, event="config"):
 def test_running_ct_applies_fastplug_hotplugs_and_keeps_the_rest_pending(api, root, server, make_ct):
     vmid = _running_ct(api, make_ct, 740)
     root.data("PUT", f"/nodes/pve/lxc/{vmid}/config", hostname="renamed", cores=2, memory=1024, onboot=1,
-             tags="phoenix", features="nesting=1,keyctl=1", nameserver="10.0.0.2", searchdomain="lab")
+              tags="phoenix", features="nesting=1,keyctl=1", nameserver="10.0.0.2", searchdomain="lab")
 
     merged = api.data("GET", f"/nodes/pve/lxc/{vmid}/config")
     assert (merged["hostname"], merged["cores"], merged["memory"]) == ("renamed", 2, 1024)
@@ -69,7 +69,7 @@ def test_new_mount_point_and_device_are_hotplugged_changed_and_deleted_ones_wait
     assert "[pve:pending]" not in server.sim.conf_path("lxc", vmid).read_text()
 
     root.data("PUT", f"/nodes/pve/lxc/{vmid}/config", mp0="/srv/models,mp=/models,ro=1", dev1="/dev/nvidiactl",
-             delete="dev0")
+              delete="dev0")
     current = api.data("GET", f"/nodes/pve/lxc/{vmid}/config", current=1)
     assert current["mp0"] == "/srv/models,mp=/models" and current["dev0"] == "/dev/nvidia0"
     assert current["dev1"] == "/dev/nvidiactl"  # a new device is hotplugged

@@ -7,8 +7,8 @@ from pvesim_testlib import TEMPLATE
 
 def test_warn_task_ends_the_task_with_warnings(api, control, make_ct):
     make_ct(640)
-    control.set_faults(warn_task={"vmid": 640, "type": "start", "warnings": ["unable to apply cgroup limit",
-                                                                         "fstrim skipped"], "times": 1})
+    warnings = ["unable to apply cgroup limit", "fstrim skipped"]
+    control.set_faults(warn_task={"vmid": 640, "type": "start", "warnings": warnings, "times": 1})
     status = api.run("POST", "/nodes/pve/lxc/640/status/start")
     assert status["status"] == "stopped"
     assert status["exitstatus"] == "WARNINGS: 2"

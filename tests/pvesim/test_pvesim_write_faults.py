@@ -77,4 +77,3 @@ def test_596_after_write_path_pattern_and_times(api, control, make_ct, spec):
     control.set_faults(after_write={"path": "/nodes/pve/lxc/619/config"})
     control.clear_faults()
     assert control.faults()["after_write"] == []
-

@@ -361,8 +361,8 @@ class FakeEngine:
         if path == '/_ping':
             return 200, b'OK'
         if path == '/swarm' and method == 'GET':
-            return 200, {'ID': SWARM_ID, 'JoinTokens': {'Worker': 'SWMTKN-1-fakeswarmrootcahash-fakeworker',
-                                                         'Manager': MANAGER_TOKEN}}
+            tokens = {'Worker': 'SWMTKN-1-fakeswarmrootcahash-fakeworker', 'Manager': MANAGER_TOKEN}
+            return 200, {'ID': SWARM_ID, 'JoinTokens': tokens}
         if path == '/services' and method == 'GET':
             self._advance()
             return 200, [s for s in self.services.values() if _labels_match(s['Spec'].get('Labels') or {}, wanted)]

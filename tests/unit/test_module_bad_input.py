@@ -51,12 +51,14 @@ def module_spec(name):
         raise _Spec(kwargs)
 
     mod.AnsibleModule = capture
+    kwargs = None
     try:
         mod.main()
     except _Spec as spec:
         kwargs = dict(spec.args[0])
     finally:
         mod.AnsibleModule = original
+    assert kwargs is not None, '%s.main() never built its AnsibleModule' % name
     return kwargs.pop('argument_spec'), kwargs
 
 

@@ -62,4 +62,3 @@ def test_sync_tags_select_their_plays():
     provision = firewall['Provision the selected guests']
     assert provision == ['Reconcile the guest firewall (own rules + rules of the stacks it deploys)'], provision
     assert firewall['Stacks'] == []
-

@@ -258,7 +258,7 @@ def test_network_faults_for_the_next_matching_requests(double):
                                                   'count': 2})[0] == 204
     assert call(url, 'POST', '/sim/faults', body={'method': 'GET', 'path': '/api/system/status',
                                                   'fault': 'drop'})[0] == 204
-    assert [call(url, 'GET', '/api/system/status')[0] for _ in range(2)] == [504, 504]
+    assert [call(url, 'GET', '/api/system/status')[0] for _attempt in range(2)] == [504, 504]
     with pytest.raises(http.client.RemoteDisconnected):
         call(url, 'GET', '/api/system/status')
     assert call(url, 'GET', '/api/system/status')[0] == 200                  # every fault used up

@@ -133,9 +133,9 @@ def test_root_only_writes_for_a_token():
     assert root_only_writes(token, {'features': 'nesting=1'}, ['mp0'], None, True) == []
     assert root_only_writes(token, {'features': 'nesting=0,keyctl=1'}, [], {'features': 'nesting=1,keyctl=1'},
                             True) == []
-    assert [k for k, _ in root_only_writes(token, {}, ['features'], {'features': 'keyctl=1'}, True)] == ['features']
+    assert [k for k, _why in root_only_writes(token, {}, ['features'], {'features': 'keyctl=1'}, True)] == ['features']
     # a privileged container: any features change
-    assert [k for k, _ in root_only_writes(token, {'features': 'nesting=1'}, [], None, False)] == ['features']
+    assert [k for k, _why in root_only_writes(token, {'features': 'nesting=1'}, [], None, False)] == ['features']
     message = root_only_message('lxc', 801, token, root_only_writes(token, {'dev0': '/dev/nvidia0'}, [], None, True),
                                 'set')
     assert message.startswith('lxc 801: Proxmox lets only root@pam itself (not an API token such as root@pam!phoenix)')

@@ -18,7 +18,8 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-import phoenix_testlib  # noqa: F401  (puts the collection on sys.path)
+# phoenix_testlib puts the collection on sys.path
+import phoenix_testlib  # noqa: F401  pylint: disable=unused-import
 from ansible_collections.thinkheads.phoenix.plugins.module_utils import step_ca
 from modrun import run_module
 from test_step_ca import PKI, make_cert
@@ -145,7 +146,7 @@ def test_reader_polling_during_swaps_never_sees_a_mismatched_pair(pki, tmp_path)
     swap the files. Whenever both certificate reads give the same certificate, the key read in between must be
     its key; the swap must never expose a key without its certificate."""
     paths = paths_in(tmp_path)
-    issued = [issue(pki) for _ in range(60)]
+    issued = [issue(pki) for _round in range(60)]
     install(paths, *issued[0])
     stop = threading.Event()
     seen = {'checked': 0, 'mismatch': [], 'errors': []}
@@ -168,7 +169,7 @@ def test_reader_polling_during_swaps_never_sees_a_mismatched_pair(pki, tmp_path)
             if not step_ca.key_matches_certificate(key, first):
                 seen['mismatch'].append(first.serial_number)
 
-    threads = [threading.Thread(target=reader) for _ in range(2)]
+    threads = [threading.Thread(target=reader) for _reader in range(2)]
     for thread in threads:
         thread.start()
     try:
