@@ -85,6 +85,16 @@ def test_update_with_delete(api, make_ct):
     assert response.status_code == 400 and response.json()["errors"] == {"delete": "unknown option 'nosuchopt'"}
 
 
+def test_unprivileged_is_refused_in_any_update(api, make_ct):
+    # PVE refuses the option in an update even when it repeats the current value
+    vmid = make_ct(806)
+    current = api.data("GET", f"/nodes/pve/lxc/{vmid}/config").get("unprivileged", 0)
+    for value in (current, 1 - int(current)):
+        response = api.put(f"/nodes/pve/lxc/{vmid}/config", unprivileged=value)
+        assert response.status_code == 500
+        assert response.json()["message"] == "unable to modify read-only option: 'unprivileged'\n"
+
+
 def test_guest_is_locked_while_its_task_runs(api, server):
     upid = api.data("POST", "/nodes/pve/lxc", vmid=805, ostemplate=TEMPLATE, rootfs="local-lvm:4")
     assert "lock: create" in server.sim.conf_path("lxc", 805).read_text()

@@ -180,7 +180,8 @@ def _apply_options(sim: Sim, kind: str, vmid: int, conf: GuestConf, params: dict
             conf.main.description = value or None
             changed[key] = value
             continue
-        if kind == "lxc" and key == "unprivileged" and value != options.get("unprivileged", "0"):
+        # pve-container src/PVE/LXC/Config.pm update_pct_config: unprivileged in any update, same value or not
+        if kind == "lxc" and key == "unprivileged":
             fail(f"unable to modify read-only option: '{key}'")
         if key == "tags":
             value = _normalize_tags(value)
