@@ -44,8 +44,12 @@ options:
     description:
       - V(present) creates and reconciles without changing the power state; V(started) and V(stopped) also
         set it; V(absent) stops and destroys the guest (its disks included).
+      - V(restarted) reconciles, then reboots a running guest (C(status/reboot), waited for) or starts a stopped
+        one; it always reports a change. Use it when something outside the API changed what the guest reads at
+        start, such as the raw C(lxc.*) lines of M(thinkheads.phoenix.proxmox_lxc_raw). Templates are never
+        started.
     type: str
-    choices: [present, started, stopped, absent]
+    choices: [present, started, stopped, restarted, absent]
     default: present
   ostemplate:
     description:
@@ -125,6 +129,13 @@ EXAMPLES = r'''
     state: started
   delegate_to: localhost
 
+- name: Restart the container so raw lxc.* lines written on the hypervisor apply
+  thinkheads.phoenix.proxmox_guest:
+    guest: "{{ phoenix_guest }}"
+    state: restarted
+  delegate_to: localhost
+  when: phoenix_raw_result is changed
+
 - name: Destroy guest 801
   thinkheads.phoenix.proxmox_guest:
     guest: "{{ hostvars['801'].phoenix_guest }}"
@@ -178,6 +189,13 @@ reboot_required:
   description: Whether the guest is running with pending changes, which it gets only when it restarts.
   returned: unless O(state=absent)
   type: bool
+power:
+  description: >-
+    The power change made (or that would be made, in check mode): V(started), V(stopped) or V(restarted); absent
+    when the power state was left as it was.
+  returned: when the power state changed
+  type: str
+  sample: restarted
 restarted:
   description: Whether the guest was rebooted (or would be, in check mode) to apply pending changes.
   returned: unless O(state=absent)
@@ -362,11 +380,17 @@ class GuestRunner:
 
     def power(self, state, is_template):
         if is_template:
-            if state == 'started':
+            if state in ('started', 'restarted'):
                 self.module.warn('guest %d is a template; templates are never started' % self.vmid)
             return
         status = 'stopped' if self.result['created'] and self.module.check_mode else self.status()
-        if state == 'started' and status != 'running':
+        if state == 'restarted' and status == 'running':
+            self.result['changed'] = True
+            self.result['power'] = 'restarted'
+            if not self.module.check_mode:
+                self.task(self.client.post(self.base + '/status/reboot'))
+            return
+        if state in ('started', 'restarted') and status != 'running':
             self.result['changed'] = True
             self.result['power'] = 'started'
             self.known_status = 'running'
@@ -392,8 +416,8 @@ class GuestRunner:
         """Check mode: the keys that would be pending after the writes and power change this run would make."""
         changes, deletes = self.planned
         written = set(changes) | set(deletes)
-        if self.result.get('power') == 'started':
-            return []                   # a start applies every pending change
+        if self.result.get('power') in ('started', 'restarted'):
+            return []                   # a start (or a reboot) applies every pending change
         if self.result.get('power') == 'stopped':
             return [] if self.kind == 'qemu' else list(self.pending)    # a VM's stop applies them too
         if not written:
@@ -500,7 +524,7 @@ class GuestRunner:
         is_template = bool(self.guest.get('is_template'))
         if is_template:
             self.make_template(current)
-        if state in ('started', 'stopped'):
+        if state in ('started', 'stopped', 'restarted'):
             self.power(state, is_template)
         current = self.settle_pending(current, is_template)
         if self.module.check_mode or not self.result['changed']:
@@ -595,7 +619,7 @@ def main():
     argument_spec = proxmox_argument_spec()
     argument_spec.update(
         guest=dict(type='dict', required=True),
-        state=dict(type='str', default='present', choices=['present', 'started', 'stopped', 'absent']),
+        state=dict(type='str', default='present', choices=['present', 'started', 'stopped', 'restarted', 'absent']),
         ostemplate=dict(type='str'),
         template_storage=dict(type='str', default='local'),
         storage=dict(type='str'),

@@ -292,3 +292,25 @@ def test_a_guest_phoenix_did_not_make_is_left_alone_unless_adopted(pve, topology
     again = run(pve, 'proxmox_guest', guest_args(topology, 963, guest=guest))
     assert again['changed'] is False and pve.writes() == []
     assert run(pve, 'proxmox_guest', guest_args(topology, 963, guest=guest, state='absent'))['changed'] is True
+
+
+def test_restarted_reboots_a_running_guest_and_starts_a_stopped_one(pve, topology, guest_801):
+    # check mode: the reboot is predicted, nothing is written
+    pve.clear_log()
+    predicted = run(pve, 'proxmox_guest', guest_args(topology, 801, state='restarted'), check=True)
+    assert predicted['changed'] is True and predicted['power'] == 'restarted'
+    assert pve.writes() == []
+    # a running guest is rebooted (one write: status/reboot, waited for), and stays running
+    result = run(pve, 'proxmox_guest', guest_args(topology, 801, state='restarted'))
+    assert result['changed'] is True and result['power'] == 'restarted', result
+    assert [w['path'] for w in pve.writes()] == ['/nodes/pve/lxc/801/status/reboot']
+    assert run(pve, 'proxmox_guest', guest_args(topology, 801, state='started'))['changed'] is False
+    # a stopped guest is started
+    run(pve, 'proxmox_guest', guest_args(topology, 801, state='stopped'))
+    started = run(pve, 'proxmox_guest', guest_args(topology, 801, state='restarted'))
+    assert started['changed'] is True and started['power'] == 'started'
+    assert run(pve, 'proxmox_guest', guest_args(topology, 801, state='started'))['changed'] is False
+    # a bad state is refused before any call
+    pve.clear_log()
+    bad = run(pve, 'proxmox_guest', guest_args(topology, 801, state='rebooted'))
+    assert bad.get('failed') and 'state' in bad['msg'] and pve.requests() == []

@@ -76,3 +76,33 @@ def test_reference_deployment_converges_on_the_second_run(pve, inventory):
     assert changed == {}, second.stdout[-6000:]
     assert pve.writes() == []
     assert macs(pve) == created        # no NIC re-plugged with a new MAC
+
+
+def _drop_raw_lines(pve, vmid):
+    path = os.path.join(pve.state_dir, 'etc', 'pve', 'lxc', '%d.conf' % vmid)
+    text = open(path).read()
+    main, sep, rest = text.partition('\n[')
+    main = '\n'.join(line for line in main.split('\n') if not line.startswith('lxc.')) + ('\n' if not sep else '')
+    with open(path, 'w') as handle:
+        handle.write(main + sep + rest)
+
+
+def test_a_running_container_whose_raw_lines_changed_is_restarted(pve, inventory):
+    # After the converge above, 102 runs. Its raw lxc.* lines are dropped behind the collection's back: create.yml
+    # writes them again and restarts the container (status/reboot), since a running container reads them at start.
+    _drop_raw_lines(pve, 102)
+    pve.clear_log()
+    run = playbook(pve, inventory, '-l', '102')
+    assert run.returncode == 0, run.stdout[-5000:] + run.stderr[-2000:]
+    assert re.search(r'TASK \[Restart the container so its changed raw lxc\.\* lines apply\].*?\nchanged: \[102 ',
+                     run.stdout, re.S), run.stdout[-5000:]
+    assert [w['path'] for w in pve.writes()] == ['/nodes/pve/lxc/102/status/reboot']
+    assert 'lxc.apparmor.profile: unconfined' in open(os.path.join(pve.state_dir, 'etc', 'pve', 'lxc',
+                                                                  '102.conf')).read()
+    # With phoenix_create_raw_lxc_restart=false the lines are written and the run only warns.
+    _drop_raw_lines(pve, 102)
+    pve.clear_log()
+    run = playbook(pve, inventory, '-l', '102', '-e', 'phoenix_create_raw_lxc_restart=false')
+    assert run.returncode == 0, run.stdout[-5000:] + run.stderr[-2000:]
+    assert 'container 102 is running and its raw lxc.* lines changed' in run.stdout
+    assert pve.writes() == []
