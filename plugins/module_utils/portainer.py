@@ -57,7 +57,7 @@ ENDPOINT_CREATE_AGENT = 2
 
 
 def portainer_argument_spec():
-    """Connection options shared by the Portainer modules (documented in each module)."""
+    """Connection options shared by the Portainer modules (documented once, in the thinkheads.phoenix.portainer doc fragment)."""
     from ansible.module_utils.basic import env_fallback
     return dict(
         url=dict(type='str', fallback=(env_fallback, ['PHOENIX_PORTAINER_URL'])),

@@ -348,7 +348,6 @@ def _mark_invalid(ctx, gid, raw):
 
 
 def _load_lxc(data, ctx, guests, id_sources, broken, all_broken=False):
-    defaults = (ctx['hypervisor_raw'].get('proxmox_defaults') or {}).get('lxc') or {}
     configs = data.get('lxc_configs')
     if not isinstance(configs, dict):
         return  # reported by the schema
@@ -360,10 +359,9 @@ def _load_lxc(data, ctx, guests, id_sources, broken, all_broken=False):
         if all_broken or key in broken or not isinstance(raw, dict):
             _mark_invalid(ctx, gid, raw)
             continue
+        # cores and memory_mb are required by the LXC schema: a guest without them is broken above, so the
+        # hypervisor's proxmox_defaults.lxc never fills them (it is accepted and not used)
         raw = dict(raw)
-        for field in ('cores', 'memory_mb'):
-            if field not in raw and field in defaults:
-                raw[field] = defaults[field]
         guest = _build_guest(gid, 'lxc', raw, LXC_FILE, base, ctx)
         guest['disk_gb'] = raw.get('storage_size_gb')
         guest['ctid'] = gid

@@ -937,10 +937,10 @@ _GUEST_COMMON = {
     ),
     "features": _array(
         _string("A feature name.", pattern=FEATURE_PATTERN),
-        "Features applied to the guest after it is created, in order; each names a role of "
-        "the collection (base_setup, trusted_ca, step_cli, step_ca, traefik, nginx, docker, "
-        "nvidia, vllm, ollama, ...). The inventory also puts the guest in a "
-        "'feature_<name>' group for each.",
+        "Features applied to the guest after it is created, in order. Features with a role in "
+        "the collection: step_ca, trusted_ca, traefik, nginx, docker, nvidia, vllm. Others "
+        "(base_setup, step_cli, ollama, ...) are accepted for existing configs and set nothing "
+        "up. The inventory also puts the guest in a 'feature_<name>' group for each.",
         uniqueItems=True,
     ),
     "network_config": _ref("network_config", "The guest's network interface."),
