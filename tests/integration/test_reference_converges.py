@@ -97,8 +97,8 @@ def test_a_running_container_whose_raw_lines_changed_is_restarted(pve, inventory
     assert re.search(r'TASK \[Restart the container so its changed raw lxc\.\* lines apply\].*?\nchanged: \[102 ',
                      run.stdout, re.S), run.stdout[-5000:]
     assert [w['path'] for w in pve.writes()] == ['/nodes/pve/lxc/102/status/reboot']
-    assert 'lxc.apparmor.profile: unconfined' in open(os.path.join(pve.state_dir, 'etc', 'pve', 'lxc',
-                                                                  '102.conf')).read()
+    with open(os.path.join(pve.state_dir, 'etc', 'pve', 'lxc', '102.conf')) as handle:
+        assert 'lxc.apparmor.profile: unconfined' in handle.read()
     # With phoenix_create_raw_lxc_restart=false the lines are written and the run only warns.
     _drop_raw_lines(pve, 102)
     pve.clear_log()
