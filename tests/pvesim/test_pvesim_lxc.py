@@ -87,7 +87,7 @@ def test_update_with_delete(api, make_ct):
 
 def test_unprivileged_is_refused_in_any_update(api, make_ct):
     # PVE refuses the option in an update even when it repeats the current value
-    vmid = make_ct(806)
+    vmid = make_ct(841)
     current = api.data("GET", f"/nodes/pve/lxc/{vmid}/config").get("unprivileged", 0)
     for value in (current, 1 - int(current)):
         response = api.put(f"/nodes/pve/lxc/{vmid}/config", unprivileged=value)
