@@ -1018,16 +1018,8 @@ def atomic_write(path, data, mode=None, owner=None, group=None):
     if read_file(path) == data:
         return False
     directory = os.path.dirname(os.path.abspath(path))
-    try:
-        current = os.stat(path)
-    except OSError:
-        current = None
-    if isinstance(mode, str):
-        mode = int(mode, 8) if re.match(r'^0?[0-7]{3,4}$', mode) else None
-    if mode is None:
-        mode = (current.st_mode & 0o7777) if current else 0o600
-    uid = _uid(owner) if owner not in (None, '') else (current.st_uid if current else -1)
-    gid = _gid(group) if group not in (None, '') else (current.st_gid if current else -1)
+    current = _stat_or_none(path)
+    mode, uid, gid = _attributes(path, mode, owner, group, 0o600, current=current)
     handle, tmp = tempfile.mkstemp(prefix='.%s.' % os.path.basename(path), suffix='.tmp', dir=directory)
     try:
         with os.fdopen(handle, 'wb') as out:
@@ -1120,12 +1112,18 @@ def _write_new(path, data, mode, uid, gid):
         os.fsync(out.fileno())
 
 
-def _attributes(path, mode, owner, group, default_mode):
-    """(mode, uid, gid) for a new file replacing ``path``: the given ones, else those of the current file."""
+def _stat_or_none(path):
     try:
-        current = os.stat(path)
+        return os.stat(path)
     except OSError:
-        current = None
+        return None
+
+
+def _attributes(path, mode, owner, group, default_mode, current=None):
+    """(mode, uid, gid) for a new file replacing ``path``: the given ones, else those of the current file
+    (``current``, its os.stat, when the caller has it already)."""
+    if current is None:
+        current = _stat_or_none(path)
     if isinstance(mode, str):
         mode = int(mode, 8) if re.match(r'^0?[0-7]{3,4}$', mode) else None
     if mode is None:
