@@ -7,6 +7,10 @@ below calls every route pvesim implements and expects each reply to pass.
 
 from __future__ import annotations
 
+import contextlib
+import http.server
+import threading
+
 import pytest
 from pvesim_testlib import TEMPLATE, TOKEN_ID, TOKEN_SECRET, Api
 
@@ -121,6 +125,10 @@ def _sweep(api: Api) -> None:
     data("GET", "/cluster/nextid")
     data("GET", "/cluster/nextid", vmid=150)
     data("GET", "/pools")
+    data("GET", "/nodes/pve/aplinfo")
+    run("POST", "/nodes/pve/aplinfo", storage="local", template="debian-13-standard_13.1-2_amd64.tar.zst")
+    with _one_file_server(b"raw disk bytes") as url:
+        run("POST", "/nodes/pve/storage/local/download-url", url=url, filename="sweep.raw", content="import")
 
     run("POST", "/nodes/pve/lxc", vmid=150, ostemplate=TEMPLATE, hostname="sweep", rootfs="local-lvm:4",
         net0="name=eth0,bridge=vmbr0,ip=10.0.0.150/24,gw=10.0.0.1", mp0="local-lvm:1,mp=/data")
@@ -171,6 +179,29 @@ def _sweep(api: Api) -> None:
     data("GET", f"/nodes/pve/tasks/{upid}/status")
     data("GET", f"/nodes/pve/tasks/{upid}/log")
     data("DELETE", f"/nodes/pve/tasks/{upid}")
+
+
+@contextlib.contextmanager
+def _one_file_server(body: bytes):
+    """A loopback HTTP server answering every GET with `body`; yields its URL."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):  # noqa: N802
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/disk.raw"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
 
 
 def _sweep_firewall(api: Api, fw: str) -> None:

@@ -29,6 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--strict", dest="strict", action="store_true", default=True,
                         help="validate every request against the schema (default)")
     parser.add_argument("--no-strict", dest="strict", action="store_false", help="skip parameter validation")
+    parser.add_argument("--download-ca", metavar="FILE",
+                        help="CA bundle download-url trusts besides the system store (default $PVESIM_DOWNLOAD_CA)")
     parser.add_argument("--control", action="store_true", help="enable the test-only /_sim/ control interface")
     parser.add_argument("--verbose", action="store_true", help="log each request to stderr")
     parser.add_argument("--backend", choices=("memory", "docker"), default="memory",
@@ -92,7 +94,7 @@ def main(argv=None) -> int:
             node=args.node, task_seconds=args.task_seconds, status_delay=args.status_delay,
             apidoc=args.apidoc or default_apidoc_path(),
             strict=args.strict, control=args.control, tls=not args.no_tls, verbose=args.verbose,
-            backend=backend,
+            backend=backend, download_ca=args.download_ca,
         )
     except ValueError as exc:
         print(f"pvesim: {exc}", file=sys.stderr)

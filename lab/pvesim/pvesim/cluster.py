@@ -133,10 +133,13 @@ def storage_volume(sim: Sim, req: Request):
     storage = req.params["storage"]
     volume = req.params["volume"]
     volid = volume if ":" in volume else f"{storage}:{volume}"
-    for item in sim.storage_volumes(storage):
+    for item in sim.storage_volumes(storage, internal=True):
         if item["volid"] == volid:
-            return {"path": f"/dev/pve/{volid.split(':', 1)[1]}", "size": item["size"], "used": item["size"],
-                    "format": item["format"]}
+            from .images import volid_path
+
+            # pve-storage API2/Storage/Content.pm info: size is the image's virtual size (qemu-img), used the file's
+            return {"path": volid_path(sim, volid), "size": item.get("virtual_size", item["size"]),
+                    "used": item["size"], "format": item["format"]}
     fail(f"volume '{volid}' does not exist")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import time
 from urllib.parse import unquote
@@ -10,8 +11,9 @@ from urllib.parse import unquote
 from .conf import GuestConf, Section
 from .errors import ApiError, fail, param_fail
 from .formats import parse_size, split_list
+from .images import find_volume, parse_volname, parse_volume_id, qcow2_info, volid_path
 from .pending import apply_all, merged_section, pending_deletes, pending_items, stage, working_copy
-from .privs import check_ct_root_only, mount_type, update_deletes
+from .privs import check_ct_root_only, is_root, mount_type, update_deletes
 from .routes import Request, guest_paths, route
 from .state import GIB, STORAGES, TYPE_NAMES, Sim, format_size, random_mac
 
@@ -33,6 +35,9 @@ QEMU_CREATE_ONLY = {"node", "vmid", "start", "storage", "pool", "force", "unique
 MASKED = "**********"
 LXC_NET_ORDER = ("name", "bridge", "firewall", "gw", "hwaddr", "ip")
 SNAPSHOT_ONLY = ("lock", "parent", "snaptime", "vmstate", "template")
+QEMU_DRIVE_RE = re.compile(r"(ide\d+|sata\d+|scsi\d+|virtio\d+|efidisk0|tpmstate0)")
+# pve-storage src/PVE/Storage.pm check_volume_access (a die without newline: Perl adds the place, as of that line)
+ROOT_ONLY_PATH = "Only root can pass arbitrary filesystem paths. at /usr/share/perl5/PVE/Storage.pm line 651."
 
 
 def _text(value) -> str:
@@ -95,8 +100,50 @@ def _disk_size_text(size_gb: str) -> str:
     return format_size(int(float(size_gb) * GIB))
 
 
-def _allocate_new_disks(sim: Sim, kind: str, vmid: int, options: dict, keys: list[str], log: list[str]):
-    """Turn `STORAGE:SIZE` (GiB) disk options into allocated volumes with size=."""
+def _render_bytes(value: float) -> str:
+    """pve-common src/PVE/Format.pm render_bytes with precision 1."""
+    units = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
+    index = 0
+    while value > 1023 and index < len(units) - 1:
+        value /= 1024
+        index += 1
+    return f"{value:.1f} {units[index]}"
+
+
+def _import_source_size(sim: Sim, vmid: int, source: str, log: list[str]) -> int:
+    """The size of an `import-from` source as qemu-server's create_disks finds it in the create task, or raise
+    with its error (qemu-server src/PVE/API2/Qemu.pm create_disks and import_from_volid)."""
+    if source.startswith("/"):
+        # pve-storage Storage.pm abs_filesystem_path, then file_size_info of the untrusted file
+        if not os.path.isfile(source):
+            raise RuntimeError(f"can't find file '{source}'")
+        with open(source, "rb") as handle:
+            info = qcow2_info(handle.read(64))
+        size = info["virtual_size"] if info else os.path.getsize(source)
+        # qemu-server src/PVE/QemuServer/ImportDisk.pm do_import
+        log.append(f"importing disk '{source}' to VM {vmid} ...")
+        return size
+    parsed = parse_volname(sim, source)
+    image = find_volume(sim, source) or sim.referenced_volumes().get(source)
+    if parsed["vtype"] == "import" and image is None:
+        # create_disks: an import volume is untrusted, so file_size_info(..., 1) stats it first
+        raise RuntimeError(f"failed to stat '{volid_path(sim, source)}'")
+    if image is None:
+        # import_from_volid: volume_size_info finds nothing
+        raise RuntimeError(f"cannot import from '{source}' - could not get size of {source}")
+    size = int(image.get("virtual_size", image["size"]))
+    # qemu-server src/PVE/QemuServer.pm clone_disk and QemuImage.pm convert's progress lines
+    log.append(f"create full clone of drive ({source})")
+    log.append(f"transferred 0.0 B of {_render_bytes(size)} (0.00%)")
+    log.append(f"transferred {_render_bytes(size)} of {_render_bytes(size)} (100.00%)")
+    return size
+
+
+def _allocate_new_disks(sim: Sim, kind: str, vmid: int, options: dict, keys: list[str], log: list[str],
+                        errors: list[str] | None = None):
+    """Turn `STORAGE:SIZE` (GiB) disk options into allocated volumes with size=.
+
+    A failing `import-from` source raises at once, unless `errors` collects it for the create task to fail with."""
     taken = {sim.disk_volume(kind, k, options[k])[0] for k in sim.disk_keys(kind, options)} - {None}
     for key in keys:
         value = options[key]
@@ -117,11 +164,13 @@ def _allocate_new_disks(sim: Sim, kind: str, vmid: int, options: dict, keys: lis
         storage, size_gb = match.groups()
         if kind == "qemu" and parsed.get("import-from"):
             source = parsed.pop("import-from")
-            image = next((v for v in sim.storage_volumes(source.split(":")[0]) if v["volid"] == source), None)
-            if image is None:
-                fail(f"volume '{source}' does not exist")
-            size = max(image["size"], int(float(size_gb) * GIB))
-            log.append(f"importing disk '{source}' to VM {vmid} ...")
+            try:
+                size = _import_source_size(sim, vmid, source, log)
+            except RuntimeError as exc:
+                if errors is None:
+                    fail(str(exc))
+                errors.append(str(exc))
+                size = 0
         else:
             size = int(float(size_gb) * GIB)
         if key in ("efidisk0", "tpmstate0"):
@@ -130,7 +179,11 @@ def _allocate_new_disks(sim: Sim, kind: str, vmid: int, options: dict, keys: lis
         parsed[volkey] = sim.alloc_volume(storage, vmid, content, taken=taken)
         parsed["size"] = format_size(size)
         options[key] = sim.print_option(kind, key, parsed, first=("mp",) if kind == "lxc" else ())
-        log.append(f"allocated volume {parsed[volkey]} ({format_size(size)}) for {key}")
+        if kind == "qemu":
+            # qemu-server src/PVE/API2/Qemu.pm create_disks
+            log.append(f"{key}: successfully created disk '{options[key]}'")
+        else:
+            log.append(f"allocated volume {parsed[volkey]} ({format_size(size)}) for {key}")
 
 
 def _complete_nets(sim: Sim, kind: str, options: dict, keys):
@@ -161,7 +214,7 @@ def _cipassword_hash(password: str) -> str:
 
 
 def _apply_options(sim: Sim, kind: str, vmid: int, conf: GuestConf, params: dict, deletes: list[str],
-                   running: bool, log: list[str]) -> tuple[dict, list]:
+                   running: bool, log: list[str], errors: list[str] | None = None) -> tuple[dict, list]:
     """Apply set/delete to the config (the shared part of create and update)."""
     options = conf.options
     changed = {}
@@ -190,7 +243,7 @@ def _apply_options(sim: Sim, kind: str, vmid: int, conf: GuestConf, params: dict
         options[key] = value
         changed[key] = value
     new_disks = [k for k in params if k in options and (sim.disk_keys(kind, {k: 1}))]
-    _allocate_new_disks(sim, kind, vmid, options, new_disks, log)
+    _allocate_new_disks(sim, kind, vmid, options, new_disks, log, errors)
     _complete_nets(sim, kind, options, list(params))
     for key in new_disks + [k for k in params if k.startswith("net")]:
         changed[key] = options[key]
@@ -301,13 +354,19 @@ def qemu_create(sim: Sim, req: Request):
         "smbios1": f"uuid={_uuid(vmid, ctime)}",
         "vmgenid": _uuid(vmid, ctime + 1),
     })
-    _apply_options(sim, "qemu", vmid, conf, params, [], False, log)
+    # qemu-server src/PVE/API2/Qemu.pm create_vm: check_storage_access, then check_drive_param, before the worker
+    _check_import_from(sim, req, params)
+    errors: list[str] = []
+    _apply_options(sim, "qemu", vmid, conf, params, [], False, log, errors)
     conf.options["lock"] = "create"
     sim.save_conf("qemu", vmid, conf)
     start = req.flag("start")
 
     def body(task):
         task.log.extend(log)
+        if errors:
+            # create_vm's worker: "unable to create VM <vmid> - <create_disks' error>"
+            raise RuntimeError(f"unable to create VM {vmid} - {errors[0]}")
         with sim.lock:
             guest = sim.guest("qemu", vmid)
         sim.backend.create(guest, {"cipassword": req.params.get("cipassword")})
@@ -321,6 +380,40 @@ def qemu_create(sim: Sim, req: Request):
             sim.remove_conf("qemu", vmid)
 
     return _start_task(sim, req, "qemu", "create", vmid, body, on_error)
+
+
+def _check_import_from(sim: Sim, req: Request, params: dict):
+    """qemu-server src/PVE/API2/Qemu.pm create_vm's checks of `import-from` drives, in PVE's order: first
+    check_storage_access (source type and access) for every drive, then check_drive_param (the syntax)."""
+    drives = [k for k in sorted(params) if QEMU_DRIVE_RE.fullmatch(k)]
+    parsed_drives = {k: sim.parse_option("qemu", k, _text(params[k])) for k in drives}
+    for key in drives:
+        source = parsed_drives[key].get("import-from")
+        if not source:
+            continue
+        if parse_volume_id(source) is not None:
+            # check_storage_access: checked_parse_volname, then the vtype must be images or import
+            info = parse_volname(sim, source)
+            if info["vtype"] not in ("images", "import"):
+                param_fail({key: f"{source} has wrong type '{info['vtype']}' - needs to be 'images' or 'import'"})
+        elif not is_root(req.authid):
+            # check_storage_access -> pve-storage src/PVE/Storage.pm check_volume_access: a path is root@pam's only
+            # (PVE's die has no newline, so Perl appends where it died)
+            fail(ROOT_ONLY_PATH)
+    for key in drives:
+        drive = parsed_drives[key]
+        if not drive.get("import-from"):
+            continue
+        # check_drive_param: the target must be written <storage ID>:0 (Drive.pm NEW_DISK_RE with size 0)
+        match = re.fullmatch(r"(([^/:\s]+):)?(\d+(\.\d+)?)", drive.get("file", ""))
+        if not match or float(match.group(3)) != 0:
+            param_fail({key: "'import-from' requires special syntax - use <storage ID>:0,import-from=<source>"})
+        if key == "efidisk0":
+            for required in ("efitype", "pre-enrolled-keys"):
+                if drive.get(required) is None:
+                    param_fail({key: f"need to specify '{required}' when using 'import-from'"})
+        elif key == "tpmstate0" and drive.get("version") is None:
+            param_fail({key: "need to specify 'version' when using 'import-from'"})
 
 
 def _uuid(vmid, salt) -> str:
@@ -714,6 +807,9 @@ def snapshot_create(sim: Sim, req: Request):
     def body(task):
         with sim.lock:
             fresh = sim.load_conf(kind, vmid)
+            # pve-guest-common src/PVE/AbstractConfig.pm __snapshot_prepare (in the snapshot task)
+            if fresh.options.get("template") == "1":
+                raise RuntimeError("you can't take a snapshot if it's a template")
             fresh.options.pop("lock", None)
             snap = Section(dict(fresh.options), description, [list(x) for x in fresh.main.lxc])
             snap.options["snaptime"] = str(int(time.time()))
@@ -819,13 +915,16 @@ def snapshot_rollback(sim: Sim, req: Request):
 @route("POST", *guest_paths("/template"))
 def make_template(sim: Sim, req: Request):
     kind, vmid, conf = _load(sim, req)
+    # qemu-server src/PVE/API2/Qemu.pm template ($load_and_check) and pve-container src/PVE/API2/LXC.pm template:
+    # lock, then snapshots (neither kind converts a guest that has snapshots), then template, then running
     sim.check_lock(kind, conf)
+    if conf.snapshots:
+        fail(f"unable to create template, because {TYPE_NAMES[kind]} contains snapshots")
     if conf.options.get("template") == "1":
-        fail(f"{TYPE_NAMES[kind]} {vmid} is already a template" if kind == "lxc" else "VM is already a template")
+        fail("you can't convert a template to a template")
     if sim.is_running(vmid):
-        fail(f"you can't convert a {'CT' if kind == 'lxc' else 'VM'} to template if it is running")
-    if kind == "lxc" and conf.snapshots:
-        fail("you can't convert a CT to template if the CT has snapshots")
+        fail("you can't convert a VM to template if VM is running" if kind == "qemu"
+             else "you can't convert a CT to template if the CT is running")
     sim.set_lock(kind, vmid, "template" if kind == "qemu" else "create")
 
     def body(task):
@@ -905,10 +1004,15 @@ def clone(sim: Sim, req: Request):
             pending_disks.append((key, target_storage))
             continue
         else:
-            if f"base-{vmid}-" not in volid:
+            # a linked clone needs the storage's 'clone' feature: a base volume, or (LVM-thin) a snapshot
+            # (pve-storage LvmThinPlugin.pm / Plugin.pm volume_has_feature)
+            lvmthin = STORAGES.get(volid.split(":")[0], {}).get("type") == "lvmthin"
+            if f"base-{vmid}-" not in volid and not (snapname and lvmthin):
                 if kind == "lxc":
                     fail(f"Linked clone feature for '{volid}' is not available")
-                fail(f"Linked clone feature is not supported for drive '{key}'")
+                # qemu-server src/PVE/API2/Qemu.pm clone_vm
+                what = " a snapshot of" if snapname else ""
+                fail(f"Linked clone feature is not supported for{what} '{volid}' ({key})")
             src_storage, name = volid.split(":", 1)
             allocated = sim.alloc_volume(src_storage, newid, "rootdir" if kind == "lxc" else "images", taken=taken)
             parsed[volkey] = f"{src_storage}:{name}/{allocated.split(':', 1)[1]}"

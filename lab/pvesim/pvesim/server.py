@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import socket
 import ssl
 import sys
@@ -22,7 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qsl, quote, urlsplit
 
-from . import cluster, firewall, guests
+from . import cluster, firewall, guests, images
 from .auth import AuthError, Authenticator, parse_password_spec, parse_token_spec
 from .backend import Backend
 from .errors import ApiError
@@ -34,7 +35,7 @@ from .tls import ensure_tls
 __all__ = ["SimServer", "start_server", "make_server"]
 
 # Importing these modules registers their routes in ROUTES (the @route decorator).
-ROUTE_MODULES = (cluster, firewall, guests)
+ROUTE_MODULES = (cluster, firewall, guests, images)
 
 API_PREFIX = "/api2/json"
 SECRET_WORDS = ("password", "secret", "token", "otp")
@@ -477,13 +478,19 @@ def make_server(
     backend: Backend | None = None,
     tls: bool = True,
     verbose: bool = False,
+    download_ca: str | None = None,
 ) -> SimServer:
-    """Build a SimServer without starting it (see start_server)."""
+    """Build a SimServer without starting it (see start_server).
+
+    `download_ca`: a CA bundle download-url trusts besides the system store (default $PVESIM_DOWNLOAD_CA)."""
     state_dir = Path(state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
     schema = ApiSchema.load(apidoc)
+    download_ca = download_ca or os.environ.get("PVESIM_DOWNLOAD_CA") or None
+    if download_ca and not os.path.isfile(download_ca):
+        raise ValueError(f"download CA bundle '{download_ca}' is not a file")
     sim = Sim(state_dir, schema, node=node, task_seconds=task_seconds, backend=backend, strict=strict,
-              status_delay=status_delay)
+              status_delay=status_delay, download_ca=download_ca)
     auth = Authenticator(sim.ticket_secret, _as_token_dict(tokens), _as_password_dict(passwords))
     tls_paths = None
     if tls:

@@ -125,6 +125,7 @@ class Sim:
         backend: Backend | None = None,
         strict: bool = True,
         status_delay: float | None = None,
+        download_ca: str | None = None,
     ):
         self.dir = Path(state_dir)
         self.schema = schema
@@ -150,6 +151,10 @@ class Sim:
         self.runtime: dict[str, dict] = {}
         self.firewall: dict = {"cluster": {}, "guests": {}}
         self.secrets: dict[str, dict] = {}
+        # storage content added by download-url / aplinfo (images.py): volid -> {volid, content, format, size,
+        # ctime, digests, virtual_size}
+        self.volumes: dict[str, dict] = {}
+        self.download_ca = download_ca  # extra CA bundle download-url trusts besides the system store
         self.ticket_secret = pysecrets.token_bytes(32)
         self._load()
 
@@ -163,6 +168,7 @@ class Sim:
         self.runtime = data.get("runtime") or {}
         self.firewall = data.get("firewall") or {"cluster": {}, "guests": {}}
         self.secrets = data.get("secrets") or {}
+        self.volumes = data.get("volumes") or {}
         if data.get("ticket_secret"):
             self.ticket_secret = bytes.fromhex(data["ticket_secret"])
         self.tasks.load(data.get("tasks") or [])
@@ -178,6 +184,7 @@ class Sim:
                 "runtime": self.runtime,
                 "firewall": self.firewall,
                 "secrets": self.secrets,
+                "volumes": self.volumes,
                 "ticket_secret": self.ticket_secret.hex(),
                 "tasks": self.tasks.dump(),
             }
@@ -348,8 +355,18 @@ class Sim:
                     }
         return found
 
-    def storage_volumes(self, storage: str) -> list[dict]:
+    def storage_volumes(self, storage: str, internal: bool = False) -> list[dict]:
+        """The storage's content as GET .../content lists it; `internal` keeps pvesim's extra fields (digests,
+        virtual_size) of downloaded volumes."""
         items = [dict(v, ctime=int(self.started)) for v in STATIC_VOLUMES if v["volid"].startswith(storage + ":")]
+        known = {v["volid"] for v in items}
+        for volid, info in sorted(self.volumes.items()):
+            if volid.startswith(storage + ":") and volid not in known:
+                entry = dict(info)
+                if not internal:
+                    entry.pop("digests", None)
+                    entry.pop("virtual_size", None)
+                items.append(entry)
         for volid, info in self.referenced_volumes().items():
             if volid.startswith(storage + ":") and info["content"] != "iso":
                 items.append(info)
