@@ -374,6 +374,12 @@ def test_import_from_an_iso_is_refused(api):
     assert response.json()["errors"] == {
         "scsi0": f"{ISO} has wrong type 'iso' - needs to be 'images' or 'import'"}
     assert api.get("/nodes/pve/qemu/302/config").status_code == 500
+    # update_vm checks a new drive the same way
+    api.run("POST", "/nodes/pve/qemu", vmid=305, memory=512)
+    response = api.put("/nodes/pve/qemu/305/config", scsi1=f"local-lvm:0,import-from={ISO}")
+    assert response.json()["errors"] == {"scsi1": f"{ISO} has wrong type 'iso' - needs to be 'images' or 'import'"}
+    response = api.put("/nodes/pve/qemu/305/config", scsi1="local-lvm:0,import-from=local:import/missing.qcow2")
+    assert response.json()["message"] == "failed to stat '/var/lib/vz/import/missing.qcow2'\n"
 
 
 def test_import_from_syntax_and_missing_volume(api):

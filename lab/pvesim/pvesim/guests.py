@@ -488,6 +488,9 @@ def _update_config(sim: Sim, req: Request, log: list[str] | None = None):
         # pve-container src/PVE/API2/LXC/Config.pm update_vm -> src/PVE/LXC.pm check_ct_modify_config_perm
         check_ct_root_only(req.authid, conf.options, params, update_deletes(req.params),
                            conf.options.get("unprivileged") == "1")
+    if kind == "qemu":
+        # qemu-server src/PVE/API2/Qemu.pm update_vm runs the same check_storage_access / check_drive_param
+        _check_import_from(sim, req, params)
     log = log if log is not None else []
     running = sim.is_running(vmid)
     # the update is made on the config with its pending changes merged in, then what differs goes to the pending

@@ -203,7 +203,7 @@ def aplinfo_download(sim: Sim, req: Request):
             raise RuntimeError(f"checksum mismatch: got '{got}' != expect '{appliance['sha512sum']}', aborting")
         tmp = f"{dest}.tmp_dwnl.{task.pid}"
         size = appliance["_size"]
-        task.log.extend(_wget_lines(url, tmp, size, "application/zstd"))
+        task.log.extend(_wget_lines(url, tmp, size, None))
         task.log.append("calculating checksum...OK, checksum verified")
         with sim.lock:
             sim.volumes[volid] = {
