@@ -92,6 +92,13 @@ _value:
       description: Docker configs for the stack's files (C(name), C(content), C(target)).
       type: list
       elements: dict
+    secrets:
+      description:
+        - Swarm secrets for the compose file's top-level C(secrets) that take their value from a stack variable
+          (their C(environment) key names the variable), each C(name) (C(<stack>_<key>), versioned by P(thinkheads.phoenix.portainer_stack#module))
+          and C(value) (secret). Those variables are not in RV(_value.env).
+      type: list
+      elements: dict
 '''
 
 from ansible.errors import AnsibleFilterError

@@ -15,7 +15,10 @@ Rules (docs/stacks.md):
   none), and gets the label that tells Traefik which network to reach its tasks on;
 - environment variables become the stack's env list (``[{name, value}]``) that ``docker stack deploy``
   interpolates ``${VAR}`` references from; secret names are kept so that diffs mask their values;
-- files become Docker configs named after their content hash, mounted into every service.
+- files become Docker configs named after their content hash, mounted into every service;
+- top-level ``secrets`` that take their value from a stack variable (``environment: VAR``, the compose
+  specification's form) become external Swarm secrets: the variable leaves the env, its value goes to
+  ``secrets`` (``[{name, value}]``), which portainer_stack creates under a versioned name.
 """
 
 from __future__ import (absolute_import, division, print_function)
@@ -226,10 +229,40 @@ def _config_name(stack_name, source, content):
     return '%s_%s_%s' % (stack_name, base, digest)
 
 
+def _stack_secrets(doc, entries, name, label):
+    """Top-level secrets fed by a stack variable (``environment: VAR``) -> external secrets named
+    ``<stack>_<key>`` (portainer_stack versions the name by the value); returns ([{name, value}], {VAR: key})."""
+    top = doc.get('secrets')
+    if top is None:
+        return [], {}
+    if not isinstance(top, dict):
+        raise StackRenderError('%s: top-level "secrets" must be a mapping' % label)
+    by_name = dict((e['name'], e) for e in entries)
+    out, feeds = [], {}
+    for key in sorted(top):
+        conf = top[key]
+        if not isinstance(conf, dict) or 'environment' not in conf:
+            continue
+        extra = sorted(k for k in conf if k != 'environment')
+        if extra:
+            raise StackRenderError('%s: secret %s: only "environment" may be set for a secret that takes its value '
+                                   'from a stack variable (got %s)' % (label, key, ', '.join(extra)))
+        var = str(conf['environment'])
+        if var not in by_name:
+            raise StackRenderError('%s: secret %s takes its value from variable %s, which stack %s does not declare '
+                                   '(declare it in phoenix.json, with value_from naming the vault variable)' % (
+                                       label, key, var, name))
+        base = '%s_%s' % (name, key)
+        top[key] = {'external': True, 'name': base}
+        out.append({'name': base, 'value': by_name[var]['value']})
+        feeds[var] = key
+    return sorted(out, key=lambda s: s['name']), feeds
+
+
 def render(compose, name, stack=None, environment=None, values=None, env=None, routed_network=DEFAULT_ROUTED_NETWORK,
            network_label=DEFAULT_NETWORK_LABEL, allow_ports=False, compose_label=None, files=None,
            compose_version=DEFAULT_COMPOSE_VERSION):
-    """Render one stack. Returns {compose (text), env [{name, value}], secret_env_names, routing, configs}.
+    """Render one stack. Returns {compose (text), env [{name, value}], secret_env_names, routing, configs, secrets}.
 
     ``stack``: the config model's stack (``phoenix_stacks[name]``); ``environment`` picks one of its
     environments. ``values``: values for ``value_from`` variables. ``env``: extra variables (dict or list),
@@ -356,10 +389,21 @@ def render(compose, name, stack=None, environment=None, values=None, env=None, r
         doc = dict([('version', compose_version)] + list(doc.items()))
 
     entries = resolve_env(view.get('variables'), values, name)
+    # 4. compose secrets fed by a variable: Swarm secrets, their variables out of the env
+    stack_secrets, feeds = _stack_secrets(doc, entries, name, label)
+    if feeds:
+        text = dump_yaml(doc)
+        for var in sorted(feeds):
+            if re.search(r'\$\{?%s(?![A-Za-z0-9_])' % re.escape(var), text):
+                raise StackRenderError('%s: variable %s feeds secret %s and must not also be interpolated in the '
+                                       'compose file (its value would be in the service\'s environment, visible '
+                                       'in docker service inspect): read /run/secrets/%s instead' % (
+                                           label, var, feeds[var], feeds[var]))
+        entries = [e for e in entries if e['name'] not in feeds]
     if env:
         names = set(e['name'] for e in entries)
         for extra in normalize_env(env):
-            if extra['name'] not in names:
+            if extra['name'] not in names and extra['name'] not in feeds:
                 entries.append(dict(extra, secret=False))
     rendered_env = normalize_env(entries)
     return {
@@ -369,6 +413,7 @@ def render(compose, name, stack=None, environment=None, values=None, env=None, r
         'secret_env_names': secret_names(entries),
         'routing': routing,
         'configs': configs,
+        'secrets': stack_secrets,
     }
 
 

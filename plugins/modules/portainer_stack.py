@@ -74,6 +74,19 @@ options:
     type: list
     elements: dict
     default: []
+  secrets:
+    description:
+      - Swarm secrets of the stack (as rendered from the compose file's top-level C(secrets) fed by a stack
+        variable), each C(name) - the name an C(external) secret of the compose carries - and C(value).
+      - Each is created as C(<name>_<hmac>), the compose's secret renamed to it before the compare and the deploy;
+        the 10 hex digits are an HMAC-SHA256 of the value keyed as in O(secret_hash_key), so a changed value is a
+        new secret and a new compose (the services roll out), an unchanged one changes nothing. Secrets of the stack
+        that no service uses any more (earlier versions) are removed after the deploy and its wait.
+      - Values are never in the env, the diff or the result; the secrets carry the stack's namespace label, so the
+        stack's removal removes them too.
+    type: list
+    elements: dict
+    default: []
   endpoint:
     description: Name of the Portainer environment (endpoint). Ignored by the Swarm backend.
     type: str
@@ -200,13 +213,27 @@ api_calls:
   returned: always
   type: dict
   sample: {"GET /api/stacks": 1, "GET /api/stacks/{id}/file": 1}
+secrets:
+  description: Names of the stack's Swarm secrets this run wants (versioned), never their values.
+  returned: when O(secrets) is given and O(state=present)
+  type: list
+  elements: str
+secrets_removed:
+  description: Earlier versions of the stack's secrets that this run removed (or would remove, in check mode).
+  returned: when O(secrets) is given and O(state=present)
+  type: list
+  elements: str
 deploys:
   description: Number of deploying or removing calls made (0 for an unchanged stack).
   returned: always
   type: int
 '''
 
+import base64
+import hashlib
+import hmac
 import os
+import re
 import time
 
 from ansible.module_utils.basic import AnsibleModule
@@ -222,6 +249,9 @@ from ansible_collections.thinkheads.phoenix.plugins.module_utils.swarm_stack imp
 )
 from ansible_collections.thinkheads.phoenix.plugins.module_utils.validation import check_options
 
+# Docker's rule for a secret's name (swarmkit api/validation: 64 characters of [a-zA-Z0-9-_.])
+_SECRET_NAME_RE = re.compile(r'^[a-zA-Z0-9](?:[a-zA-Z0-9-_.]*[a-zA-Z0-9])?$')
+SECRET_LABEL = 'io.thinkheads.phoenix.secret'
 DEPLOY_KEYS = ('POST /api/stacks/create/swarm/string', 'PUT /api/stacks/{id}', 'DELETE /api/stacks/{id}',
                'DELETE /api/stacks/{name}', 'CLI docker stack')
 
@@ -304,6 +334,16 @@ class Runner:
         for cfg in p['configs']:
             if not isinstance(cfg, dict) or not cfg.get('name') or 'content' not in cfg:
                 self.fail('each entry of configs needs "name" and "content"')
+        self.stack_secrets = []
+        for entry in p['secrets'] if p['state'] == 'present' else []:
+            if not isinstance(entry, dict) or not entry.get('name') or not isinstance(entry.get('value'), str):
+                self.fail('each entry of secrets needs "name" and "value" (a string)')
+            if entry['value']:
+                self.module.no_log_values.add(entry['value'])
+            if not _SECRET_NAME_RE.match(entry['name']) or len(entry['name']) > 53:
+                self.fail('secret name %s: Docker allows 64 characters of a-z, A-Z, 0-9, "-", "_" and "." and the '
+                          'module adds 11 ("_" and a version), so at most 53' % entry['name'])
+            self.stack_secrets.append({'name': str(entry['name']), 'value': entry['value']})
 
     def add_diff(self, old_compose, old_env):
         """The compose and env diffs. The deployed env's values are hidden when they are secret (by the names
@@ -342,7 +382,7 @@ class Runner:
             material = p['secret_hash_key']
             if not material and p['backend'] == 'portainer':
                 material = p['api_key'] or p['password']
-            if not material and p['backend'] == 'swarm' and self.secret_values():
+            if not material and p['backend'] == 'swarm' and (self.secret_values() or self.stack_secrets):
                 material = ((self.swarm.api.get('/swarm') or {}).get('JoinTokens') or {}).get('Manager')
                 if not material:
                     self.fail('the Swarm backend keys the hashes of secret values with the Swarm\'s manager join token, '
@@ -352,6 +392,82 @@ class Runner:
 
     def secret_values(self):
         return [e for e in self.env or [] if e['name'] in self.secrets and e['value']]
+
+    # -- Swarm secrets -----------------------------------------------------------------------------
+
+    def version_secrets(self):
+        """Give each of O(secrets) its versioned name (keyed HMAC of the value) and rename the compose's external
+        secret that carries the base name to it, before the compose is compared or deployed."""
+        if not self.stack_secrets:
+            return
+        key = self.hash_key()
+        for entry in self.stack_secrets:
+            digest = hmac.new(key, entry['value'].encode('utf-8'), hashlib.sha256).hexdigest()[:10]
+            entry['versioned'] = '%s_%s' % (entry['name'], digest)
+        wanted = dict((e['name'], e['versioned']) for e in self.stack_secrets)
+        try:
+            doc = load_compose(self.compose, 'compose of stack %s' % self.name)
+        except StackRenderError as exc:
+            self.fail(str(exc))
+        found = set()
+        for conf in (doc.get('secrets') or {}).values():
+            if isinstance(conf, dict) and conf.get('external') and conf.get('name') in wanted:
+                found.add(conf['name'])
+                conf['name'] = wanted[conf['name']]
+        missing = sorted(set(wanted) - found)
+        if missing:
+            self.fail('secrets %s: the compose declares no external secret with that name (render the stack with '
+                      'thinkheads.phoenix.render_stack, which declares them)' % ', '.join(missing))
+        self.compose = dump_yaml(doc)
+        self.result['secrets'] = sorted(wanted.values())
+        self.result['secrets_removed'] = []
+
+    def ensure_secrets(self, docker):
+        """Create the versioned secrets that do not exist. ``docker(method, path, query=None, body=None)``."""
+        if not self.stack_secrets:
+            return
+        existing = set(s['Spec']['Name'] for s in docker('GET', '/secrets', query=self.secret_filter()) or [])
+        for entry in self.stack_secrets:
+            if entry['versioned'] in existing:
+                continue
+            self.result['changed'] = True
+            if self.module.check_mode:
+                continue
+            body = {'Name': entry['versioned'],
+                    'Labels': {NAMESPACE_LABEL: self.name, SECRET_LABEL: entry['name']},
+                    'Data': base64.b64encode(entry['value'].encode('utf-8')).decode('ascii')}
+            try:
+                docker('POST', '/secrets/create', body=body)
+            except PortainerError as exc:
+                # the answer was lost: the secret may exist now, created again only when it does not
+                if not exc.unsure:
+                    raise
+                if entry['versioned'] not in set(s['Spec']['Name'] for s in docker(
+                        'GET', '/secrets', query=self.secret_filter()) or []):
+                    docker('POST', '/secrets/create', body=body)
+
+    def secret_filter(self):
+        return label_filter('%s=%s' % (NAMESPACE_LABEL, self.name), SECRET_LABEL)
+
+    def prune_secrets(self, docker):
+        """Remove the stack's secrets that are not wanted and that no service uses any more (earlier versions)."""
+        if not self.stack_secrets:
+            return
+        wanted = set(e['versioned'] for e in self.stack_secrets)
+        used = set()
+        for service in docker('GET', '/services') or []:
+            spec = ((service.get('Spec') or {}).get('TaskTemplate') or {}).get('ContainerSpec') or {}
+            for ref in spec.get('Secrets') or []:
+                used.add(ref.get('SecretName'))
+                used.add(ref.get('SecretID'))
+        for secret in docker('GET', '/secrets', query=self.secret_filter()) or []:
+            name = secret['Spec']['Name']
+            if name in wanted or name in used or secret.get('ID') in used:
+                continue
+            self.result['changed'] = True
+            self.result['secrets_removed'].append(name)
+            if not self.module.check_mode:
+                docker('DELETE', '/secrets/%s' % secret['ID'], expect=(404,))
 
     # -- Portainer ---------------------------------------------------------------------------------
 
@@ -405,11 +521,17 @@ class Runner:
             return
         self.ensure_configs(lambda: [c['Spec']['Name'] for c in (docker_get('/configs') or [])],
                             lambda cfg: client.docker(eid, 'POST', '/configs/create', body=self.config_body(cfg)))
+
+        def docker(method, path, query=None, body=None, expect=None):
+            return client.docker(eid, method, path, query=query, body=body, expect=expect)
+        self.version_secrets()
+        self.ensure_secrets(docker)
         if stack is not None:
             self.result['stack_id'] = stack['Id']
             current = client.stack_file(stack['Id'])
             current_env = normalize_env(stack.get('Env') or [])
             if current == self.compose and current_env == self.env:
+                self.prune_secrets(docker)
                 return
             self.result.update(changed=True, action='updated')
             self.add_diff(current, current_env)
@@ -450,6 +572,8 @@ class Runner:
             self.result['stack_id'] = created['Id']
         if p['wait'] and not check:
             self.result['services'] = wait_converged(docker_get, name, p['wait_timeout'])
+        if not check:
+            self.prune_secrets(docker)
 
     def ours(self, client, stack):
         """Whether a stack holds exactly what this run sends (then a lost answer was Portainer's to our request)."""
@@ -549,6 +673,9 @@ class Runner:
             return
         self.ensure_configs(lambda: [c['Spec']['Name'] for c in (backend.api.get('/configs') or [])],
                             lambda cfg: backend.api.request('POST', '/configs/create', body=self.config_body(cfg)))
+        docker = backend.api.request
+        self.version_secrets()
+        self.ensure_secrets(docker)
         # keyed only when the env has secret values: without them the record holds nothing a plain hash could reveal
         key = self.hash_key() if self.secret_values() else None
         digest = content_hash(self.compose, self.env, self.p['configs'], key)
@@ -556,6 +683,7 @@ class Runner:
         if record is not None:
             self.result['stack_id'] = record['id']
             if record.get('hash') == digest and backend.external(name):
+                self.prune_secrets(docker)
                 return
             self.result.update(changed=True, action='updated')
             self.add_diff(record.get('compose'), record.get('env'))
@@ -573,6 +701,7 @@ class Runner:
                        pull_image=p['pull_image'], previous=record)
         if p['wait']:
             self.result['services'] = wait_converged(backend.api.get, name, p['wait_timeout'])
+        self.prune_secrets(docker)
 
     def run(self):
         self.inputs()
@@ -601,6 +730,7 @@ def main():
         env=dict(type='raw'),
         secret_env_names=dict(type='list', elements='str', default=[], no_log=False),
         configs=dict(type='list', elements='dict', default=[]),
+        secrets=dict(type='list', elements='dict', default=[], no_log=False),
         endpoint=dict(type='str', default='primary'),
         endpoint_id=dict(type='int'),
         prune=dict(type='bool', default=False),
@@ -615,6 +745,10 @@ def main():
     spec.update(portainer_argument_spec())
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True,
                            mutually_exclusive=[('compose', 'compose_file')])
+    # the secrets' values (not their names, which the result and the compose show) are hidden from every output
+    for entry in module.params['secrets'] or []:
+        if isinstance(entry, dict) and isinstance(entry.get('value'), str) and entry['value']:
+            module.no_log_values.add(entry['value'])
     check_options(module, 'portainer_stack')
     Runner(module).run()
 

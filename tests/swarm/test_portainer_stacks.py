@@ -236,3 +236,32 @@ def test_prune_and_removal(portainer):
         wait_equal(lambda s=stack: portainer.services(s), {}, 'services of %s after its removal' % stack)
     again = ok(portainer.module('portainer_stack', {'name': 'phx-swarm-prune', 'state': 'absent'}))
     assert again['changed'] is False
+
+
+def test_compose_secrets_are_swarm_secrets_not_env(portainer):
+    """A compose top-level secret fed by a vault variable is a Swarm secret on the real engine: mounted under
+    /run/secrets, absent from the service's env (docker service inspect), versioned, the old version removed."""
+    compose = small('sec') + 'secrets:\n  db_pass:\n    environment: DB_PASS\n'
+    compose = compose.replace('    environment:\n      GREETING', '    secrets: [db_pass]\n    environment:\n      GREETING')
+    model = {'name': 'phx-swarm-sec', 'environment': 'production', 'files': [], 'services': {},
+             'variables': [{'name': 'DB_PASS', 'value_from': 'vault_thinkheads_db_pass'}]}
+
+    def deploy(value):
+        out = render(compose, 'phx-swarm-sec', model, values={'vault_thinkheads_db_pass': value})
+        return ok(portainer.module('portainer_stack', dict(deploy_args(out), secrets=out['secrets'])))
+
+    def stack_secrets():
+        return sorted(s['Spec']['Name'] for s in portainer.docker_get('/secrets') or []
+                      if s['Spec']['Name'].startswith('phx-swarm-sec_'))
+
+    first = deploy('swarm-secret-one-8d2f')
+    assert 'swarm-secret-one-8d2f' not in json.dumps(first)
+    spec = portainer.services('phx-swarm-sec')['phx-swarm-sec_sec']['Spec']['TaskTemplate']['ContainerSpec']
+    assert [s['SecretName'] for s in spec['Secrets']] == first['secrets'] == stack_secrets()
+    assert 'swarm-secret-one-8d2f' not in json.dumps(spec)
+    assert deploy('swarm-secret-one-8d2f')['changed'] is False
+    second = deploy('swarm-secret-two-3a7c')
+    assert second['secrets'] != first['secrets'] and second['secrets_removed'] == first['secrets']
+    assert stack_secrets() == second['secrets']
+    ok(portainer.module('portainer_stack', {'name': 'phx-swarm-sec', 'state': 'absent', 'wait_timeout': 180}))
+    assert stack_secrets() == []

@@ -4,7 +4,8 @@ Portainer test double (lab/portainersim) runs its stack endpoints without Docker
 
 Only what the double and portainer_stack use: ``/_ping``, ``/swarm``, ``/services`` (label filters),
 ``/services/create``, ``/tasks`` (filters ``label``, ``service`` and the CLI's ``_up-to-date``), ``/networks``,
-``/configs``, ``/configs/create``, ``DELETE /configs/{id}``, ``/containers/json``. Every replicated service runs its replicas at once (tasks
+``/configs``, ``/configs/create``, ``DELETE /configs/{id}``, ``/secrets``, ``/secrets/create``, ``DELETE
+/secrets/{id}`` (refused while a service uses the secret), ``/containers/json``. Every replicated service runs its replicas at once (tasks
 ``running``); an update that changes a service's task template replaces its tasks and ends with ``UpdateStatus``
 ``completed``, at once or, with ``engine.update_plan``, one stage per ``GET /services`` (see ``UPDATE_STAGES``).
 Tasks keep the ``Spec`` they were created for, so that old and new tasks can be told apart as Docker does
@@ -93,8 +94,13 @@ if args[:2] == ['stack', 'deploy']:
         environment = spec.get('environment') or {}
         if isinstance(environment, dict):
             environment = ['%%s=%%s' %% (k, '' if v is None else v) for k, v in environment.items()]
+        secrets = []
+        for ref in spec.get('secrets') or []:
+            key = ref if isinstance(ref, str) else ref['source']
+            top = (doc.get('secrets') or {}).get(key) or {}
+            secrets.append(top.get('name') or '%%s_%%s' %% (name, key))
         services[svc] = {'image': spec.get('image', ''), 'replicas': deploy.get('replicas', 1),
-                         'labels': labels, 'env': environment}
+                         'labels': labels, 'env': environment, 'secrets': secrets}
     post('/fake/deploy', {'name': name, 'services': services, 'prune': prune, 'argv': sys.argv[1:]})
 elif args[:2] == ['stack', 'rm']:
     post('/fake/rm', {'name': args[2], 'argv': sys.argv[1:]})
@@ -134,6 +140,7 @@ class FakeEngine:
         self.url = 'unix://' + self.socket_path
         self.services = {}      # id -> service JSON
         self.configs = {}       # id -> config JSON
+        self.secrets = {}       # id -> secret JSON (Spec with the Data, which Docker never returns)
         self.networks = {}      # name -> network JSON
         self.tasks = {}         # id -> task JSON
         self.task_serial = 0
@@ -309,12 +316,19 @@ class FakeEngine:
     def _deploy(self, body):
         name = body['name']
         current = self.stack_services(name)
+        by_name = dict((s['Spec']['Name'], sid) for sid, s in self.secrets.items())
+        for spec in body['services'].values():
+            missing = [s for s in spec.get('secrets') or [] if s not in by_name]
+            if missing:   # docker stack deploy: an external secret must exist
+                return 'secret not found: %s' % missing[0]
         for svc, spec in body['services'].items():
             full = '%s_%s' % (name, svc)
             labels = dict(spec['labels'], **{NAMESPACE: name})
+            container = {'Image': spec['image'], 'Env': spec['env'], 'Labels': {NAMESPACE: name}}
+            if spec.get('secrets'):
+                container['Secrets'] = [{'SecretName': s, 'SecretID': by_name[s]} for s in spec['secrets']]
             wanted = {'Name': full, 'Labels': labels, 'Mode': {'Replicated': {'Replicas': spec['replicas']}},
-                      'TaskTemplate': {'ContainerSpec': {'Image': spec['image'], 'Env': spec['env'],
-                                                         'Labels': {NAMESPACE: name}}}}
+                      'TaskTemplate': {'ContainerSpec': container}}
             if full in current:
                 self._update(current[full], wanted)
             else:
@@ -325,6 +339,7 @@ class FakeEngine:
                     self._remove_service(service['ID'])
         net = '%s_default' % name
         self.networks.setdefault(net, {'Id': uuid.uuid4().hex, 'Name': net, 'Labels': {NAMESPACE: name}})
+        return None
 
     def _remove_service(self, sid):
         del self.services[sid]
@@ -338,6 +353,9 @@ class FakeEngine:
             self._remove_service(service['ID'])
         for net in [n for n, v in self.networks.items() if v['Labels'].get(NAMESPACE) == name]:
             del self.networks[net]
+        # docker stack rm removes the secrets and configs that carry the stack's namespace label too
+        for sid in [k for k, v in self.secrets.items() if (v['Spec'].get('Labels') or {}).get(NAMESPACE) == name]:
+            del self.secrets[sid]
 
     def _tasks(self, filters):
         """GET /tasks: the label filter matches the service's labels, _up-to-date the tasks whose spec is the
@@ -388,9 +406,30 @@ class FakeEngine:
             if self.configs.pop(path[len('/configs/'):], None) is None:
                 return 404, {'message': 'config %s not found' % path[len('/configs/'):]}
             return 204, b''
+        if path == '/secrets' and method == 'GET':
+            return 200, [dict(s, Spec=dict((k, v) for k, v in s['Spec'].items() if k != 'Data'))
+                         for s in self.secrets.values() if _labels_match(s['Spec'].get('Labels') or {}, wanted)]
+        if path == '/secrets/create' and method == 'POST':
+            if any(s['Spec']['Name'] == body['Name'] for s in self.secrets.values()):
+                return 409, {'message': 'secret %s already exists' % body['Name']}
+            sid = uuid.uuid4().hex[:25]
+            self.secrets[sid] = {'ID': sid, 'Spec': body}
+            return 201, {'ID': sid}
+        if path.startswith('/secrets/') and method == 'DELETE':
+            sid = path[len('/secrets/'):]
+            users = [s['Spec']['Name'] for s in self.services.values() if sid in [
+                r.get('SecretID') for r in s['Spec']['TaskTemplate']['ContainerSpec'].get('Secrets') or []]]
+            if users:
+                return 400, {'message': 'rpc error: code = InvalidArgument desc = secret %s is in use by the '
+                                        'following service: %s' % (sid, users[0])}
+            if self.secrets.pop(sid, None) is None:
+                return 404, {'message': 'secret %s not found' % sid}
+            return 204, b''
         if path == '/fake/deploy' and method == 'POST':
             self.cli_calls.append(['stack', 'deploy', body['name']])
-            self._deploy(body)
+            why = self._deploy(body)
+            if why:
+                return 400, {'message': why}
             return 200, {}
         if path == '/fake/rm' and method == 'POST':
             self.cli_calls.append(['stack', 'rm', body['name']])

@@ -243,6 +243,54 @@ def test_writes_whose_answer_is_lost_continue_from_what_portainer_holds(lab):
     assert gone['changed'] and lab.engine.stack_services('phx-lost') == {}
 
 
+def test_compose_secrets_become_versioned_swarm_secrets(lab):
+    """Item: secrets a compose file declares become Swarm secrets, not env values visible in docker service inspect;
+    a changed value rolls out under a new version and the old version goes after convergence."""
+    from ansible_collections.thinkheads.phoenix.plugins.module_utils.stack_render import render
+    compose = 'services:\n  web:\n    image: guest:latest\n    secrets: [db_pass]\n' \
+              'secrets:\n  db_pass:\n    environment: DB_PASS\n'
+    stack = {'name': 'phx-sec', 'environment': 'production', 'files': [], 'services': {},
+             'variables': [{'name': 'DB_PASS', 'value_from': 'vault_db_pass'}]}
+
+    def rendered(value):
+        out = render(compose, 'phx-sec', stack, values={'vault_db_pass': value})
+        return {'name': 'phx-sec', 'compose': out['compose'], 'env': out['env'], 'secrets': out['secrets'],
+                'wait_timeout': 20}
+
+    def secrets():
+        return sorted(s['Spec']['Name'] for s in lab.engine.secrets.values())
+
+    def service_refs():
+        spec = lab.engine.stack_services('phx-sec')['phx-sec_web']['Spec']['TaskTemplate']['ContainerSpec']
+        return spec.get('Env'), [r['SecretName'] for r in spec.get('Secrets') or []]
+
+    lab.clear()
+    checked = ok(lab.run(rendered(SECRET), check=True))
+    assert checked['changed'] and lab.writes() == [] and secrets() == []
+    created = ok(lab.run(rendered(SECRET)))
+    no_secret(checked)
+    no_secret(created)
+    (first,) = created['secrets']
+    assert first.startswith('phx-sec_db_pass_') and secrets() == [first]
+    env, refs = service_refs()
+    assert refs == [first] and not any(SECRET in e for e in env or [])
+    assert SECRET not in json.dumps(lab.httpd.sim.store.db['stacks'])     # not in Portainer's stack (Env, file)
+    assert hashlib.sha256(SECRET.encode()).hexdigest()[:10] not in first    # keyed, not a plain hash
+    lab.clear()
+    again = ok(lab.run(rendered(SECRET)))
+    assert again['changed'] is False and lab.writes() == [] and again['secrets_removed'] == []
+    # a new value: a new version, the service rolls out to it, the old version is removed after convergence
+    lab.clear()
+    rotated = ok(lab.run(rendered(ROTATED)))
+    no_secret(rotated)
+    (second,) = rotated['secrets']
+    assert second != first and rotated['stack_action'] == 'updated' and rotated['secrets_removed'] == [first]
+    assert secrets() == [second] and service_refs()[1] == [second]
+    assert ok(lab.run(rendered(ROTATED)))['changed'] is False
+    gone = ok(lab.run({'name': 'phx-sec', 'state': 'absent', 'wait_timeout': 20}))
+    assert gone['changed'] and secrets() == []        # docker stack rm removes the stack's labelled secrets
+
+
 def test_banned_login_is_explained(lab):
     for _attempt in range(12):
         lab.client.request('POST', '/api/auth', body={'Username': 'nobody', 'Password': 'x'}, auth=False,

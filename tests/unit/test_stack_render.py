@@ -228,3 +228,63 @@ def test_labels_the_platform_cannot_complete_are_refused_naming_stack_service_an
     labels = yaml.safe_load(render('services:\n  web:\n    image: x\n', 'my_new_app',
                                    _web_stack(off))['compose'])['services']['web']['deploy']['labels']
     assert labels['traefik.http.routers.x.entrypoints'] == 'web'
+
+
+SECRET_COMPOSE = """services:
+  db:
+    image: x
+    secrets:
+      - db_pass
+      - source: api_key
+        target: /run/secrets/key
+secrets:
+  db_pass:
+    environment: DB_PASS
+  api_key:
+    environment: API_KEY
+  tls_ca:
+    file: ./ca.pem
+"""
+
+
+def _secret_stack(**extra):
+    stack = {'name': 's', 'environment': 'production', 'files': [], 'services': {},
+             'variables': [{'name': 'DB_PASS', 'value_from': 'vault_db_pass'},
+                           {'name': 'API_KEY', 'value_from': 'vault_api_key'},
+                           {'name': 'LOG_LEVEL', 'value': 'info'}]}
+    stack.update(extra)
+    return stack
+
+
+def test_compose_secrets_from_the_vault_become_external_swarm_secrets_not_env():
+    values = {'vault_db_pass': 'db-s3cret-value', 'vault_api_key': 'api-s3cret-value'}
+    out = render(SECRET_COMPOSE, 's', _secret_stack(), values=values)
+    doc = yaml.safe_load(out['compose'])
+    # the top-level entries fed by a stack variable are external secrets under a per-stack base name (the module
+    # versions that name); a file secret is the compose file's own business and stays as written
+    assert doc['secrets'] == {'db_pass': {'external': True, 'name': 's_db_pass'},
+                              'api_key': {'external': True, 'name': 's_api_key'},
+                              'tls_ca': {'file': './ca.pem'}}
+    assert doc['services']['db']['secrets'] == ['db_pass', {'source': 'api_key', 'target': '/run/secrets/key'}]
+    assert out['secrets'] == [{'name': 's_api_key', 'value': 'api-s3cret-value'},
+                              {'name': 's_db_pass', 'value': 'db-s3cret-value'}]
+    # the values are nowhere but in `secrets`: not in the env, not in the compose
+    assert out['env'] == [{'name': 'LOG_LEVEL', 'value': 'info'}]
+    for value in values.values():
+        assert value not in out['compose'] and value not in repr(out['env'])
+    # a stack without compose secrets renders as before, with an empty list
+    assert render('services:\n  a:\n    image: x\n', 's', _secret_stack(), values=values)['secrets'] == []
+
+
+def test_compose_secret_errors_name_the_secret():
+    values = {'vault_db_pass': 'a', 'vault_api_key': 'b'}
+    with pytest.raises(StackRenderError, match='secret db_pass takes its value from variable NOPE'):
+        render(SECRET_COMPOSE.replace('environment: DB_PASS', 'environment: NOPE'), 's', _secret_stack(),
+               values=values)
+    # a variable that feeds a secret must not also be interpolated: its value would land in the service's env
+    leaky = SECRET_COMPOSE.replace('    image: x\n', '    image: x\n    environment:\n      P: ${DB_PASS}\n')
+    with pytest.raises(StackRenderError, match='variable DB_PASS feeds secret db_pass'):
+        render(leaky, 's', _secret_stack(), values=values)
+    with pytest.raises(StackRenderError, match='secret db_pass: only "environment"'):
+        render(SECRET_COMPOSE.replace('environment: DB_PASS', 'environment: DB_PASS\n    name: other'), 's',
+               _secret_stack(), values=values)
