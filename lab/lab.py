@@ -203,7 +203,7 @@ def ensure_secrets(paths: Paths, topo: dict) -> dict:
 # Platform secrets of the lab (what a vault holds in production): variable -> file under .cache/lab/secrets/.
 # Random at first `up`, kept across runs. The stacks' `value_from` names are read from lab/etc.
 PLATFORM_SECRETS = ("phoenix_step_ca_password", "phoenix_step_ca_provisioner_password",
-                    "phoenix_portainer_admin_password")
+                    "phoenix_portainer_admin_password", "phoenix_portainer_agent_secret")
 
 
 def stack_secret_names() -> list[str]:

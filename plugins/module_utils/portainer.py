@@ -342,7 +342,11 @@ class PortainerClient:
                 endpoint, ', '.join(names) or 'none'))
         return int(found['Id'])
 
-    def create_endpoint(self, name, creation_type, url=None, tls=False, tls_skip_verify=False, group_id=None):
+    def create_endpoint(self, name, creation_type, url=None, tls=False, tls_skip_verify=False, group_id=None,
+                        tls_ca_cert=None):
+        """``tls_ca_cert``: the PEM text Portainer verifies the environment's certificate with (multipart file
+        TLSCACertFile, required by Portainer when TLS is on and TLSSkipVerify off; api/http/handler/endpoints/
+        endpoint_create.go Validate). No client certificate is sent (TLSSkipClientVerify)."""
         form = {'Name': name, 'EndpointCreationType': str(creation_type)}
         if url:
             form['URL'] = url
@@ -350,6 +354,9 @@ class PortainerClient:
             form['TLS'] = 'true'
             form['TLSSkipVerify'] = 'true' if tls_skip_verify else 'false'
             form['TLSSkipClientVerify'] = 'true'
+            if not tls_skip_verify and tls_ca_cert:
+                form['TLSCACertFile'] = {'filename': 'ca.pem', 'content': tls_ca_cert,
+                                         'mime_type': 'application/x-pem-file'}
         if group_id:
             form['GroupID'] = str(group_id)
         return self.request('POST', '/api/endpoints', form=form)

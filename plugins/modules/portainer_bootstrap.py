@@ -23,8 +23,11 @@ description:
     (C(POST /api/users/{id}/tokens)), removes older tokens with the same description, and writes the new one to
     O(token_file) with mode 0600 (on the host the module runs on; use C(delegate_to) to pick controller or target).
   - Registers environments (endpoints) by name - the local Docker socket or a Portainer agent URL. An existing
-    environment with the same name is kept.
-  - The returned C(api_key) is a secret - register the result only in tasks with C(no_log), or use O(token_file).
+    environment with the same name is kept. An agent environment with C(tls_skip_verify=false) is registered with
+    TLS verification on, against the CA in its C(tls_ca_cert) (Portainer's C(TLSCACertFile)); Portainer then refuses
+    an agent whose certificate that CA did not sign.
+  - The API token is returned (C(api_key)) only with O(return_api_key=true), never in a failure; prefer
+    O(token_file). Register the result of a task that asks for it only with C(no_log).
 options:
   url:
     description: Portainer's URL. Env C(PHOENIX_PORTAINER_URL).
@@ -56,10 +59,22 @@ options:
     description: Create a new token even when the stored one is valid.
     type: bool
     default: false
+  return_api_key:
+    description:
+      - Return the API token in C(api_key). Off by default, so that a result (or a log of it) does not carry it;
+        later tasks read O(token_file). Never returned in a failure.
+    type: bool
+    default: false
   endpoints:
     description:
       - Environments to register, each C(name), C(type) (V(local) for a Docker socket or V(agent)) and C(url)
         (V(unix:///var/run/docker.sock) by default for V(local); V(tcp://host:9001) for V(agent)).
+      - C(tls) (bool) talks TLS to the environment; C(tls_skip_verify) (bool, default V(false) when C(tls) is set)
+        skips the verification of its certificate; otherwise C(tls_ca_cert), the path of a PEM CA bundle on the host
+        the module runs on, is what Portainer verifies it with (required then).
+      - A Portainer agent (C(portainer/agent)) generates a self-signed certificate at every start and cannot serve
+        another one, so a real agent is registered with C(tls_skip_verify=true); its C(AGENT_SECRET) is what
+        authenticates the server to it (see docs/roles/portainer.md).
     type: list
     elements: dict
     default: []
@@ -108,7 +123,7 @@ EXAMPLES = r'''
 RETURN = r'''
 api_key:
   description: The API access token (secret).
-  returned: success, not in check mode when a token had to be created
+  returned: with O(return_api_key=true), on success, not in check mode when a token had to be created
   type: str
 admin_created:
   description: Whether this run created the administrator.
@@ -159,6 +174,7 @@ def main():
         token_file=dict(type='path'),
         token_description=dict(type='str', default='thinkheads.phoenix', no_log=False),
         rotate_token=dict(type='bool', default=False),
+        return_api_key=dict(type='bool', default=False, no_log=False),
         endpoints=dict(type='list', elements='dict', default=[]),
     )
     spec.update(conn)
@@ -172,6 +188,11 @@ def main():
             module.fail_json(msg='each endpoint needs a name and a type of local or agent (got %r)' % (entry,))
         if entry.get('type') == 'agent' and not entry.get('url'):
             module.fail_json(msg='agent endpoint %s needs a url (tcp://host:9001)' % entry['name'])
+        if entry.get('tls') and not entry.get('tls_skip_verify'):
+            ca = entry.get('tls_ca_cert')
+            if not ca or not os.path.isfile(ca):
+                module.fail_json(msg='endpoint %s: TLS with verification needs tls_ca_cert, the path of a PEM CA bundle '
+                                 '(got %r); or set tls_skip_verify' % (entry['name'], ca))
 
     client = PortainerClient(url=p['url'], username=p['username'], password=p['password'],
                              validate_certs=p['validate_certs'], ca_path=p['ca_path'], api_timeout=p['api_timeout'],
@@ -207,6 +228,8 @@ def main():
             except PortainerError as exc:
                 if exc.status not in (401, 403):
                     raise
+        if candidate:
+            _hide_unless_returned(module, candidate)
         if valid:
             result['api_key'] = candidate
             if p['token_file'] and not check:
@@ -222,7 +245,7 @@ def main():
                 old = [t for t in client.tokens(me['Id']) if t.get('description') == p['token_description']]
                 created = client.create_token(me['Id'], p['token_description'], p['password'])
                 raw = created['rawAPIKey']
-                module.no_log_values.discard(raw)
+                _hide_unless_returned(module, raw)
                 for token in old:
                     client.delete_token(me['Id'], int(token['id']))
                 result['api_key'] = raw
@@ -242,14 +265,29 @@ def main():
                 continue
             kind = ENDPOINT_CREATE_AGENT if entry.get('type') == 'agent' else ENDPOINT_CREATE_LOCAL
             url = entry.get('url') or ('unix:///var/run/docker.sock' if kind == ENDPOINT_CREATE_LOCAL else None)
+            ca_pem = None
+            if entry.get('tls') and not entry.get('tls_skip_verify'):
+                with open(entry['tls_ca_cert']) as handle:
+                    ca_pem = handle.read()
             created = client.create_endpoint(entry['name'], kind, url=url, tls=bool(entry.get('tls')),
-                                             tls_skip_verify=bool(entry.get('tls_skip_verify')))
+                                             tls_skip_verify=bool(entry.get('tls_skip_verify')), tls_ca_cert=ca_pem)
             endpoints[entry['name']] = created['Id']
         result['endpoints'] = endpoints
     except PortainerError as exc:
+        result.pop('api_key', None)     # never in a failure
         module.fail_json(msg=str(exc), api_calls=client.calls, **result)
+    if not p['return_api_key']:
+        result.pop('api_key', None)
     result['api_calls'] = client.calls
     module.exit_json(**result)
+
+
+def _hide_unless_returned(module, token):
+    """The token is masked in every output unless the caller asked for it (return_api_key)."""
+    if module.params['return_api_key']:
+        module.no_log_values.discard(token)
+    else:
+        module.no_log_values.add(token)
 
 
 def _write_token(module, path, token, result):

@@ -459,10 +459,14 @@ class Handler(BaseHTTPRequestHandler):
         if 'multipart/form-data' not in ctype:
             raise ApiError(400, 'Invalid request payload', 'request Content-Type isn\'t multipart/form-data')
         msg = BytesParser(policy=HTTP).parsebytes(b'Content-Type: ' + ctype.encode() + b'\r\n\r\n' + raw)
-        fields = {}
+        fields, files = {}, {}
         for part in msg.iter_parts():
             name = part.get_param('name', header='content-disposition')
             fields[name] = part.get_payload(decode=True).decode('utf-8')
+            # Go's Request.FormFile finds only parts with a file name (pkg/libhttp/request RetrieveMultiPartFormFile)
+            if part.get_filename() is not None:
+                files[name] = part.get_payload(decode=True)
+        self._form_files = files
         return fields
 
     def _client_address(self):
@@ -762,6 +766,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def _endpoint_create(self, raw):
         form = self._form(raw)
+        files = self._form_files
         name = form.get('Name') or ''
         if not name:
             raise ApiError(400, 'Invalid request payload', 'invalid environment name')
@@ -773,6 +778,25 @@ class Handler(BaseHTTPRequestHandler):
             raise ApiError(400, 'Invalid request payload', 'invalid environment type value. Value must be one of: '
                            '1 (Docker environment), 2 (Agent environment), 3 (Azure environment), 4 (Edge Agent '
                            'environment) or 5 (Local Kubernetes environment)')
+        # api/http/handler/endpoints/endpoint_create.go Validate: booleans are the exact text "true"
+        # (pkg/libhttp/request RetrieveBooleanMultiPartFormValue); TLSSkipVerify false needs TLSCACertFile,
+        # TLSSkipClientVerify false needs TLSCertFile and TLSKeyFile, each an uploaded file
+        tls = {'TLS': form.get('TLS') == 'true', 'TLSSkipVerify': False}
+        ca_pem = None
+        if tls['TLS']:
+            tls['TLSSkipVerify'] = form.get('TLSSkipVerify') == 'true'
+            if not tls['TLSSkipVerify']:
+                if not files.get('TLSCACertFile'):
+                    raise ApiError(400, 'Invalid request payload',
+                                   'invalid CA certificate file. Ensure that the file is uploaded correctly')
+                ca_pem = files['TLSCACertFile']
+            if form.get('TLSSkipClientVerify') != 'true':
+                if not files.get('TLSCertFile'):
+                    raise ApiError(400, 'Invalid request payload',
+                                   'invalid certificate file. Ensure that the file is uploaded correctly')
+                if not files.get('TLSKeyFile'):
+                    raise ApiError(400, 'Invalid request payload',
+                                   'invalid key file. Ensure that the file is uploaded correctly')
         if any(e['Name'] == name for e in self.db['endpoints']):
             raise ApiError(409, 'Name is not unique', 'Name is not unique')
         url = form.get('URL') or ''
@@ -781,8 +805,14 @@ class Handler(BaseHTTPRequestHandler):
                 raise ApiError(400, 'Invalid request payload', 'URL cannot be empty')
             parts = urlsplit(url if '://' in url else 'tcp://' + url)
             try:
-                socket.create_connection((parts.hostname, parts.port or 9001), timeout=5).close()
-            except (OSError, socket.timeout) as exc:
+                conn = socket.create_connection((parts.hostname, parts.port or 9001), timeout=5)
+                if ca_pem is not None:
+                    # api/agent/version.go GetAgentVersionAndPlatform: HTTPS to the agent with the TLS configuration
+                    # of api/crypto/tls.go CreateTLSConfigurationFromBytes (the uploaded CA, server name verified)
+                    context = ssl.create_default_context(cadata=ca_pem.decode('ascii', 'replace'))
+                    conn = context.wrap_socket(conn, server_hostname=parts.hostname)
+                conn.close()
+            except (OSError, socket.timeout, ssl.SSLError, ValueError) as exc:
                 raise ApiError(500, 'Unable to get environment type', str(exc)) from None
             endpoint = self.sim._add_endpoint(name, ENDPOINT_AGENT_DOCKER, 'tcp://%s:%d' % (parts.hostname,
                                                                                             parts.port or 9001))
@@ -794,6 +824,15 @@ class Handler(BaseHTTPRequestHandler):
             if why:
                 raise ApiError(500, 'Unable to initiate communications with environment', why)
             endpoint = self.sim._add_endpoint(name, ENDPOINT_DOCKER, url)
+        # api/http/handler/endpoints/endpoint_create.go createTLSSecuredEndpoint, storeTLSFiles: TLS settings kept,
+        # the CA stored under tls/<id>/ca.pem when the server is verified
+        endpoint['TLSConfig'] = dict(tls)
+        if ca_pem is not None:
+            folder = os.path.join(self.sim.store.dir, 'tls', str(endpoint['Id']))
+            os.makedirs(folder, exist_ok=True)
+            with open(os.path.join(folder, 'ca.pem'), 'wb') as handle:
+                handle.write(ca_pem)
+            endpoint['TLSConfig']['TLSCACert'] = os.path.join(folder, 'ca.pem')
         return 200, endpoint, None, None
 
     def _docker_proxy(self, request, endpoint_id, rest):
