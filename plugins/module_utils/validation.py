@@ -331,7 +331,8 @@ GUEST = {
     '!id': _vmid, '!name': _nonempty_str, '!hostname': _nonempty_str, '!network': NETWORK,
     'type': 'str', 'clone_from': _vmid, 'cores': _nonneg_int, 'memory_mb': _nonneg_int, 'swap_mb': _nonneg_int,
     'boot_order': _nonneg_int, 'boot_delay': _nonneg_int, 'disk_gb': 'number', 'storage_pool': 'str',
-    'template': 'str', 'features': ['str'], 'firewall': {'enabled': 'bool'}, 'gpus': ['int'], 'pct_options': ['str'],
+    'template': 'str', 'template_image': 'str', 'template_image_format': 'str', 'template_snapshot_name': 'str',
+    'features': ['str'], 'firewall': {'enabled': 'bool'}, 'gpus': ['int'], 'pct_options': ['str'],
     'mount_points': [{'!container_path': 'str', '!host_path': 'str', 'read_only': 'bool'}],
     'start_at_boot': 'bool', 'unprivileged': 'bool', 'is_template': 'bool',
     'user_config': {'username': 'str', 'ssh_authorized_keys': [_ssh_key]},
@@ -390,6 +391,8 @@ MODULE_RULES = {
     'proxmox_guest': {'api_url': URL_PVE, 'ssh_public_keys': dict(check=_each(_ssh_key)),
                       'guest': dict(shape=GUEST, hint='pass the normalized guest: the phoenix_guest host variable')},
     'proxmox_guest_info': {'api_url': URL_PVE},
+    'proxmox_image': {'api_url': URL_PVE, 'url': dict(url=dict(schemes=('https', 'http'))),
+                      'download_timeout': TIMEOUT},
     'proxmox_lxc_raw': {
         'conf_dir': dict(path='dir', hint='set conf_dir to where Proxmox keeps the container configs (/etc/pve/lxc '
                                           'on the Proxmox host)'),

@@ -22,6 +22,10 @@ description:
     C(dev[n]) from C(gpus). VM - C(name), C(cores), C(memory), C(net0), cloud-init C(ciuser), C(sshkeys),
     C(ipconfig0), C(nameserver), C(onboot), C(startup), C(agent), C(tags), C(description).
     Removed sub-options of a property string and managed keys no longer wanted are removed (C(delete)).
+  - A template guest (C(is_template), or C(template_snapshot_name)) is converted into a Proxmox template once it is
+    complete, and never takes a snapshot - Proxmox refuses to convert a guest that has snapshots and to snapshot a
+    template (qemu-server and pve-container C(template), pve-guest-common C(AbstractConfig.pm)). Its clones are
+    made from the template itself, which is the clean state C(template_snapshot_name) names.
   - The root disk is grown to C(storage_size_gb) / C(disk_size_gb); Proxmox cannot shrink disks, so a smaller
     size is reported as a warning. C(unprivileged) can only be chosen at creation; a difference is an error.
   - A run that finds nothing to change makes no write call (one C(GET) of the config with its pending changes,
@@ -63,6 +67,23 @@ options:
   storage:
     description: Storage for the root disk. Defaults to the guest's C(storage_pool).
     type: str
+  image:
+    description:
+      - Source of the boot disk of a VM created without a clone source - what Proxmox's C(import-from) takes, the
+        volume ID of an C(import) volume (V(local:import/noble-server-cloudimg-amd64.qcow2)) or, for root@pam
+        only, an absolute path on the node.
+      - Defaults, for a VM whose guest has C(template_image), to that image on O(image_storage) as
+        M(thinkheads.phoenix.proxmox_image) stores it (a C(.img) name becomes C(.qcow2), or the extension of the
+        guest's C(template_image_format)). Use M(thinkheads.phoenix.proxmox_image) first to make sure it is there.
+      - The VM is created with C(scsi0) imported from it (then grown to C(disk_size_gb)), a cloud-init drive,
+        C(serial0=socket) and C(vga=serial0) (cloud images write their console there), C(agent=1) and
+        C(boot=order=scsi0). Without an image a VM gets an empty C(scsi0) disk.
+      - Read only when the VM is created; a second run imports nothing.
+    type: str
+  image_storage:
+    description: Storage holding the guest's C(template_image) when O(image) is not given.
+    type: str
+    default: local
   clone_snapshot:
     description: Snapshot of the clone source to clone from (for a source that is not a template).
     type: str
@@ -229,6 +250,7 @@ from ansible_collections.thinkheads.phoenix.plugins.module_utils.proxmox_guest i
     OWNER_TAG, desired_lxc, desired_qemu, disk_size_gb, encode_for_api, guest_input_errors, keep_current_macs,
     managed_view, ostemplate_volid, owned, plan_config, config_from_pending, predict_pending,
 )
+from ansible_collections.thinkheads.phoenix.plugins.module_utils.proxmox_image import volume_names
 from ansible_collections.thinkheads.phoenix.plugins.module_utils.validation import check_options
 
 
@@ -304,11 +326,32 @@ class GuestRunner:
             self.task(create_guest(self.client, 'lxc', self.vmid, 'nodes/%s/lxc' % self.client.node, params, 'vzcreate'))
         else:
             params = dict((k, encode_for_api(k, v)) for k, v in desired.items())
-            params.update(vmid=self.vmid, scsihw='virtio-scsi-pci',
-                          scsi0='%s:%d' % (self.storage(), int(self.guest.get('disk_gb') or 8)),
-                          ide2='%s:cloudinit' % self.storage(), boot='order=scsi0', serial0='socket')
+            params.update(self.qemu_disks())
+            params.update(vmid=self.vmid)
             self.task(create_guest(self.client, 'qemu', self.vmid, 'nodes/%s/qemu' % self.client.node, params,
                                    'qmcreate'))
+
+    def image(self):
+        """The import-from source of a new VM's boot disk, or None for an empty disk."""
+        if self.params['image']:
+            return self.params['image']
+        name = self.guest.get('template_image')
+        if not name:
+            return None
+        content, filename = volume_names(name, 'import', self.guest.get('template_image_format') or 'qcow2')[0]
+        return '%s:%s/%s' % (self.params['image_storage'], content, filename)
+
+    def qemu_disks(self):
+        """The create parameters of a new VM's disks, cloud-init drive and console."""
+        image = self.image()
+        disks = dict(scsihw='virtio-scsi-pci', ide2='%s:cloudinit' % self.storage(), boot='order=scsi0',
+                     serial0='socket')
+        if image:
+            # qemu-server src/PVE/API2/Qemu.pm: a disk imported on create is written '<storage>:0,import-from=<src>'
+            disks.update(scsi0='%s:0,import-from=%s' % (self.storage(), image), vga='serial0')
+        else:
+            disks['scsi0'] = '%s:%d' % (self.storage(), int(self.guest.get('disk_gb') or 8))
+        return disks
 
     def clone(self, src):
         src_base = 'nodes/%s/%s/%d' % (self.client.node, self.kind, src)
@@ -511,6 +554,8 @@ class GuestRunner:
         self.before = managed_view(self.kind, current) if current else {}
         if current is None:
             self.result.update(changed=True, created=True, changes=dict(desired))
+            if self.kind == 'qemu' and not self.guest.get('clone_from'):
+                self.result['changes'].update(self.qemu_disks())
             if self.module.check_mode:
                 self.result['msg'] = ('%s %d does not exist yet (check mode): it would be created, then configured'
                                       % (self.kind, self.vmid))
@@ -623,6 +668,8 @@ def main():
         ostemplate=dict(type='str'),
         template_storage=dict(type='str', default='local'),
         storage=dict(type='str'),
+        image=dict(type='str'),
+        image_storage=dict(type='str', default='local'),
         clone_snapshot=dict(type='str'),
         full_clone=dict(type='bool', default=True),
         gpu_passthrough=dict(type='bool', default=True),

@@ -5,11 +5,20 @@ import os
 
 import pytest
 
+from image_server import NOBLE, ImageServer, tiny_qcow2
 from pve_env import REAL_PVE, REPO, ROOT_PASSWORD, TOKEN_ID, TOKEN_SECRET, Pve
 
 
+@pytest.fixture(scope='session')
+def image_server(tmp_path_factory):
+    """A loopback HTTPS server for cloud images and OS templates (pvesim trusts its CA for downloads)."""
+    server = ImageServer(tmp_path_factory.mktemp('images'), {NOBLE: tiny_qcow2()})
+    yield server
+    server.stop()
+
+
 @pytest.fixture(scope='module')
-def pve(tmp_path_factory):
+def pve(tmp_path_factory, image_server):
     if REAL_PVE:
         yield Pve(os.environ['PHOENIX_PVE_URL'], os.environ.get('PHOENIX_PVE_CA_FILE'),
                   os.environ['PHOENIX_PVE_TOKEN_ID'], os.environ['PHOENIX_PVE_TOKEN_SECRET'],
@@ -19,11 +28,11 @@ def pve(tmp_path_factory):
     from pvesim.server import start_server
     state = tmp_path_factory.mktemp('pvesim')
     server = start_server(state, tokens=['%s=%s' % (TOKEN_ID, TOKEN_SECRET)], passwords=['root@pam:' + ROOT_PASSWORD],
-                          control=True, task_seconds=0.05, strict=True)
+                          control=True, task_seconds=0.05, strict=True, download_ca=image_server.ca_file)
     try:
         control = Control(server.url, ca_file=str(server.ca_file))
         yield Pve(server.url, str(server.ca_file), TOKEN_ID, TOKEN_SECRET, control=control, state_dir=str(state),
-                  server=server, password=ROOT_PASSWORD)
+                  server=server, password=ROOT_PASSWORD, images=image_server)
     finally:
         server.stop()
 

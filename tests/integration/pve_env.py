@@ -22,7 +22,7 @@ class Pve:
     """Connection settings for the modules, plus the simulator's control interface when it is pvesim."""
 
     def __init__(self, url, ca_file, token_id, token_secret, control=None, state_dir=None, server=None,
-                 password=None, user='root@pam'):
+                 password=None, user='root@pam', images=None):
         self.url = url
         self.ca_file = ca_file
         self.token_id = token_id
@@ -32,6 +32,8 @@ class Pve:
         self.control = control
         self.state_dir = state_dir
         self.server = server
+        self.images = images        # image_server.ImageServer (pvesim only)
+        self._client = None
 
     @property
     def env(self):
@@ -64,6 +66,20 @@ class Pve:
 
     def requests(self):
         return self.control.requests() if self.control is not None else []
+
+    def api_get(self, path, **params):
+        """GET through the collection's client (root@pam's password, else the token); pvesim logs it like any GET."""
+        if self._client is None:
+            from ansible_collections.thinkheads.phoenix.plugins.module_utils.proxmox import PveClient
+            auth = dict(api_password=self.password) if self.password else dict(
+                api_token_id=self.token_id, api_token_secret=self.token_secret)
+            self._client = PveClient(self.url, api_user=self.user, ca_file=self.ca_file, **auth)
+        return self._client.get(path.lstrip('/'), **params)
+
+    def image_vars(self, *names):
+        """ansible-playbook arguments giving phoenix_images for ``names`` from the loopback image server."""
+        import json
+        return ['-e', json.dumps({'phoenix_images': dict((n, self.images.source(n)) for n in names)})]
 
     def clear_log(self):
         if self.control is not None:

@@ -17,6 +17,7 @@ import sys
 
 import pytest
 
+from image_server import NOBLE
 from modrun import run_module
 from pve_env import REAL_PVE, REPO
 
@@ -56,7 +57,7 @@ def playbook(pve, inventory, name, *extra):
            '-e', 'phoenix_create_storage=local-lvm',
            '-e', 'phoenix_create_apply_features=false', '-e', 'phoenix_create_gpu_preflight=false',
            '-e', 'phoenix_create_ostemplate=%s' % OSTEMPLATE]
-    cmd += list(extra)
+    cmd += pve.image_vars(NOBLE) + list(extra)
     result = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600, check=False)
     result.out = result.stdout + result.stderr
     return result

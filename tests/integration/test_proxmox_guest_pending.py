@@ -121,7 +121,9 @@ def test_check_mode_predicts_pending_keys_and_a_stopped_guest_takes_changes_at_o
 
 def test_vm_cores_stay_pending_until_the_restart(pve, topology):
     base = copy.deepcopy(topology.guests[9000])
-    base.update(id=1061, name='pending-vm', hostname='pending-vm', is_template=False)
+    # built from a cloud image pvesim ships (the project's own noble image needs a download)
+    base.update(id=1061, name='pending-vm', hostname='pending-vm', is_template=False,
+                template_image='debian-12-genericcloud-amd64.qcow2')
     base['network'] = dict(base['network'], mac=None, cidr='10.0.0.161/24')
     started(pve, base)
     guest = dict(base, cores=(base.get('cores') or 1) + 1, hostname='pending-vm2')

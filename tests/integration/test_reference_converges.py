@@ -14,6 +14,7 @@ import sys
 
 import pytest
 
+from image_server import NOBLE
 from pve_env import REAL_PVE, REPO
 
 pytestmark = pytest.mark.skipif(REAL_PVE, reason='creates the whole reference deployment: pvesim only')
@@ -41,7 +42,7 @@ def playbook(pve, inventory, *extra):
            '-e', 'phoenix_create_storage=local-lvm',
            '-e', 'phoenix_create_apply_features=false', '-e', 'phoenix_create_gpu_preflight=false',
            '-e', 'phoenix_create_ostemplate=%s' % OSTEMPLATE]
-    cmd += list(extra)
+    cmd += pve.image_vars(NOBLE) + list(extra)
     return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=900, check=False)
 
 
@@ -69,6 +70,12 @@ def test_reference_deployment_converges_on_the_second_run(pve, inventory):
     assert first.returncode == 0, first.stdout[-5000:] + first.stderr[-2000:]
     created = macs(pve)
     assert '9000.conf' in created and '1001.conf' in created and '1002.conf' in created
+    # 9000 is built from its cloud image (downloaded by Proxmox, checksum verified), then made a template
+    template = pve.api_get('/nodes/pve/qemu/9000/config')
+    assert template['template'] == 1 and template['vga'] == 'serial0', template
+    assert 'local:import/noble-server-cloudimg-amd64.qcow2' in [
+        v['volid'] for v in pve.api_get('/nodes/pve/storage/local/content', content='import')]
+    assert 'size=50G' in template['scsi0'], template['scsi0']      # vm_defaults.disk_size_gb
     pve.clear_log()
     second = playbook(pve, inventory, '--diff')
     assert second.returncode == 0, second.stdout[-5000:] + second.stderr[-2000:]

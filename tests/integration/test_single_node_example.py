@@ -17,6 +17,7 @@ import sys
 
 import pytest
 
+from image_server import NOBLE
 from pve_env import REAL_PVE, REPO
 
 pytestmark = pytest.mark.skipif(REAL_PVE, reason='creates the example platform: pvesim only')
@@ -39,16 +40,26 @@ def walkthrough():
 
 
 @pytest.fixture(scope='module')
-def pvesim(tmp_path_factory):
+def pvesim(tmp_path_factory, image_server):
     from pvesim.control import Control
     from pvesim.server import start_server
     state = tmp_path_factory.mktemp('pvesim')
     server = start_server(state, tokens=['%s=%s' % (TOKEN_ID, TOKEN_SECRET)], control=True, task_seconds=0.05,
-                          strict=True)
+                          strict=True, download_ca=image_server.ca_file)
     try:
         yield server, Control(server.url, ca_file=str(server.ca_file)), str(state)
     finally:
         server.stop()
+
+
+def download_on_the_host(server, image_server):
+    """What the README's host section does with pvesh: Proxmox downloads the Ubuntu cloud image as import content
+    (here from the loopback image server, checksum verified)."""
+    from ansible_collections.thinkheads.phoenix.plugins.module_utils.proxmox import PveClient
+    client = PveClient(server.url, api_token_id=TOKEN_ID, api_token_secret=TOKEN_SECRET, ca_file=str(server.ca_file))
+    client.wait_task(client.post('nodes/pve/storage/local/download-url', content='import',
+                                 filename='noble-server-cloudimg-amd64.qcow2', url=image_server.url(NOBLE),
+                                 checksum=image_server.sha256(NOBLE), **{'checksum-algorithm': 'sha256'}))
 
 
 def recaps(stdout):
@@ -58,8 +69,12 @@ def recaps(stdout):
     return out
 
 
-def test_readme_walkthrough_works_as_written(pvesim, tmp_path):
+def test_readme_walkthrough_works_as_written(pvesim, tmp_path, image_server):
     server, control, state = pvesim
+    readme = open(os.path.join(EXAMPLE, 'README.md')).read()
+    assert 'download-url --content import --filename noble-server-cloudimg-amd64.qcow2' in readme
+    download_on_the_host(server, image_server)
+    control.clear_requests()
     commands = walkthrough()
     exports = [c for c in commands if c.startswith('export ')]
     assert len(exports) == 1, commands

@@ -463,4 +463,3 @@ def _fetch(sim: Sim, url: str, tmp: str, verify: bool, compression: str | None, 
     log.append(f"{_timestamp()} ({rate}B/s) - '{tmp}' saved [{received}/{length or received}]")
     log.append("")
     return {"size": out_size, "digests": {a: h.hexdigest() for a, h in hashes.items()}, "header": header}
-

@@ -15,6 +15,7 @@ import difflib
 import heapq
 import os
 
+from ansible_collections.thinkheads.phoenix.plugins.module_utils.config.images import guest_image
 from ansible_collections.thinkheads.phoenix.plugins.module_utils.config.loader import (
     read_json, schema_errors, validate_schema,
 )
@@ -329,6 +330,7 @@ def _build_guest(gid, gtype, raw, file, base, ctx, declared=None):
                                            ctx['group_refs'])
     guest['traefik_service'] = _traefik_service(raw, ctx['domain'], file, base, report)
     guest['docker_stacks'] = _docker_stacks(raw, ctx['environment'])
+    guest['image'] = guest_image(gtype, raw, guest['clone_from'], file, base, report)
     # Raw fields that have a normalized counterpart are dropped so that each fact is stated once.
     for key in RAW_REPLACED:
         guest.pop(key, None)

@@ -57,6 +57,10 @@ ANSIBLE_VAR_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 ENV_VAR_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 ABSOLUTE_PATH_PATTERN = r"^/"
 URL_PATTERN = r"^https?://[^\s/]+(/\S*)?$"
+HTTPS_FILE_URL_PATTERN = r"^https://[^\s/?#]+/\S+$"
+HEX_PATTERN = r"^[0-9A-Fa-f]+$"
+# Proxmox's download-url checksum-algorithm enum (pve-storage src/PVE/API2/Storage/Status.pm download_url)
+CHECKSUM_ALGORITHMS = ["md5", "sha1", "sha224", "sha256", "sha384", "sha512"]
 FW_ACTION_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]*$"
 FW_PROTO_PATTERN = r"^[a-z0-9-]+$|^[0-9]+$"
 # Only the rough shape of a port spec: the config model checks the numbers, ranges and lists itself
@@ -93,6 +97,8 @@ PATTERN_HINTS = {
     ENV_VAR_PATTERN: "a variable name (letters, digits and '_', not starting with a digit)",
     FW_ACTION_PATTERN: "a valid name (letters, digits, '_' and '-', starting with a letter)",
     TRAEFIK_LABEL_PATTERN: "a Traefik label 'traefik.<key>=<value>'",
+    HTTPS_FILE_URL_PATTERN: "an https URL of a file (https://host/path/file)",
+    HEX_PATTERN: "a hexadecimal checksum",
 }
 
 FIREWALL_LOG_LEVELS = ["emerg", "alert", "crit", "err", "warning", "notice", "info", "debug", "nolog"]
@@ -991,9 +997,11 @@ _GUEST_COMMON = {
         "routed or synced."
     ),
     "template_snapshot_name": _string(
-        "Name of the snapshot taken when the guest is complete; clones of this guest are "
-        "made from it. A guest with this field is treated as a clone source (template) even "
-        "without is_template.",
+        "Name of the clean state other guests are cloned from. A guest with this field is "
+        "treated as a clone source (template) even without is_template. Proxmox cannot convert "
+        "a guest with snapshots into a template, nor snapshot a template, so the collection "
+        "converts the guest into a Proxmox template and takes no snapshot: the template is that "
+        "clean state.",
         pattern=SNAPSHOT_NAME_PATTERN,
     ),
     "tests": _ref("test_suites", "Tests the health playbook runs against this guest."),
@@ -1013,6 +1021,16 @@ _LXC_ONLY = {
         "ID (storage:vztmpl/file) or a path to the template archive on the hypervisor.",
         minLength=1,
     ),
+    "template_url": _string(
+        "https URL Proxmox downloads 'template' from when the template storage lacks it (without "
+        "it, Proxmox's appliance index is searched for the file name).",
+        pattern=HTTPS_FILE_URL_PATTERN,
+    ),
+    "template_checksum": _string(
+        "Hex checksum of the file at template_url; Proxmox verifies it after the download.",
+        pattern=HEX_PATTERN,
+    ),
+    "template_checksum_algorithm": _string("Algorithm of template_checksum.", enum=CHECKSUM_ALGORITHMS),
     "storage_size_gb": _integer("Root disk size in GiB.", minimum=1),
     "unprivileged": _boolean("Run as an unprivileged container (recommended). Defaults to true."),
     "clone_from_ctid": _ref(
@@ -1087,9 +1105,28 @@ _VM_ONLY = {
         "one).",
     ),
     "template_image": _string(
-        "Cloud image file a template VM is built from (for example "
-        "noble-server-cloudimg-amd64.img), downloaded to the ISO storage.",
+        "Cloud image file a VM that is not cloned is built from (for example "
+        "noble-server-cloudimg-amd64.img): its boot disk is imported from it. The create playbook "
+        "looks for it as 'import' content of the image storage (a .img name is stored as .qcow2, "
+        "or the extension of template_image_format) and, when it is missing, has Proxmox download "
+        "it from template_image_url (or the playbook variable phoenix_images).",
         minLength=1,
+    ),
+    "template_image_url": _string(
+        "https URL Proxmox downloads template_image from when the storage lacks it.",
+        pattern=HTTPS_FILE_URL_PATTERN,
+    ),
+    "template_image_checksum": _string(
+        "Hex checksum of the file at template_image_url; Proxmox verifies it after the download.",
+        pattern=HEX_PATTERN,
+    ),
+    "template_image_checksum_algorithm": _string(
+        "Algorithm of template_image_checksum.", enum=CHECKSUM_ALGORITHMS,
+    ),
+    "template_image_format": _string(
+        "Disk format of template_image (Ubuntu's and Debian's .img cloud images are qcow2, the "
+        "default); names the 'import' volume it is stored as.",
+        enum=["qcow2", "raw", "vmdk"],
     ),
     "disk_size_gb": _integer("Size of the VM's disk in GiB.", minimum=1),
     "network_bridge": _string(
