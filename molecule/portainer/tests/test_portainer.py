@@ -93,9 +93,16 @@ def test_release_installed_from_the_archive(host):
 
 
 def test_secrets_are_root_only(host):
-    for path in ('/etc/portainer/tls/portainer.key', '/etc/portainer/admin_password'):
+    for path in ('/etc/portainer/tls/portainer.key', '/etc/portainer/agent.env'):
         secret = host.file(path)
         assert secret.user == 'root' and secret.mode == 0o600, path
+    assert host.file('/etc/portainer/agent.env').contains('^AGENT_SECRET=".+"$')
+
+
+def test_admin_password_file_is_gone_after_the_bootstrap(host):
+    assert not host.file('/etc/portainer/admin_password').exists
+    assert host.file('/var/lib/portainer/.phoenix-admin-initialized').exists
+    assert '--admin-password-file' not in host.file('/etc/systemd/system/portainer.service').content_string
 
 
 def test_certificate_names(host):
