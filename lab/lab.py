@@ -22,6 +22,7 @@ import json
 import os
 import re
 import secrets as secrets_module
+import shutil
 import socket
 import ssl
 import subprocess
@@ -66,6 +67,11 @@ MNT_VOLUME = "phoenix-lab-mnt"       # the hypervisor's /mnt/pve (guest bind mou
 NODE = "pve"
 TOKEN_ID = "root@pam!phoenix-lab"
 API_PORT = 8006
+# The lab's image mirror: lab/pvesim/image_server.py on the lab network's host address, serving the cloud image the
+# lab's VM template 9000 is built from (a small qcow2); pvesim downloads it through download-url and trusts its CA
+# (IMAGE_CA in the TLS folder it mounts) as a real node trusts its system store.
+IMAGE_CA = "image-ca.pem"
+LAB_IMAGES = ("noble-server-cloudimg-amd64.img",)
 TASK_SECONDS = os.environ.get("PHOENIX_LAB_TASK_SECONDS", "0.05")
 RUN_OPTIONS = dict(   # systemd as PID 1 on these machines (--privileged fails here)
     cap_add=["ALL"], cap_drop=["SYS_RESOURCE"],
@@ -398,6 +404,7 @@ def pvesim_args(topo: dict, secrets: dict) -> str:
         f"--password root@pam:{secrets['token_secret']}", f"--task-seconds {TASK_SECONDS}",
         "--backend docker", f"--docker-bridge {topo['bridge']}={NETWORK}",
         f"--docker-path-map /mnt/pve={MNT_VOLUME}", "--docker-authorized-keys /etc/pvesim/authorized_keys",
+        f"--download-ca /etc/pvesim/tls/{IMAGE_CA}",
     ]
     return " ".join(args)
 
@@ -790,6 +797,33 @@ def cmd_up(args) -> int:
     write_inventory(paths, topo, secrets)
     say("inventory", str(paths.inventory))
     ensure_network(client, topo)
+    mirror = start_image_mirror(paths, topo)
+    try:
+        return _up(args, paths, topo, client, secrets, timings)
+    finally:
+        mirror.stop()
+
+
+def start_image_mirror(paths: Paths, topo: dict):
+    """Serve LAB_IMAGES over HTTPS on the lab network's host address for as long as `up` runs; pvesim trusts its
+    CA (rewritten each time: pvesim reads it at each download) and the playbooks get phoenix_images."""
+    sys.path.insert(0, str(LAB / "pvesim"))
+    from image_server import ImageServer, tiny_qcow2  # noqa: E402 - lab/pvesim is not an installed package
+
+    mirror = ImageServer(paths.cache / "image-mirror", {name: tiny_qcow2() for name in LAB_IMAGES},
+                         host=topo["gateway"])
+    paths.tls.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(mirror.ca_file, paths.tls / IMAGE_CA)
+    images = {name: mirror.source(name) for name in LAB_IMAGES}
+    text = paths.extra_vars.read_text()
+    marker = "# image mirror (lab/pvesim/image_server.py), for as long as lab.py up runs\n"
+    text = text.split(marker)[0] + marker + "phoenix_images: " + json.dumps(images) + "\n"
+    _write(paths.extra_vars, text)
+    say("images", f"image mirror at {mirror.base} ({', '.join(LAB_IMAGES)})")
+    return mirror
+
+
+def _up(args, paths: Paths, topo: dict, client, secrets: dict, timings: dict) -> int:
     container = ensure_hypervisor(client, paths, topo, secrets)
     api = Api(paths, topo, secrets)
     version = wait_for_api(api, container)

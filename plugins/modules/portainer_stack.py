@@ -250,6 +250,8 @@ from ansible_collections.thinkheads.phoenix.plugins.module_utils.swarm_stack imp
 from ansible_collections.thinkheads.phoenix.plugins.module_utils.validation import check_options
 
 # Docker's rule for a secret's name (swarmkit api/validation: 64 characters of [a-zA-Z0-9-_.])
+# Docker's refusal to remove a network that tasks still use, as Portainer passes it on
+_IN_USE_RE = re.compile(r'is in use by task|has active endpoints|network .* in use', re.I)
 _SECRET_NAME_RE = re.compile(r'^[a-zA-Z0-9](?:[a-zA-Z0-9-_.]*[a-zA-Z0-9])?$')
 SECRET_LABEL = 'io.thinkheads.phoenix.secret'
 DEPLOY_KEYS = ('POST /api/stacks/create/swarm/string', 'PUT /api/stacks/{id}', 'DELETE /api/stacks/{id}',
@@ -344,6 +346,26 @@ class Runner:
                 self.fail('secret name %s: Docker allows 64 characters of a-z, A-Z, 0-9, "-", "_" and "." and the '
                           'module adds 11 ("_" and a version), so at most 53' % entry['name'])
             self.stack_secrets.append({'name': str(entry['name']), 'value': entry['value']})
+
+    def remove(self, call, name):
+        """A stack removal, sent again while Docker refuses to remove the stack's network because tasks of its
+        just-removed services still use it (docker/cli stack/swarm/remove.go reports the resources it could not
+        remove, and Portainer's stack delete fails with that); each later removal finds no service and removes what
+        is left. Gives up after wait_timeout seconds."""
+        deadline = time.time() + self.module.params['wait_timeout']
+        delay = 1.0
+        while True:
+            try:
+                return call()
+            except PortainerError as exc:
+                text = str(getattr(exc, 'message', '') or exc)
+                if not _IN_USE_RE.search(text) or time.time() + delay > deadline:
+                    raise
+                last = text.strip().splitlines()[-1][:160]
+                self.module.warn('stack %s: its network is still in use by tasks that are stopping (%s); removing it '
+                                 'again in %.0fs' % (name, last, delay))
+                time.sleep(delay)
+                delay = min(delay * 2, 8.0)
 
     def add_diff(self, old_compose, old_env):
         """The compose and env diffs. The deployed env's values are hidden when they are secret (by the names
@@ -499,7 +521,7 @@ class Runner:
                 self.add_diff(client.stack_file(stack['Id']), stack.get('Env'))
                 if not check:
                     try:
-                        client.delete_stack(stack['Id'], eid)
+                        self.remove(lambda: client.delete_stack(stack['Id'], eid), name)
                     except PortainerError as exc:
                         # the answer was lost: sent again only while Portainer still lists the stack
                         if not exc.unsure:
@@ -515,7 +537,7 @@ class Runner:
                 else:
                     self.result.update(changed=True, action='deleted')
                     if not check:
-                        client.delete_external_stack(name, eid)
+                        self.remove(lambda: client.delete_external_stack(name, eid), name)
                         if p['wait']:
                             wait_removed(docker_get, name, p['wait_timeout'])
             return

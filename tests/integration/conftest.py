@@ -5,8 +5,8 @@ import os
 
 import pytest
 
-from image_server import NOBLE, ImageServer, tiny_qcow2
 from pve_env import REAL_PVE, REPO, ROOT_PASSWORD, TOKEN_ID, TOKEN_SECRET, Pve
+from image_server import NOBLE, ImageServer, tiny_qcow2
 
 
 @pytest.fixture(scope='session')

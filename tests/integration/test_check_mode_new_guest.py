@@ -17,9 +17,9 @@ import sys
 
 import pytest
 
-from image_server import NOBLE
 from modrun import run_module
 from pve_env import REAL_PVE, REPO
+from image_server import NOBLE
 
 pytestmark = pytest.mark.skipif(REAL_PVE, reason='needs guests that do not exist: runs against pvesim only')
 BIN = os.path.dirname(sys.executable)

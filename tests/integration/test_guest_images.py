@@ -15,9 +15,9 @@ import sys
 
 import pytest
 
-from image_server import NOBLE, tiny_qcow2
 from modrun import run_module
 from pve_env import REAL_PVE, REPO
+from image_server import NOBLE, tiny_qcow2
 
 pytestmark = pytest.mark.skipif(REAL_PVE, reason='serves images from a loopback server: pvesim only')
 GIB = 1024 ** 3

@@ -14,8 +14,8 @@ import sys
 
 import pytest
 
-from image_server import NOBLE
 from pve_env import REAL_PVE, REPO
+from image_server import NOBLE
 
 pytestmark = pytest.mark.skipif(REAL_PVE, reason='creates the whole reference deployment: pvesim only')
 BIN = os.path.dirname(sys.executable)

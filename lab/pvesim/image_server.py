@@ -1,8 +1,9 @@
 # -*- coding: utf-8 -*-
-"""A loopback HTTPS server for cloud images and OS templates, with its own CA, for the download tests.
+"""A stand-in for an image mirror (such as cloud-images.ubuntu.com): an HTTPS server with its own CA that serves
+cloud images and OS templates, for the tests (on loopback) and the lab (on the lab network's host address).
 
-pvesim verifies the server against ``ca_file`` (as a real Proxmox node verifies a download against its trust
-store), so the tests exercise a verified https download end to end without leaving this machine.
+pvesim verifies it against ``ca_file`` (pvesim --download-ca, as a real Proxmox node verifies a download against
+its trust store), so a verified https download runs end to end without leaving this machine.
 """
 
 import datetime
@@ -50,7 +51,7 @@ def _cert(subject, issuer, key, signer, ca, sans=None):
 class ImageServer:
     """Serve ``files`` ({name: bytes}) at https://127.0.0.1:<port>/images/<name>."""
 
-    def __init__(self, directory, files=None, host='127.0.0.1'):
+    def __init__(self, directory, files=None, host='127.0.0.1', port=0):
         self.directory = str(directory)
         os.makedirs(os.path.join(self.directory, 'images'), exist_ok=True)
         self.requests = []
@@ -84,7 +85,7 @@ class ImageServer:
             def log_message(self, *args):
                 pass
 
-        self.httpd = http.server.ThreadingHTTPServer((host, 0), Handler)
+        self.httpd = http.server.ThreadingHTTPServer((host, port), Handler)
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(cert_file, key_file)
         self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
