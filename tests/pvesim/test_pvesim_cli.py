@@ -60,3 +60,27 @@ def test_vendored_subset_is_up_to_date():
                "--apidoc", SHARED_APIDOC]
     result = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stderr
+
+
+def test_cli_node_repeated_makes_a_cluster(tmp_path):
+    env = dict(os.environ, PYTHONPATH=PVESIM)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pvesim", "--listen", "127.0.0.1:0", "--state-dir", str(tmp_path / "state"),
+         "--token", "root@pam!ci=abc", "--node", "a", "--node", "b"],
+        env=env, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        line = proc.stderr.readline()
+        match = re.search(r"listening on (https://\S+) \(nodes a b,", line)
+        assert match, line
+        session = requests.Session()
+        session.trust_env = False
+        response = session.get(match.group(1) + "/api2/json/cluster/status",
+                               verify=str(tmp_path / "state" / "tls" / "ca.pem"),
+                               headers={"Authorization": "PVEAPIToken=root@pam!ci=abc"}, timeout=10)
+        assert [(s["type"], s["name"]) for s in response.json()["data"]] == [
+            ("cluster", "pvesim"), ("node", "a"), ("node", "b")]
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    assert proc.returncode == 0

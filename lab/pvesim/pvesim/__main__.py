@@ -20,7 +20,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="accepted API token (repeatable)")
     parser.add_argument("--password", action="append", default=[], metavar="USER@REALM:PASSWORD",
                         help="accepted login for /access/ticket (repeatable)")
-    parser.add_argument("--node", default="pve", help="node name (default %(default)s)")
+    parser.add_argument("--node", action="append", default=[], metavar="NAME",
+                        help="node name (default pve); repeat for a cluster of several nodes, the first being "
+                             "the one whose /etc/pve/lxc and /etc/pve/qemu-server the state directory holds")
     parser.add_argument("--task-seconds", type=float, default=0.2, help="duration of async tasks (default %(default)s)")
     parser.add_argument("--status-delay", type=float, default=None, metavar="S",
                         help="seconds a new guest shows status 'unknown' in /cluster/resources (default 0)")
@@ -91,7 +93,8 @@ def main(argv=None) -> int:
         backend = make_backend(args)
         server = make_server(
             args.state_dir, listen=args.listen, tls_dir=args.tls_dir, tokens=args.token, passwords=args.password,
-            node=args.node, task_seconds=args.task_seconds, status_delay=args.status_delay,
+            node=(args.node or ["pve"])[0], nodes=args.node or None, task_seconds=args.task_seconds,
+            status_delay=args.status_delay,
             apidoc=args.apidoc or default_apidoc_path(),
             strict=args.strict, control=args.control, tls=not args.no_tls, verbose=args.verbose,
             backend=backend, download_ca=args.download_ca,
@@ -104,7 +107,8 @@ def main(argv=None) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, terminate)
-    print(f"pvesim listening on {server.url} (node {args.node}, apidoc {server.sim.schema.source}"
+    print(f"pvesim listening on {server.url} (node{'s' if len(server.sim.nodes) > 1 else ''} "
+          f"{' '.join(server.sim.nodes)}, apidoc {server.sim.schema.source}"
           f"{', CA ' + server.ca_file if server.ca_file else ''}{', control on' if args.control else ''}"
           f", backend {server.sim.backend.name})",
           file=sys.stderr, flush=True)

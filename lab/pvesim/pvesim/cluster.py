@@ -7,7 +7,7 @@ import time
 from .errors import ApiError, fail
 from .formats import split_list
 from .routes import Request, route
-from .state import GIB, STORAGES, Sim
+from .state import GIB, Sim
 
 PVE_VERSION = {"version": "9.0.10", "release": "9.0", "repoid": "deb1ca707ec72a89"}
 NODE_CPUS = 16
@@ -42,9 +42,9 @@ def ticket_create(sim: Sim, req: Request):
     }
 
 
-def _node_entry(sim: Sim) -> dict:
+def _node_entry(sim: Sim, node: str) -> dict:
     return {
-        "node": sim.node, "status": "online", "type": "node", "id": f"node/{sim.node}",
+        "node": node, "status": "online", "type": "node", "id": f"node/{node}",
         "maxcpu": NODE_CPUS, "cpu": 0.02, "maxmem": NODE_MEM, "mem": 4 * GIB,
         "maxdisk": 100 * GIB, "disk": 10 * GIB, "uptime": int(time.time() - sim.started), "level": "",
         "ssl_fingerprint": "00:" * 31 + "00",
@@ -53,7 +53,7 @@ def _node_entry(sim: Sim) -> dict:
 
 @route("GET", "/nodes")
 def nodes(sim: Sim, req: Request):
-    return [_node_entry(sim)]
+    return [_node_entry(sim, node) for node in sim.nodes]
 
 
 @route("GET", "/nodes/{node}")
@@ -91,7 +91,7 @@ def node_status(sim: Sim, req: Request):
 def storage_list(sim: Sim, req: Request):
     wanted = set(split_list(req.params.get("content")))
     result = []
-    for storage in STORAGES:
+    for storage in sim.storages:
         if req.params.get("storage") and req.params["storage"] != storage:
             continue
         status = sim.storage_status(storage)
@@ -149,7 +149,9 @@ def storage_volume(sim: Sim, req: Request):
 def _task(sim: Sim, req: Request):
     upid = req.params["upid"]
     task = sim.tasks.get(upid)
-    if task is None:
+    # pve-manager PVE/API2/Tasks.pm read_task_status/read_task_log: the task file is looked for on the node in
+    # the path (proxyto node), so another node's UPID is no task there
+    if task is None or task.node != sim.node:
         fail(f"no such task '{upid}'" if upid.startswith("UPID:") else f"unable to parse worker upid '{upid}'")
     return task
 
@@ -165,6 +167,8 @@ def task_list(sim: Sim, req: Request):
     limit = req.int("limit", 50)
     result = []
     for task in sim.tasks.list():
+        if task.node != sim.node:
+            continue
         if vmid is not None and task.id != str(vmid):
             continue
         if typefilter and typefilter not in task.type:
@@ -222,39 +226,61 @@ def task_stop(sim: Sim, req: Request):
 def cluster_resources(sim: Sim, req: Request):
     from .guests import _status
 
+    # pve-manager PVE/API2/Cluster.pm resources: every guest of the cluster's vmlist with the node that holds it,
+    # every node, and each storage once per node it is available on (a shared one too, with `shared` 1)
     wanted = req.params.get("type")
     result = []
     if wanted in (None, "vm"):
-        for kind, vmid in sim.all_guests():
-            conf = sim.load_conf(kind, vmid, missing_ok=True)
+        for kind, vmid, name in sim.cluster_guests():
+            conf = sim.load_conf(kind, vmid, missing_ok=True, node=name)
             if conf is None:
                 continue
             if sim.status_unknown(vmid):
                 # pve-manager PVE/API2Tools.pm extract_vm_stats: no RRD data from pvestatd yet, so only the
                 # guest's identity and status 'unknown' (Cluster.pm resources adds lock and tags from the config)
-                item = {"id": f"{kind}/{vmid}", "vmid": vmid, "node": sim.node, "type": kind, "status": "unknown"}
+                item = {"id": f"{kind}/{vmid}", "vmid": vmid, "node": name, "type": kind, "status": "unknown"}
                 item.update({k: conf.options[k] for k in ("lock", "tags") if conf.options.get(k)})
                 result.append(item)
                 continue
-            item = _status(sim, kind, vmid, conf, brief=True)
-            item.update({"id": f"{kind}/{vmid}", "node": sim.node, "maxcpu": item.pop("cpus")})
+            with sim.on_node(name):
+                item = _status(sim, kind, vmid, conf, brief=True)
+            item.update({"id": f"{kind}/{vmid}", "node": name, "maxcpu": item.pop("cpus")})
             item.setdefault("template", 0)
             item.pop("maxswap", None)
             item.pop("swap", None)
             result.append(item)
     if wanted in (None, "node"):
-        node = _node_entry(sim)
-        node.pop("ssl_fingerprint")
-        node["cgroup-mode"] = 2
-        result.append(node)
+        for name in sim.nodes:
+            node = _node_entry(sim, name)
+            node.pop("ssl_fingerprint")
+            node["cgroup-mode"] = 2
+            result.append(node)
     if wanted in (None, "storage"):
-        for storage in STORAGES:
-            status = sim.storage_status(storage)
-            result.append({
-                "id": f"storage/{sim.node}/{storage}", "type": "storage", "storage": storage, "node": sim.node,
-                "status": "available", "plugintype": status["type"], "content": status["content"],
-                "shared": status["shared"], "maxdisk": status["total"], "disk": status["used"],
-            })
+        for name in sim.nodes:
+            with sim.on_node(name):
+                for storage in sim.storages:
+                    status = sim.storage_status(storage)
+                    result.append({
+                        "id": f"storage/{name}/{storage}", "type": "storage", "storage": storage, "node": name,
+                        "status": "available", "plugintype": status["type"], "content": status["content"],
+                        "shared": status["shared"], "maxdisk": status["total"], "disk": status["used"],
+                    })
+    return result
+
+
+@route("GET", "/cluster/status")
+def cluster_status(sim: Sim, req: Request):
+    # pve-manager PVE/API2/Cluster.pm get_status: a `cluster` entry only when the nodes form a
+    # corosync cluster (a lone node lists only itself), then one `node` entry per member; `local` marks the
+    # node that answered (the first node here: pvesim is reached through it)
+    result = []
+    if len(sim.nodes) > 1:
+        result.append({"type": "cluster", "id": "cluster", "name": "pvesim", "nodes": len(sim.nodes),
+                       "quorate": 1, "version": len(sim.nodes)})
+    for index, name in enumerate(sim.nodes, start=1):
+        result.append({"type": "node", "id": f"node/{name}", "name": name, "nodeid": index if len(sim.nodes) > 1
+                       else 0, "ip": f"127.0.0.{index}", "online": 1, "local": int(name == sim.local_node),
+                       "level": ""})
     return result
 
 
@@ -265,7 +291,7 @@ def nextid(sim: Sim, req: Request):
         if sim.guest_kind(int(vmid)) is None:
             return str(vmid)
         raise ApiError(400, "Parameter verification failed.", {"vmid": f"VM {vmid} already exists"})
-    used = {vmid for _kind, vmid in sim.all_guests()}
+    used = {vmid for _kind, vmid in sim.all_guests()}  # the whole cluster's
     candidate = 100
     while candidate in used:
         candidate += 1
@@ -274,7 +300,7 @@ def nextid(sim: Sim, req: Request):
 
 @route("GET", "/cluster")
 def cluster_index(sim: Sim, req: Request):
-    return [{"name": n} for n in ("firewall", "nextid", "resources")]
+    return [{"name": n} for n in ("firewall", "nextid", "resources", "status")]
 
 
 # -- pools: none exist (pvesim has no pool support; the inventory plugins list them) ----

@@ -15,17 +15,18 @@ from .images import find_volume, parse_volname, parse_volume_id, qcow2_info, vol
 from .pending import apply_all, merged_section, pending_deletes, pending_items, stage, working_copy
 from .privs import check_ct_root_only, is_root, mount_type, update_deletes
 from .routes import Request, guest_paths, route
-from .state import GIB, STORAGES, TYPE_NAMES, Sim, format_size, random_mac
+from .state import GIB, TYPE_NAMES, Sim, format_size, random_mac
 
 NEW_DISK_RE = re.compile(r"^([a-z][a-z0-9\-_.]*[a-z0-9]):(\d+(?:\.\d+)?)$", re.I)
 TASK_NAMES = {
     "lxc": {"create": "vzcreate", "start": "vzstart", "stop": "vzstop", "shutdown": "vzshutdown",
             "reboot": "vzreboot", "destroy": "vzdestroy", "clone": "vzclone", "template": "vztemplate",
-            "snapshot": "vzsnapshot", "delsnapshot": "vzdelsnapshot", "rollback": "vzrollback", "resize": "resize"},
+            "snapshot": "vzsnapshot", "delsnapshot": "vzdelsnapshot", "rollback": "vzrollback", "resize": "resize",
+            "migrate": "vzmigrate"},
     "qemu": {"create": "qmcreate", "start": "qmstart", "stop": "qmstop", "shutdown": "qmshutdown",
              "reboot": "qmreboot", "destroy": "qmdestroy", "clone": "qmclone", "template": "qmtemplate",
              "snapshot": "qmsnapshot", "delsnapshot": "qmdelsnapshot", "rollback": "qmrollback", "resize": "resize",
-             "config": "qmconfig"},
+             "config": "qmconfig", "migrate": "qmigrate"},
 }
 # parameters of create/update that are not config options
 LXC_CREATE_ONLY = {"node", "vmid", "ostemplate", "password", "ssh-public-keys", "start", "storage", "pool", "force",
@@ -276,7 +277,7 @@ def _apply_options(sim: Sim, kind: str, vmid: int, conf: GuestConf, params: dict
 @route("GET", "/nodes/{node}/lxc", "/nodes/{node}/qemu")
 def list_guests(sim: Sim, req: Request):
     result = []
-    for kind, vmid in sim.all_guests():
+    for kind, vmid in sim.all_guests(sim.node):
         if kind != req.kind:
             continue
         conf = sim.load_conf(kind, vmid, missing_ok=True)
@@ -957,10 +958,17 @@ def clone(sim: Sim, req: Request):
     snapname = req.params.get("snapname")
     storage = req.params.get("storage")
     target = req.params.get("target")
-    if target and target != sim.node:
-        fail(f"can't clone {TYPE_NAMES[kind]} to node '{target}' ({TYPE_NAMES[kind]} uses local storage)")
+    # pve-container src/PVE/API2/LXC.pm clone_vm, qemu-server src/PVE/API2/Qemu.pm clone_vm: `target` naming the
+    # node itself (or localhost) is no target; another node must be a cluster member (PVE::Cluster
+    # check_node_exists), a `storage` given with it must be shared
+    if target in (sim.node, "localhost"):
+        target = None
+    if target and target not in sim.nodes:
+        fail(f"no such cluster node '{target}'")
     if storage:
-        sim.storage(storage)
+        scfg = sim.storage(storage)
+        if target and not scfg["shared"]:
+            fail(f"can't clone to non-shared storage '{storage}'")
     is_template = conf.options.get("template") == "1"
     full = req.params.get("full")
     full = (not is_template) if full is None else _text(full) == "1"
@@ -984,6 +992,15 @@ def clone(sim: Sim, req: Request):
         options[name_key] = new_name
     elif kind == "qemu":
         options["name"] = f"Copy-of-VM-{options.get('name', vmid)}"
+    if target:
+        # the same clone_vm functions: every volume of the source must be on shared storage ($sharedvm; qemu-server
+        # check_storage_access_clone), else "can't clone VM to node 'b' (VM uses local storage)"
+        for key in sim.disk_keys(kind, options):
+            if key.startswith("unused"):
+                continue
+            volid, parsed = sim.disk_volume(kind, key, options[key])
+            if volid and not sim.storage(volid.split(":")[0])["shared"]:
+                fail(f"can't clone {TYPE_NAMES[kind]} to node '{target}' ({TYPE_NAMES[kind]} uses local storage)")
     log = [f"create {'full' if full else 'linked'} clone of {TYPE_NAMES[kind]} {vmid} to {newid}"]
     pending_disks = []
     taken: set[str] = set()
@@ -1009,7 +1026,7 @@ def clone(sim: Sim, req: Request):
         else:
             # a linked clone needs the storage's 'clone' feature: a base volume, or (LVM-thin) a snapshot
             # (pve-storage LvmThinPlugin.pm / Plugin.pm volume_has_feature)
-            lvmthin = STORAGES.get(volid.split(":")[0], {}).get("type") == "lvmthin"
+            lvmthin = sim.storages.get(volid.split(":")[0], {}).get("type") == "lvmthin"
             if f"base-{vmid}-" not in volid and not (snapname and lvmthin):
                 if kind == "lxc":
                     fail(f"Linked clone feature for '{volid}' is not available")
@@ -1073,6 +1090,10 @@ def clone(sim: Sim, req: Request):
             sim.set_lock(kind, newid, None)
             if source_locked:
                 sim.set_lock(kind, vmid, None)
+            if target:
+                # clone_vm of both: the new config is written on this node, then moved to the target node
+                sim.move_conf(kind, newid, sim.node, target)
+                task.log.append(f"moved {TYPE_NAMES[kind]} {newid} config to node '{target}'")
 
     def on_error(task, message):
         with sim.lock:
@@ -1081,6 +1102,138 @@ def clone(sim: Sim, req: Request):
                 sim.set_lock(kind, vmid, None)
 
     return _start_task(sim, req, kind, "clone", vmid, body, on_error, vmids=(vmid, newid))
+
+
+# --------------------------------------------------------------------------------------
+# migration to another node of the cluster
+
+LOCAL_DEVICE_RE = re.compile(r"^(hostpci\d+|usb\d+|parallel\d+|serial\d+)$")
+
+
+def _local_device(key: str, value: str) -> bool:
+    if key.startswith("serial"):
+        return value.startswith("/dev/")  # `socket` is not a host device
+    if key.startswith("usb"):
+        return "host=" in value and "mapping=" not in value  # `spice` is not one either
+    return "mapping=" not in value  # a mapped PCI device (resource mapping) may migrate; pvesim has no mappings
+
+
+def _migrate_blockers(sim: Sim, kind: str, vmid: int, conf: GuestConf, running: bool, params: dict) -> list[str]:
+    """What stops the migration, checked in the task as PVE's migration prepare step does (log lines)."""
+    options = conf.options
+    if kind == "lxc":
+        if running and params["online"]:
+            # pve-container src/PVE/LXC/Migrate.pm prepare: no live migration of containers
+            return ["lxc live migration is currently not implemented"]
+        for key in sim.disk_keys(kind, options):
+            mtype = mount_type(options[key])
+            parsed = sim.parse_option(kind, key, options[key])
+            # same prepare: a bind or device mount point migrates only when marked shared
+            if mtype != "volume" and str(parsed.get("shared", "0")) != "1":
+                return [f"cannot migrate local {mtype} mount point '{key}'"]
+        return []
+    # qemu-server src/PVE/QemuMigrate.pm prepare (QemuMigrate/Helpers.pm check_local_resources): PCI/USB
+    # passthrough and host serial/parallel devices block a running VM, a stopped one unless `force`
+    local = [k for k in sorted(options) if LOCAL_DEVICE_RE.match(k) and _local_device(k, options[k])]
+    if local and (running or not params["force"]):
+        return [f"can't migrate VM which uses local devices: {', '.join(local)}"]
+    errors = []
+    referenced = sim.referenced_volumes()
+    for key in sim.disk_keys(kind, options):
+        volid, parsed = sim.disk_volume(kind, key, options[key])
+        if not volid or sim.storage(volid.split(":")[0])["shared"]:
+            continue
+        # qemu-server src/PVE/QemuMigrate.pm scan_local_volumes: local volumes are copied, except these
+        name = volid.split(":", 1)[1]
+        if parsed.get("media") == "cdrom" and "cloudinit" not in volid:
+            errors.append(f"can't migrate local disk '{volid}': local cdrom image")
+        elif "/" in name and name.split("/")[0].startswith("base-"):
+            errors.append(f"can't migrate local disk '{volid}': can't migrate '{volid}' as it's a clone of "
+                          f"'{name.split('/')[0]}'")
+        elif options.get("template") == "1" and any(v.startswith(volid + "/") for v in referenced):
+            errors.append(f"can't migrate local disk '{volid}': referenced by linked clone(s)")
+        elif (running and not key.startswith("unused") and "cloudinit" not in volid
+              and not params["with-local-disks"]):
+            errors.append(f"can't migrate local disk '{volid}': can't live migrate attached local disks without "
+                          "with-local-disks option")
+    if errors:
+        return [*errors, "can't migrate VM - check log"]
+    return []
+
+
+@route("POST", *guest_paths("/migrate"))
+def migrate(sim: Sim, req: Request):
+    kind = req.kind
+    vmid = int(req.params["vmid"])
+    target = req.params["target"]
+    source = sim.node
+    # pve-container src/PVE/API2/LXC.pm migrate_vm, qemu-server src/PVE/API2/Qemu.pm migrate_vm: the target is
+    # another cluster node (PVE::Cluster check_node_exists)
+    if target == source:
+        raise ApiError(400, "Parameter verification failed.", {"target": "target is local node."})
+    if target not in sim.nodes:
+        fail(f"no such cluster node '{target}'")
+    if kind == "qemu" and req.flag("force") and req.authid != "root@pam":
+        raise ApiError(400, "Parameter verification failed.", {"force": "Only root may use this option."})
+    conf = sim.load_conf(kind, vmid)
+    running = sim.is_running(vmid)
+    params = {"online": req.flag("online"), "restart": req.flag("restart"), "force": req.flag("force"),
+              "with-local-disks": req.flag("with-local-disks")}
+    if kind == "lxc":
+        # migrate_vm of pve-container: a running CT moves only in restart mode (stop, move, start on the target)
+        if running and not params["online"] and not params["restart"]:
+            fail("can't migrate running container without --online or --restart")
+    else:
+        sim.check_lock(kind, conf)
+        # migrate_vm of qemu-server: a running VM needs `online`; a stopped one migrates offline whatever is asked
+        if running and not params["online"]:
+            fail("can't migrate running VM without --online")
+        if not running:
+            params["online"] = False
+    log = []
+    if kind == "qemu" and not running and req.flag("online"):
+        log.append("VM isn't running. Doing offline migration instead.")
+
+    def body(task):
+        task.log.extend(log)
+        task.log.append(f"starting migration of {TYPE_NAMES[kind]} {vmid} to node '{target}'")
+        with sim.lock:
+            current = sim.load_conf(kind, vmid, node=source)
+            # both prepare steps: check_lock, then the blockers; phase1 sets lock 'migrate'
+            if current.options.get("lock"):
+                raise RuntimeError(f"{TYPE_NAMES[kind]} is locked ({current.options['lock']})")
+            was_running = sim.is_running(vmid)
+            problems = _migrate_blockers(sim, kind, vmid, current, was_running, params)
+            if problems:
+                task.log.extend(problems[:-1])
+                raise RuntimeError(problems[-1])
+            sim.set_lock(kind, vmid, "migrate")
+        if kind == "lxc" and was_running:
+            # pve-container src/PVE/LXC/Migrate.pm phase1: restart mode shuts the CT down first ...
+            task.log.append(f"shutdown CT {vmid}")
+            _do_stop(sim, kind, vmid, task)
+        with sim.lock:
+            # ... phase3 moves the config to the target node (PVE::AbstractConfig move_config_to_node) and the
+            # final step removes the lock (qemu-server QemuMigrate.pm phase3_cleanup)
+            sim.move_conf(kind, vmid, source, target)
+            with sim.on_node(target):
+                sim.set_lock(kind, vmid, None)
+            sim.save()
+        if kind == "lxc" and was_running:
+            # ... and final_cleanup starts it on the target node
+            with sim.on_node(target):
+                task.log.append(f"start container on target node '{target}'")
+                _do_start(sim, kind, vmid, task)
+        task.log.append(f"migration finished successfully ({'online' if params['online'] else 'offline'})")
+
+    def on_error(task, message):
+        with sim.lock:
+            if sim.conf_path(kind, vmid, source).is_file():
+                current = sim.load_conf(kind, vmid, node=source)
+                if current.options.get("lock") == "migrate":
+                    sim.set_lock(kind, vmid, None)
+
+    return _start_task(sim, req, kind, "migrate", vmid, body, on_error)
 
 
 # --------------------------------------------------------------------------------------
@@ -1118,4 +1271,4 @@ def decode_sshkeys(value: str) -> str:
     return unquote(value)
 
 
-__all__ = ["decode_sshkeys", "ApiError", "STORAGES"]
+__all__ = ["decode_sshkeys", "ApiError"]

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 from .errors import fail, param_fail
 from .routes import Request, route
-from .state import STORAGES, Sim
+from .state import Sim
 
 __all__ = ["APPLIANCES", "parse_volname", "volume_path", "qcow2_info", "ALGORITHMS"]
 
@@ -106,7 +106,7 @@ def volid_path(sim: Sim, volid: str) -> str:
 
 def find_volume(sim: Sim, volid: str) -> dict | None:
     storage = volid.split(":", 1)[0]
-    if storage not in STORAGES:
+    if storage not in sim.storages:
         return None
     return next((v for v in sim.storage_volumes(storage, internal=True) if v["volid"] == volid), None)
 
@@ -206,9 +206,9 @@ def aplinfo_download(sim: Sim, req: Request):
         task.log.extend(_wget_lines(url, tmp, size, None))
         task.log.append("calculating checksum...OK, checksum verified")
         with sim.lock:
-            sim.volumes[volid] = {
+            sim.volumes[sim.volume_key(volid)] = {
                 "volid": volid, "content": "vztmpl", "format": _vztmpl_format(template), "size": size,
-                "ctime": int(time.time()), "digests": placeholder_digests(template),
+                "ctime": int(time.time()), "digests": placeholder_digests(template), "node": sim.node,
             }
             sim.save()
         task.log.append(f"download of '{url}' to '{dest}' finished")
@@ -338,10 +338,10 @@ def _download(sim, task, url, dest, volid, content, fmt, image_format, checksum,
         virtual_size = info["virtual_size"]
     with sim.lock:
         record = {"volid": volid, "content": content, "format": fmt, "size": size, "ctime": int(time.time()),
-                  "digests": result["digests"]}
+                  "digests": result["digests"], "node": sim.node}
         if virtual_size != size:
             record["virtual_size"] = virtual_size
-        sim.volumes[volid] = record
+        sim.volumes[sim.volume_key(volid)] = record
         sim.save()
     log.append(f"download of '{url}' to '{dest}' finished")
 

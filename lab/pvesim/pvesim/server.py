@@ -294,14 +294,14 @@ class SimServer:
             except ParamError as exc:
                 raise ApiError(400, "Parameter verification failed.", exc.errors) from None
         node = params.get("node")
-        if node is not None and node != sim.node:
+        if node is not None and node not in sim.nodes:
             raise ApiError(500, f"hostname lookup '{node}' failed - failed to get address info for: {node}: "
                                 "Name or service not known")
         if method != "GET":
             self._wait_for_file_locks(params)
         req = Request(method=method, template=template, path=rel, params=params, user=who.get("userid"),
                       tokenid=who.get("tokenid"), extra={"auth": self.auth})
-        with sim.lock:
+        with sim.lock, sim.on_node(node):
             data = ROUTES[(method, template)](sim, req)
             if method != "GET":
                 sim.save()
@@ -419,19 +419,21 @@ class SimServer:
         sim = self.sim
         with sim.lock:
             guests_out = []
-            for kind, vmid in sim.all_guests():
-                conf = sim.load_conf(kind, vmid, missing_ok=True)
+            for kind, vmid, name in sim.cluster_guests():
+                conf = sim.load_conf(kind, vmid, missing_ok=True, node=name)
                 if conf is None:
                     continue
                 guests_out.append({
-                    "vmid": vmid, "type": kind, "status": "running" if sim.is_running(vmid) else "stopped",
+                    "vmid": vmid, "type": kind, "node": name,
+                    "status": "running" if sim.is_running(vmid) else "stopped",
                     "name": conf.options.get("hostname") or conf.options.get("name"),
                     "lock": conf.options.get("lock"), "template": conf.options.get("template") == "1",
-                    "digest": conf.digest, "conf": str(sim.conf_path(kind, vmid)),
+                    "digest": conf.digest, "conf": str(sim.conf_path(kind, vmid, name)),
                 })
             tasks = sim.tasks.list()
             return {
-                "node": sim.node,
+                "node": sim.local_node,
+                "nodes": sim.nodes,
                 "apidoc": sim.schema.source,
                 "strict": sim.strict,
                 "backend": sim.backend.name,
@@ -472,6 +474,7 @@ def make_server(
     node: str = "pve",
     task_seconds: float = 0.2,
     apidoc=None,
+    nodes: list[str] | None = None,
     strict: bool = True,
     status_delay: float | None = None,
     control: bool = False,
@@ -489,13 +492,13 @@ def make_server(
     download_ca = download_ca or os.environ.get("PVESIM_DOWNLOAD_CA") or None
     if download_ca and not os.path.isfile(download_ca):
         raise ValueError(f"download CA bundle '{download_ca}' is not a file")
-    sim = Sim(state_dir, schema, node=node, task_seconds=task_seconds, backend=backend, strict=strict,
+    sim = Sim(state_dir, schema, node=node, nodes=nodes, task_seconds=task_seconds, backend=backend, strict=strict,
               status_delay=status_delay, download_ca=download_ca)
     auth = Authenticator(sim.ticket_secret, _as_token_dict(tokens), _as_password_dict(passwords))
     tls_paths = None
     if tls:
         host = listen.rpartition(":")[0].strip("[]") or "127.0.0.1"
-        extra = tuple(h for h in (host, node) if h not in ("0.0.0.0", "::", ""))
+        extra = tuple(h for h in (host, *sim.nodes) if h not in ("0.0.0.0", "::", ""))
         tls_paths = ensure_tls(tls_dir or state_dir / "tls", hostnames=extra)
     return SimServer(sim, auth, listen, tls_paths, control, verbose)
 

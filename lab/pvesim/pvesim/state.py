@@ -16,6 +16,7 @@ import re
 import secrets as pysecrets
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from .backend import Backend, Guest, MemoryBackend
@@ -23,9 +24,9 @@ from .conf import GuestConf, parse_conf, write_conf
 from .errors import ApiError, fail
 from .formats import parse_size
 from .schema import ApiSchema, parse_property_string, print_property_string
-from .tasks import TaskManager
+from .tasks import CONTEXT, TaskManager, current_node
 
-__all__ = ["Sim", "format_size", "STORAGES"]
+__all__ = ["Sim", "format_size", "STORAGES", "SHARED_STORAGES"]
 
 GIB = 1024**3
 
@@ -37,6 +38,15 @@ STORAGES = {
     "local-lvm": {
         "type": "lvmthin", "vgname": "pve", "thinpool": "data", "content": "images,rootdir", "shared": 0,
         "total": 400 * GIB,
+    },
+}
+
+# a cluster (more than one node) also has a storage every node mounts: what guests need for clone `target` and
+# for migrating without copying disks (pve-storage: `shared 1` in storage.cfg; NFS is a shared directory storage)
+SHARED_STORAGES = {
+    "shared": {
+        "type": "nfs", "path": "/mnt/pve/shared", "server": "10.0.0.250", "export": "/export/pve",
+        "content": "images,import,iso,rootdir,vztmpl", "shared": 1, "total": 1024 * GIB,
     },
 }
 
@@ -122,6 +132,7 @@ class Sim:
         schema: ApiSchema,
         node: str = "pve",
         task_seconds: float = 0.2,
+        nodes: list[str] | None = None,
         backend: Backend | None = None,
         strict: bool = True,
         status_delay: float | None = None,
@@ -129,17 +140,25 @@ class Sim:
     ):
         self.dir = Path(state_dir)
         self.schema = schema
-        self.node = node
+        # the cluster's nodes; the first is the node whose /etc/pve/{lxc,qemu-server} this state directory is
+        # (on PVE those are links to /etc/pve/nodes/<local node>/...); the others' configs live in
+        # etc/pve/nodes/<node>/{lxc,qemu-server}
+        self.nodes = list(dict.fromkeys(nodes or [node]))
+        self.local_node = self.nodes[0]
+        self.storages = dict(STORAGES)
+        if len(self.nodes) > 1:
+            self.storages.update(SHARED_STORAGES)
         self.strict = strict
         self.backend = backend or MemoryBackend()
         self.lock = threading.RLock()
         self.etc = self.dir / "etc" / "pve"
-        for sub in CONF_DIRS.values():
-            (self.etc / sub).mkdir(parents=True, exist_ok=True)
+        for name in self.nodes:
+            for kind in CONF_DIRS:
+                self.conf_dir(kind, name).mkdir(parents=True, exist_ok=True)
         self.simdir = self.dir / "sim"
         self.simdir.mkdir(parents=True, exist_ok=True)
         self.state_file = self.simdir / "state.json"
-        self.tasks = TaskManager(node, task_seconds, on_change=self.save)
+        self.tasks = TaskManager(self.local_node, task_seconds, on_change=self.save)
         self.tasks.fail_hook = self._injected_task_failure
         self.tasks.warn_hook = self._injected_task_warnings
         # /cluster/resources shows a new guest as `unknown` until pvestatd has reported it (status_unknown)
@@ -180,7 +199,8 @@ class Sim:
     def save(self):
         with self.lock:
             data = {
-                "node": self.node,
+                "node": self.local_node,
+                "nodes": self.nodes,
                 "runtime": self.runtime,
                 "firewall": self.firewall,
                 "secrets": self.secrets,
@@ -194,32 +214,77 @@ class Sim:
 
     # -- guests and their config files -----------------------------------------------
 
-    def conf_path(self, kind: str, vmid: int) -> Path:
-        return self.etc / CONF_DIRS[kind] / f"{int(vmid)}.conf"
+    @property
+    def node(self) -> str:
+        """The node the current request or task runs on (the local node outside them)."""
+        return current_node(self.local_node)
 
-    def guest_kind(self, vmid: int) -> str | None:
-        for kind in CONF_DIRS:
-            if self.conf_path(kind, vmid).is_file():
-                return kind
+    @contextmanager
+    def on_node(self, node: str | None):
+        """Run as `node` (what a request to /nodes/<node>/... or that node's task sees)."""
+        before = getattr(CONTEXT, "node", None)
+        CONTEXT.node = node or before
+        try:
+            yield
+        finally:
+            CONTEXT.node = before
+
+    def conf_dir(self, kind: str, node: str | None = None) -> Path:
+        node = node or self.node
+        if node == self.local_node:
+            return self.etc / CONF_DIRS[kind]
+        return self.etc / "nodes" / node / CONF_DIRS[kind]
+
+    def conf_path(self, kind: str, vmid: int, node: str | None = None) -> Path:
+        return self.conf_dir(kind, node) / f"{int(vmid)}.conf"
+
+    def guest_location(self, vmid: int) -> tuple[str, str] | None:
+        """(kind, node) of a guest anywhere in the cluster (VMIDs are cluster-wide, pmxcfs' vmlist)."""
+        for name in self.nodes:
+            for kind in CONF_DIRS:
+                if self.conf_path(kind, vmid, name).is_file():
+                    return kind, name
         return None
 
-    def all_guests(self) -> list[tuple[str, int]]:
+    def guest_kind(self, vmid: int) -> str | None:
+        found = self.guest_location(vmid)
+        return found[0] if found else None
+
+    def guest_node(self, vmid: int) -> str | None:
+        found = self.guest_location(vmid)
+        return found[1] if found else None
+
+    def cluster_guests(self) -> list[tuple[str, int, str]]:
+        """(kind, vmid, node) of every guest in the cluster, by ID."""
         found = []
-        for kind, sub in CONF_DIRS.items():
-            for path in (self.etc / sub).glob("*.conf"):
-                if path.stem.isdigit():
-                    found.append((kind, int(path.stem)))
+        for name in self.nodes:
+            for kind in CONF_DIRS:
+                for path in self.conf_dir(kind, name).glob("*.conf"):
+                    if path.stem.isdigit():
+                        found.append((kind, int(path.stem), name))
         return sorted(found, key=lambda item: item[1])
 
-    def load_conf(self, kind: str, vmid: int, missing_ok: bool = False) -> GuestConf | None:
-        path = self.conf_path(kind, vmid)
+    def all_guests(self, node: str | None = None) -> list[tuple[str, int]]:
+        """(kind, vmid) of the guests on `node`, or of the whole cluster when None."""
+        return [(kind, vmid) for kind, vmid, name in self.cluster_guests() if node is None or name == node]
+
+    def load_conf(self, kind: str, vmid: int, missing_ok: bool = False, node: str | None = None) -> GuestConf | None:
+        node = node or self.node
+        path = self.conf_path(kind, vmid, node)
         try:
             raw = path.read_text(encoding="utf-8")
         except FileNotFoundError:
             if missing_ok:
                 return None
-            fail(f"Configuration file 'nodes/{self.node}/{CONF_DIRS[kind]}/{int(vmid)}.conf' does not exist")
+            fail(f"Configuration file 'nodes/{node}/{CONF_DIRS[kind]}/{int(vmid)}.conf' does not exist")
         return parse_conf(raw, kind)
+
+    def move_conf(self, kind: str, vmid: int, source: str, target: str):
+        """Move a guest's config file to another node's directory: what makes a migration (or a clone with
+        `target`) final (pve-guest-common PVE/AbstractConfig.pm move_config_to_node: a rename within pmxcfs)."""
+        dest = self.conf_path(kind, vmid, target)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(self.conf_path(kind, vmid, source), dest)
 
     def save_conf(self, kind: str, vmid: int, conf: GuestConf) -> str:
         path = self.conf_path(kind, vmid)
@@ -258,9 +323,9 @@ class Sim:
         self.save_conf(kind, vmid, conf)
 
     def check_vmid_unused(self, vmid: int):
-        kind = self.guest_kind(vmid)
-        if kind:
-            fail(f"{TYPE_NAMES[kind]} {vmid} already exists on node '{self.node}'")
+        found = self.guest_location(vmid)
+        if found:
+            fail(f"{TYPE_NAMES[found[0]]} {vmid} already exists on node '{found[1]}'")
 
     def guest(self, kind: str, vmid: int, conf: GuestConf | None = None) -> Guest:
         conf = conf or self.load_conf(kind, vmid)
@@ -303,7 +368,7 @@ class Sim:
     # -- storage and volumes ---------------------------------------------------------
 
     def storage(self, storage: str) -> dict:
-        scfg = STORAGES.get(storage)
+        scfg = self.storages.get(storage)
         if scfg is None:
             fail(f"storage '{storage}' does not exist")
         return scfg
@@ -329,10 +394,11 @@ class Sim:
         return volid, parsed
 
     def referenced_volumes(self) -> dict[str, dict]:
-        """Every volume that a config (current, snapshots, unused) refers to."""
+        """Every volume that a config (current, snapshots, unused) refers to, on the current node's storages:
+        a local storage holds the volumes of the node's guests, a shared one those of every node."""
         found: dict[str, dict] = {}
-        for kind, vmid in self.all_guests():
-            conf = self.load_conf(kind, vmid, missing_ok=True)
+        for kind, vmid, where in self.cluster_guests():
+            conf = self.load_conf(kind, vmid, missing_ok=True, node=where)
             if conf is None:
                 continue
             sections = [conf.main, *conf.snapshots.values(), *([conf.pending] if conf.pending else [])]
@@ -342,7 +408,9 @@ class Sim:
                     if not volid:
                         continue
                     storage, _sep, name = volid.partition(":")
-                    if storage not in STORAGES or volid in found:
+                    if storage not in self.storages or volid in found:
+                        continue
+                    if not self.storages[storage]["shared"] and where != self.node:
                         continue
                     owner = re.search(r"(?:vm|base)-(\d+)-", name.split("/")[-1])
                     size = parse_size(parsed.get("size", "")) or 0
@@ -360,9 +428,14 @@ class Sim:
         virtual_size) of downloaded volumes."""
         items = [dict(v, ctime=int(self.started)) for v in STATIC_VOLUMES if v["volid"].startswith(storage + ":")]
         known = {v["volid"] for v in items}
-        for volid, info in sorted(self.volumes.items()):
+        for _key, info in sorted(self.volumes.items()):
+            volid = info["volid"]
             if volid.startswith(storage + ":") and volid not in known:
+                if not self.storages[storage]["shared"] and info.get("node", self.local_node) != self.node:
+                    continue
                 entry = dict(info)
+                entry.pop("node", None)
+                known.add(volid)
                 if not internal:
                     entry.pop("digests", None)
                     entry.pop("virtual_size", None)
@@ -371,6 +444,14 @@ class Sim:
             if volid.startswith(storage + ":") and info["content"] != "iso":
                 items.append(info)
         return sorted(items, key=lambda v: v["volid"])
+
+    def volume_key(self, volid: str) -> str:
+        """Key of a downloaded volume in `volumes`: its volid, prefixed by the node for another node's local
+        storage (each node has its own `local`)."""
+        storage = volid.split(":", 1)[0]
+        if self.node == self.local_node or self.storages.get(storage, {}).get("shared"):
+            return volid
+        return f"{self.node}/{volid}"
 
     def volume_exists(self, volid: str) -> bool:
         storage = volid.split(":", 1)[0]
@@ -392,7 +473,7 @@ class Sim:
             while any(re.match(rf"(vm|base)-{vmid}-disk-{index}(\.|$)", u) for u in used):
                 index += 1
             name = f"{prefix}-{vmid}-disk-{index}"
-        volid = f"{storage}:{vmid}/{name}.raw" if scfg["type"] == "dir" else f"{storage}:{name}"
+        volid = f"{storage}:{vmid}/{name}.raw" if scfg["type"] in ("dir", "nfs") else f"{storage}:{name}"
         if taken is not None:
             taken.add(volid)
         return volid

@@ -8,9 +8,17 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-__all__ = ["Task", "TaskManager", "make_upid", "parse_upid"]
+__all__ = ["Task", "TaskManager", "make_upid", "parse_upid", "CONTEXT", "current_node"]
 
 _counter = itertools.count(1)
+
+# the node a request or task runs on (a cluster's API call is handled by the node in its path, and so are its
+# tasks); unset outside requests and tasks
+CONTEXT = threading.local()
+
+
+def current_node(default: str) -> str:
+    return getattr(CONTEXT, "node", None) or default
 
 
 def make_upid(node: str, task_type: str, task_id: str, user: str, starttime: int | None = None) -> tuple[str, dict]:
@@ -123,8 +131,9 @@ class TaskManager:
         `body` may append to task.log and raises to fail the task; `on_error(task, message)`
         then cleans up. Returns the task (running).
         """
-        upid, meta = make_upid(self.node, task_type, str(task_id), user)
-        task = Task(upid=upid, node=self.node, type=task_type, id=str(task_id), user=user, vmids=tuple(vmids), **meta)
+        node = current_node(self.node)
+        upid, meta = make_upid(node, task_type, str(task_id), user)
+        task = Task(upid=upid, node=node, type=task_type, id=str(task_id), user=user, vmids=tuple(vmids), **meta)
         with self._lock:
             self.tasks[upid] = task
             if len(self.tasks) > self.keep:
@@ -139,6 +148,7 @@ class TaskManager:
         return task
 
     def _run(self, task: Task, body, on_error, delay: float):
+        CONTEXT.node = task.node
         if delay > 0:
             time.sleep(delay)
         error = None
