@@ -289,6 +289,8 @@ def _build_guest(gid, gtype, raw, file, base, ctx, declared=None):
     guest['hostname'] = hostname_of(guest['name'])
     guest['fqdn'] = '%s.%s' % (guest['hostname'], ctx['domain']) if ctx['domain'] else guest['hostname']
     guest['source'] = {'file': file, 'path': pointer(*base)}
+    # the node it lives on: its own, else the cluster's default node, else None (the node the modules connect to)
+    guest['node'] = str(raw['node']) if raw.get('node') else (ctx['cluster'].get('node') or None)
     if 'is_template' in raw:
         guest['is_template'] = bool(raw['is_template'])
     else:
@@ -525,6 +527,53 @@ def _check_references(by_id, stacks, report, ctx):
             file, path = _where(guest, 'portainer_role')
             report.error(file, path, 'guest %d is a Portainer agent but no guest has portainer_role "primary"'
                          % guest['id'], 'portainer.no_primary')
+
+
+def _cluster_raw(hypervisor_raw):
+    cluster = hypervisor_raw.get('cluster') if isinstance(hypervisor_raw, dict) else None
+    return cluster if isinstance(cluster, dict) else {}
+
+
+def _check_placement(by_id, cluster, report):
+    """Guests on cluster nodes: a known node, the GPUs it has, clones across nodes only from shared storage."""
+    nodes = cluster.get('nodes') if isinstance(cluster.get('nodes'), dict) else None
+    shared = set(cluster.get('shared_storages') or ())
+    if nodes is not None and cluster.get('node') and cluster['node'] not in nodes:
+        report.error(HYPERVISOR_FILE, pointer('cluster', 'node'), 'cluster node "%s" is not one of cluster.nodes (%s)'
+                     % (cluster['node'], ', '.join(sorted(nodes)) or 'none'), 'node.unknown')
+    for guest in by_id.values():
+        gid, node = guest['id'], guest.get('node')
+        if node and nodes is not None and node not in nodes:
+            if node == cluster.get('node'):
+                continue  # the default node, reported once above
+            file, path = _where(guest, 'node')
+            report.error(file, path, 'guest %d is placed on node "%s", which is not a node of the cluster (%s)'
+                         % (gid, node, ', '.join(sorted(nodes)) or 'none'), 'node.unknown')
+            continue
+        entry = nodes.get(node) if nodes is not None and node else None
+        if guest['gpus'] and isinstance(entry, dict) and isinstance(entry.get('gpus'), list):
+            missing = [g for g in guest['gpus'] if g not in entry['gpus']]
+            if missing:
+                file, path = _where(guest, 'gpu_assignment')
+                report.error(file, path, 'guest %d is assigned GPU(s) %s, which node "%s" does not have (its GPUs: %s)'
+                             % (gid, ', '.join(str(g) for g in missing), node,
+                                ', '.join(str(g) for g in entry['gpus']) or 'none'), 'gpu.node')
+        src = by_id.get(guest['clone_from']) if guest['clone_from'] is not None else None
+        if src is None or not node or not src.get('node') or src['node'] == node:
+            continue
+        # Proxmox clones onto another node only when every disk of the source is on shared storage, and a full
+        # clone's target storage is shared too (qemu-server/pve-container clone_vm: "can't clone VM to node
+        # 'b' (VM uses local storage)")
+        unshared = sorted(set(s for s in (src.get('storage_pool'), guest.get('storage_pool')) if s and s not in shared))
+        if unshared or not src.get('storage_pool'):
+            file, path = _where(guest, _clone_key(guest))
+            report.error(file, path, 'guest %d on node "%s" clones from %d on node "%s", but Proxmox clones across '
+                         'nodes only from shared storage, and %s %s not in cluster.shared_storages (%s): put the '
+                         'clone source on a shared storage, or the guest on node "%s"' % (
+                             gid, node, src['id'], src['node'],
+                             ', '.join(unshared) or 'the source\'s storage (storage_pool not set)',
+                             'is' if len(unshared) < 2 else 'are', ', '.join(sorted(shared)) or 'none', src['node']),
+                         'clone.cross_node')
 
 
 def _check_names(by_id, report):
@@ -820,6 +869,7 @@ def load_config(config_dir, stacks_dir=None, environment='production', platform_
         'subnet_prefix': subnet.prefixlen if subnet is not None else None,
         'environment': environment,
         'hypervisor_raw': hypervisor_raw or {},
+        'cluster': _cluster_raw(hypervisor_raw),
         'vm_defaults': {},
         'invalid_ids': set(),     # IDs of guests left out for schema errors
         'invalid_roles': {},      # their Portainer roles
@@ -862,6 +912,7 @@ def load_config(config_dir, stacks_dir=None, environment='production', platform_
     for guest in guests:
         by_id.setdefault(guest['id'], guest)
     _check_references(by_id, stacks, report, ctx)
+    _check_placement(by_id, ctx['cluster'], report)
     by_fqdn = _check_names(by_id, report)
     _check_security_groups(group_refs, hypervisor_raw, report)
     order = _dependency_order(by_id, report, ctx['dep_indexes'])

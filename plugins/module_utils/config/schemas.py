@@ -107,6 +107,9 @@ PORTAINER_ROLES = ["primary", "agent", "infrastructure", "none"]
 VLLM_DTYPES = ["auto", "half", "float16", "bfloat16", "float", "float32"]
 
 MAX_GUEST_ID = 999999999
+# a Proxmox node name (pve-node: a host name without the domain)
+NODE_PATTERN = r"^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$"
+STORAGE_ID_PATTERN = r"^[A-Za-z][A-Za-z0-9_.-]*$"
 
 
 def _ref(name, description):
@@ -921,6 +924,13 @@ _SCHEMA_KEY = {
 }
 
 _GUEST_COMMON = {
+    "node": _string(
+        "Proxmox node the guest lives on, in a cluster. Default: cluster.node of the "
+        "hypervisor config, else the node the playbooks connect to (phoenix_pve_node, "
+        "PHOENIX_PVE_NODE, pve). Must be one of cluster.nodes when that lists the nodes. A "
+        "guest found on another node is reported; -e phoenix_migrate=true migrates it back.",
+        pattern=NODE_PATTERN,
+    ),
     "name": _string(
         "Guest name; also its host name in Proxmox and its inventory host name.",
         pattern=GUEST_NAME_PATTERN,
@@ -1261,7 +1271,45 @@ _HYPERVISOR_NETWORK = {
     "additionalProperties": True,
 }
 
+_CLUSTER = _object(
+    "The Proxmox VE cluster the guests are placed on. Optional: without it every guest lives on "
+    "the node the playbooks connect to (a single host).",
+    {
+        "node": _string(
+            "Node of every guest that does not name its own (guest field node).",
+            pattern=NODE_PATTERN,
+        ),
+        "nodes": {
+            "type": "object",
+            "description": (
+                "The cluster's nodes by name. A guest's node must be one of them; a node that "
+                "lists its GPUs takes only guests whose gpu_assignment it has."
+            ),
+            "propertyNames": {"pattern": NODE_PATTERN},
+            "additionalProperties": _object(
+                "One node of the cluster.",
+                {
+                    "gpus": _array(
+                        _integer("A GPU index (/dev/nvidia<N>) on this node.", minimum=0),
+                        "GPU indexes this node has; omit when unknown (then not checked).",
+                        uniqueItems=True,
+                    ),
+                    "description": _string("Free text; informational."),
+                },
+            ),
+        },
+        "shared_storages": _array(
+            _string("A Proxmox storage ID.", pattern=STORAGE_ID_PATTERN),
+            "Storages every node sees (Proxmox 'shared'). A guest cloned onto another node than "
+            "its clone source's needs the source's disks and its own storage_pool on one of "
+            "them (Proxmox clones across nodes only from shared storage).",
+            uniqueItems=True,
+        ),
+    },
+)
+
 _HYPERVISOR_PROPERTIES = {
+    "cluster": _CLUSTER,
     "version": _string("Version of this configuration file's format.", pattern=VERSION_PATTERN),
     "author": _string("Who maintains the configuration; informational."),
     "domain_name": _string(
