@@ -270,6 +270,12 @@ class PveClient:
     def get(self, path, **params):
         return self.request('GET', path, **params)
 
+    def get_params(self, path, params):
+        """GET with the parameters as a dict: for an API parameter named ``path`` (GET /access/permissions)."""
+        path = path.strip('/')
+        resource = self.api(path)
+        return self._with_retries('GET', path, lambda: resource.get(**params))
+
     def post(self, path, **params):
         return self.request('POST', path, **params)
 

@@ -37,6 +37,8 @@ import re
 
 from urllib.parse import urlsplit
 
+from ansible_collections.thinkheads.phoenix.plugins.module_utils.proxmox_privs import PVE_PRIVILEGES
+
 INT_MAX = 2 ** 31 - 1
 WEEK = 7 * 24 * 3600
 
@@ -391,6 +393,11 @@ MODULE_RULES = {
     'proxmox_guest': {'api_url': URL_PVE, 'ssh_public_keys': dict(check=_each(_ssh_key)),
                       'guest': dict(shape=GUEST, hint='pass the normalized guest: the phoenix_guest host variable')},
     'proxmox_guest_info': {'api_url': URL_PVE},
+    'proxmox_privileges': {
+        'api_url': URL_PVE,
+        'privileges': dict(check=_each(lambda v: [] if str(v) in PVE_PRIVILEGES else [
+            'is not a Proxmox VE privilege: %s (for example VM.Allocate, Datastore.Audit, Sys.Audit)' % _short(v)])),
+    },
     'proxmox_image': {'api_url': URL_PVE, 'url': dict(url=dict(schemes=('https', 'http'))),
                       'download_timeout': TIMEOUT},
     'proxmox_lxc_raw': {

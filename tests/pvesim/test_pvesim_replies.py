@@ -112,6 +112,7 @@ def _sweep(api: Api) -> None:
 
     data("GET", "/version")
     data("GET", "/access/ticket")
+    data("GET", "/access/permissions")
     data("GET", "/nodes")
     data("GET", "/nodes/pve")
     data("GET", "/nodes/pve/version")

@@ -179,6 +179,7 @@ def baseline(name, ctx):
                               password=SECRET, ssh_public_keys=[SSH_KEY],
                               shutdown_timeout=30, task_timeout=60),
         'proxmox_guest_info': dict(pve),
+        'proxmox_privileges': dict(pve, privileges=['VM.Audit', 'Sys.Audit']),
         'proxmox_image': dict(pve, name='noble-server-cloudimg-amd64.img', storage='local', content='import',
                               image_format='qcow2', url='https://images.example/noble.img', checksum='ab' * 32,
                               checksum_algorithm='sha256', verify_certificates=True, appliance_index=True,

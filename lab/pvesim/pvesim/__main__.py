@@ -20,6 +20,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="accepted API token (repeatable)")
     parser.add_argument("--password", action="append", default=[], metavar="USER@REALM:PASSWORD",
                         help="accepted login for /access/ticket (repeatable)")
+    parser.add_argument("--acl", action="append", default=[], metavar="USER@REALM[!ID]:PATH:PRIV,PRIV[:0]",
+                        help="privileges of a user or token on a path, propagated unless ':0' (repeatable); a token "
+                             "with an entry is privilege-separated, identities without one hold every privilege")
     parser.add_argument("--node", action="append", default=[], metavar="NAME",
                         help="node name (default pve); repeat for a cluster of several nodes, the first being "
                              "the one whose /etc/pve/lxc and /etc/pve/qemu-server the state directory holds")
@@ -97,7 +100,7 @@ def main(argv=None) -> int:
             status_delay=args.status_delay,
             apidoc=args.apidoc or default_apidoc_path(),
             strict=args.strict, control=args.control, tls=not args.no_tls, verbose=args.verbose,
-            backend=backend, download_ca=args.download_ca,
+            backend=backend, download_ca=args.download_ca, acls=args.acl,
         )
     except ValueError as exc:
         print(f"pvesim: {exc}", file=sys.stderr)

@@ -45,10 +45,15 @@ def parse_password_spec(spec: str) -> tuple[str, str]:
 
 
 class Authenticator:
-    def __init__(self, secret: bytes, tokens: dict[str, str] | None = None, passwords: dict[str, str] | None = None):
+    def __init__(self, secret: bytes, tokens: dict[str, str] | None = None, passwords: dict[str, str] | None = None,
+                 acls=None):
+        from .access import Acl
+
         self.secret = secret
         self.tokens = dict(tokens or {})
         self.passwords = dict(passwords or {})
+        # who holds which privileges where (`GET /access/permissions`; pvesim/access.py)
+        self.acl = acls if isinstance(acls, Acl) else Acl(acls)
 
     # -- password login -------------------------------------------------------------
 

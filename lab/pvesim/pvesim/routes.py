@@ -60,7 +60,7 @@ def guest_paths(suffix: str) -> tuple[str, str]:
 
 def implemented_paths() -> dict[str, set[str]]:
     """{template: {methods}} for every route pvesim implements (used to vendor the schema)."""
-    from . import cluster, firewall, guests, images  # noqa: F401 - registers the routes
+    from . import access, cluster, firewall, guests, images  # noqa: F401 - registers the routes
 
     result: dict[str, set[str]] = {}
     for method, template in ROUTES:

@@ -23,7 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qsl, quote, urlsplit
 
-from . import cluster, firewall, guests, images
+from . import access, cluster, firewall, guests, images
 from .auth import AuthError, Authenticator, parse_password_spec, parse_token_spec
 from .backend import Backend
 from .errors import ApiError
@@ -35,7 +35,7 @@ from .tls import ensure_tls
 __all__ = ["SimServer", "start_server", "make_server"]
 
 # Importing these modules registers their routes in ROUTES (the @route decorator).
-ROUTE_MODULES = (cluster, firewall, guests, images)
+ROUTE_MODULES = (access, cluster, firewall, guests, images)
 
 API_PREFIX = "/api2/json"
 SECRET_WORDS = ("password", "secret", "token", "otp")
@@ -482,10 +482,12 @@ def make_server(
     tls: bool = True,
     verbose: bool = False,
     download_ca: str | None = None,
+    acls=None,
 ) -> SimServer:
     """Build a SimServer without starting it (see start_server).
 
-    `download_ca`: a CA bundle download-url trusts besides the system store (default $PVESIM_DOWNLOAD_CA)."""
+    `download_ca`: a CA bundle download-url trusts besides the system store (default $PVESIM_DOWNLOAD_CA).
+    `acls`: privileges per user or token, 'AUTHID:PATH:PRIV,PRIV[:0]' each (pvesim/access.py)."""
     state_dir = Path(state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
     schema = ApiSchema.load(apidoc)
@@ -494,7 +496,7 @@ def make_server(
         raise ValueError(f"download CA bundle '{download_ca}' is not a file")
     sim = Sim(state_dir, schema, node=node, nodes=nodes, task_seconds=task_seconds, backend=backend, strict=strict,
               status_delay=status_delay, download_ca=download_ca)
-    auth = Authenticator(sim.ticket_secret, _as_token_dict(tokens), _as_password_dict(passwords))
+    auth = Authenticator(sim.ticket_secret, _as_token_dict(tokens), _as_password_dict(passwords), acls)
     tls_paths = None
     if tls:
         host = listen.rpartition(":")[0].strip("[]") or "127.0.0.1"
