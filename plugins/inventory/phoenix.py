@@ -22,12 +22,14 @@ description:
     message). Warnings are shown but do not fail. No network call is made.
   - "Groups: C(phoenix) (all guests), C(hypervisor), C(lxc), C(vm), C(templates), C(feature_<feature>),
     C(portainer_<role>), C(swarm_managers), C(swarm_workers), C(gpu), C(vllm), C(traefik_services),
-    C(stack_hosts)."
+    C(stack_hosts), C(node_<name>) (the guests placed on a Proxmox node: the guest's C(node), else the hypervisor
+    config's C(cluster.node); none without either)."
   - "Guest host variables: C(ansible_host) (the guest IP without prefix length), C(phoenix_guest) (the normalized
     guest), C(phoenix_guest_id), C(phoenix_guest_type), C(phoenix_order) (position in dependency order)."
   - "The normalized guest keeps every field of the config file except those it replaces: C(network) (from
     C(network_config) and C(mac_address)), C(clone_from) (from C(clone_from_ctid)/C(clone_from_vmid)) and
-    C(gpus) (from C(gpu_assignment))."
+    C(gpus) (from C(gpu_assignment)); C(node) is the node the guest is placed on, or null (the node the
+    playbooks connect to)."
   - "Hypervisor host variables: C(phoenix_hypervisor) (the normalized hypervisor config), C(phoenix_stacks) (every
     stack, resolved for O(environment)), C(phoenix_certificates) and C(phoenix_guest_order) (guest IDs in creation
     order). Guests reach them through C(hostvars[groups['hypervisor'][0]])."
@@ -235,6 +237,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             inv.add_host(name, group=guest['type'])
             if guest['is_template']:
                 inv.add_host(name, group='templates')
+            if guest.get('node'):
+                inv.add_host(name, group=inv.add_group('node_%s' % _group_name(guest['node'])))
             for feature in guest['features']:
                 group = inv.add_group('feature_%s' % _group_name(feature))
                 inv.add_host(name, group=group)

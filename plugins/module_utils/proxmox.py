@@ -187,6 +187,7 @@ class PveClient:
         self._sleep = sleep
         self.calls = []
         self.notes = []         # what the client waited out or recovered from (modules turn them into warnings)
+        self._located = None    # {vmid: /cluster/resources entry}, read once by locate()
         verify = (ca_file or True) if validate_certs else False
         kwargs = dict(host=parts.hostname, port=port, user=api_user, verify_ssl=verify,
                       timeout=api_timeout, backend='https', service='PVE')
@@ -363,6 +364,19 @@ class PveClient:
                     res['name'] = current['name']
             guests.append(res)
         return guests
+
+    def locate(self, vmid):
+        """The /cluster/resources entry (node, type, status, ...) of a guest anywhere in the cluster, or None.
+
+        One ``GET /cluster/resources?type=vm`` per client, however many guests are looked up; ``forget()`` reads it
+        again next time (after a create, clone or migration)."""
+        if self._located is None:
+            self._located = dict((int(res['vmid']), res) for res in self.get('cluster/resources', type='vm') or []
+                                 if res.get('vmid') is not None)
+        return self._located.get(int(vmid))
+
+    def forget(self):
+        self._located = None
 
     def find_guest(self, vmid):
         """(type, node) of a guest from /cluster/resources, or (None, None) when it does not exist."""

@@ -30,20 +30,26 @@ CLOCK_SLACK = 120
 _EXISTS_RE = re.compile(r'\b(?:CT|VM) (\d+) already exists')
 
 
-def guest_config(client, kind, vmid):
-    """The guest's config, or None when it does not exist."""
+def _node_of(client, path):
+    """The node a call goes to ('nodes/<node>/...'), else the client's."""
+    parts = str(path).strip('/').split('/')
+    return parts[1] if len(parts) > 1 and parts[0] == 'nodes' else client.node
+
+
+def guest_config(client, kind, vmid, node=None):
+    """The guest's config on ``node`` (default: the client's), or None when it does not exist there."""
     try:
-        return client.get('nodes/%s/%s/%d/config' % (client.node, kind, int(vmid)))
+        return client.get('nodes/%s/%s/%d/config' % (node or client.node, kind, int(vmid)))
     except PveError as exc:
         if guest_missing(exc, vmid):
             return None
         raise
 
 
-def running_tasks(client, task_type, task_vmid, since):
+def running_tasks(client, task_type, task_vmid, since, node=None):
     """Running tasks of ``task_type`` for ``task_vmid`` started after ``since`` (less the clock slack)."""
     try:
-        tasks = client.get('nodes/%s/tasks' % client.node, vmid=int(task_vmid), typefilter=task_type,
+        tasks = client.get('nodes/%s/tasks' % (node or client.node), vmid=int(task_vmid), typefilter=task_type,
                            source='all', limit=50) or []
     except PveError:
         return []
@@ -51,7 +57,7 @@ def running_tasks(client, task_type, task_vmid, since):
             and int(t.get('starttime') or 0) >= since - CLOCK_SLACK and str(t.get('upid', '')).startswith('UPID:')]
 
 
-def follow_creation(client, kind, vmid, task_type, task_vmid, since, poll=1.0):
+def follow_creation(client, kind, vmid, task_type, task_vmid, since, poll=1.0, node=None):
     """After an ambiguous create/clone: 'done' once the guest exists unlocked, 'absent' when the write never ran.
 
     Waits (at most task_timeout) for a create/clone task that is still running; PveError when the guest
@@ -60,8 +66,8 @@ def follow_creation(client, kind, vmid, task_type, task_vmid, since, poll=1.0):
     seen = False
     waited = 0.0
     while True:
-        config = guest_config(client, kind, vmid)
-        running = running_tasks(client, task_type, task_vmid, since)
+        config = guest_config(client, kind, vmid, node)
+        running = running_tasks(client, task_type, task_vmid, since, node)
         if config is None and not running:
             if seen:
                 raise PveError('%s %d appeared and was removed again: its %s task failed (see the node\'s task log)'
@@ -104,7 +110,7 @@ def create_guest(client, kind, vmid, path, params, task_type, task_vmid=None):
             client.notes.append('POST %s: %s; re-reading %s %d and its %s task instead of sending it again'
                                 % (path, 'answer lost (%s)' % exc.message if exc.ambiguous else exc.message.strip(),
                                    kind, vmid, task_type))
-        if follow_creation(client, kind, vmid, task_type, task_vmid, since) == 'done':
+        if follow_creation(client, kind, vmid, task_type, task_vmid, since, node=_node_of(client, path)) == 'done':
             client.notes.append('%s %d: the %s ran although its answer was lost; continued from it'
                                 % (kind, vmid, task_type))
             return None

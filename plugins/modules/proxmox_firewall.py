@@ -168,6 +168,11 @@ class FirewallRunner:
         except PveError as exc:
             if not guest_missing(exc, vmid):
                 raise
+            # not on this node: where /cluster/resources finds it in the cluster (migrated, or placed elsewhere)
+            found = self.client.locate(vmid)
+            if found and found.get('node') and found['node'] != self.client.node and found.get('type') == kind:
+                self.client.node = str(found['node'])
+                return self.guest()
             if not self.module.check_mode:
                 self.module.fail_json(
                     msg='guest %d (%s) does not exist on node %s: create it first (thinkheads.phoenix.proxmox_guest, '

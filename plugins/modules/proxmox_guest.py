@@ -115,6 +115,15 @@ options:
     description: Seconds to wait for a clean shutdown before the guest is stopped hard.
     type: int
     default: 60
+  migrate:
+    description:
+      - When the guest lives on another node of the cluster than its configured one (C(guest.node), else O(node)),
+        migrate it there (C(POST .../migrate), waiting for the task); a running container in restart mode, a running
+        VM online with its local disks. Without it such a guest is only reported (RV(node_drift), a warning) and
+        reconciled where it is.
+      - Playbooks pass C(phoenix_migrate).
+    type: bool
+    default: false
   restart_pending:
     description:
       - Reboot a running guest whose config has changes Proxmox keeps pending until a restart (this run's or
@@ -226,6 +235,18 @@ pending_applied:
   returned: when RV(restarted) is true
   type: list
   elements: str
+node:
+  description: The node the guest lives on after the run (in check mode, would live on).
+  returned: always
+  type: str
+  sample: pve2
+node_drift:
+  description: >-
+    The guest was found on another node than its configured one: C({from, to}) (the node it was found on and the
+    configured node), and whether it was (or, in check mode, would be) C(migrated).
+  returned: when the guest was found on another node
+  type: dict
+  sample: {"from": "pve3", "to": "pve1", "migrated": true}
 api_calls:
   description: Number of Proxmox API calls the run made.
   returned: always
@@ -237,6 +258,7 @@ tasks:
   elements: str
 '''
 
+import re
 import time
 
 from ansible.module_utils.basic import AnsibleModule
@@ -263,7 +285,9 @@ class GuestRunner:
         self.client = PveClient(**dict((k, module.params[k]) for k in proxmox_argument_spec()))
         self.kind = 'lxc' if self.guest.get('type', 'lxc') == 'lxc' else 'qemu'
         self.vmid = int(self.guest['id'])
-        self.base = 'nodes/%s/%s/%d' % (self.client.node, self.kind, self.vmid)
+        # the configured node, and the node the guest is on (found through /cluster/resources when it is not there)
+        self.want_node = str(self.guest.get('node') or self.client.node)
+        self.node = self.want_node
         self.result = dict(changed=False, vmid=self.vmid, kind=self.kind, created=False, changes={}, deleted=[],
                            tasks=[])
         self.before = {}
@@ -275,22 +299,40 @@ class GuestRunner:
 
     # -- API helpers -------------------------------------------------------------------------------
 
+    @property
+    def base(self):
+        return 'nodes/%s/%s/%d' % (self.node, self.kind, self.vmid)
+
     def task(self, upid):
         self.dirty = True
         if isinstance(upid, str) and upid.startswith('UPID:'):
             self.result['tasks'].append(upid)
             self.client.wait_task(upid)
 
-    def current_config(self):
-        """The config as GET .../config shows it (pending values in), read with the pending keys from GET .../pending."""
+    def current_config(self, locate=False):
+        """The config as GET .../config shows it (pending values in), read with the pending keys from GET .../pending.
+
+        With ``locate``, a guest that is not on its node is looked for in the whole cluster (one GET
+        /cluster/resources) and read where it lives."""
         self.dirty = False
         try:
             items = self.client.get(self.base + '/pending')
         except PveError as exc:
-            if guest_missing(exc, self.vmid):
+            if "hostname lookup '%s' failed" % self.node in (exc.message or ''):
+                # pveproxy cannot resolve a node that is not in the cluster
+                self.module.fail_json(msg='%s %d: node %s is not a node of the cluster (Proxmox: %s). Set the guest\'s '
+                                          'node to one of the cluster\'s nodes. Nothing was written'
+                                      % (self.kind, self.vmid, self.node, exc.message.strip()), **self.result)
+            if not guest_missing(exc, self.vmid):
+                raise
+            found = self.client.locate(self.vmid) if locate else None
+            if not found or not found.get('node') or found['node'] == self.node or found.get('type') != self.kind:
                 self.pending = []
                 return None
-            raise
+            self.node = str(found['node'])
+            if found.get('status') in ('running', 'stopped'):
+                self.known_status = found['status']
+            return self.current_config()
         config, self.pending = config_from_pending(items)
         return config
 
@@ -323,12 +365,12 @@ class GuestRunner:
                 params['password'] = self.params['password']
             if self.params['ssh_public_keys']:
                 params['ssh-public-keys'] = '\n'.join(self.params['ssh_public_keys'])
-            self.task(create_guest(self.client, 'lxc', self.vmid, 'nodes/%s/lxc' % self.client.node, params, 'vzcreate'))
+            self.task(create_guest(self.client, 'lxc', self.vmid, 'nodes/%s/lxc' % self.node, params, 'vzcreate'))
         else:
             params = dict((k, encode_for_api(k, v)) for k, v in desired.items())
             params.update(self.qemu_disks())
             params.update(vmid=self.vmid)
-            self.task(create_guest(self.client, 'qemu', self.vmid, 'nodes/%s/qemu' % self.client.node, params,
+            self.task(create_guest(self.client, 'qemu', self.vmid, 'nodes/%s/qemu' % self.node, params,
                                    'qmcreate'))
 
     def image(self):
@@ -353,9 +395,18 @@ class GuestRunner:
             disks['scsi0'] = '%s:%d' % (self.storage(), int(self.guest.get('disk_gb') or 8))
         return disks
 
+    def source_node(self, src):
+        """The node the clone source lives on: where /cluster/resources finds it, else this guest's node."""
+        found = self.client.locate(src)
+        return str(found['node']) if found and found.get('node') else self.node
+
     def clone(self, src):
-        src_base = 'nodes/%s/%s/%d' % (self.client.node, self.kind, src)
+        src_node = self.source_node(src)
+        src_base = 'nodes/%s/%s/%d' % (src_node, self.kind, src)
         params = {'newid': self.vmid, 'full': 1 if self.params['full_clone'] else 0}
+        if src_node != self.node:
+            # cloned onto this guest's node from the source's (Proxmox allows it from shared storage only)
+            params['target'] = self.node
         params['hostname' if self.kind == 'lxc' else 'name'] = self.guest['hostname']
         if self.params['full_clone']:
             params['storage'] = self.storage()
@@ -368,8 +419,16 @@ class GuestRunner:
             if guest_missing(exc, src):
                 self.module.fail_json(msg='guest %d clones from %d, which does not exist on node %s; create it first '
                                       '(playbooks/create.yml orders guests by dependency)'
-                                      % (self.vmid, src, self.client.node), **self.result)
+                                      % (self.vmid, src, src_node), **self.result)
+            if 'target' in params and re.search(r'uses local storage|non-shared storage', exc.message or ''):
+                self.module.fail_json(
+                    msg='guest %d belongs on node %s, but its clone source %d is on node %s and Proxmox clones onto '
+                        'another node only from shared storage (Proxmox: %s). Put the clone source on a shared '
+                        'storage (and the clone\'s storage_pool too), or place the guest on node %s. Nothing was '
+                        'written' % (self.vmid, self.node, src, src_node, exc.message.strip(), src_node),
+                    **self.result)
             raise
+        self.client.forget()
         self.task(upid)
 
     # -- reconcile ---------------------------------------------------------------------------------
@@ -537,18 +596,20 @@ class GuestRunner:
 
     def run(self):
         state = self.params['state']
-        current = self.current_config()
+        current = self.current_config(locate=True)
         if current is not None and not owned(current) and not self.params['adopt']:
             name = current.get('hostname') or current.get('name') or ''
             self.result.pop('changed')
             self.module.fail_json(
                 msg="%s %d (%r) exists on node %s but Phoenix did not make it (its tags lack '%s'): refusing to %s "
                     "it. To take it over, set adopt: true (playbooks: -e phoenix_adopt=true); it is then tagged '%s'"
-                    % (self.kind, self.vmid, str(name), self.client.node, OWNER_TAG,
+                    % (self.kind, self.vmid, str(name), self.node, OWNER_TAG,
                        'destroy' if state == 'absent' else 'reconcile', OWNER_TAG),
                 changed=False, **self.result)
         if state == 'absent':
             return self.absent(current)
+        if current is not None and self.node != self.want_node:
+            current = self.placement(current)
         desired = self.desired()
         self.check_root_only(current, desired)
         self.before = managed_view(self.kind, current) if current else {}
@@ -580,10 +641,41 @@ class GuestRunner:
         else:
             after = managed_view(self.kind, current or {})
         self.result['config'] = after
+        drift = self.result.get('node_drift')
+        self.result['node'] = drift['to'] if drift and drift['migrated'] else self.node
         self.result['diff'] = dict(before=self.before, after=after,
                                    before_header='%s %d' % (self.kind, self.vmid),
                                    after_header='%s %d' % (self.kind, self.vmid))
+        if drift and drift['migrated']:
+            self.result['diff']['before'] = dict(self.before, node=drift['from'])
+            self.result['diff']['after'] = dict(after, node=drift['to'])
         return self.result
+
+    # -- placement ---------------------------------------------------------------------------------
+
+    def placement(self, current):
+        """The guest lives on another node than configured: report it, or with ``migrate`` move it there."""
+        drift = {'from': self.node, 'to': self.want_node, 'migrated': bool(self.params['migrate'])}
+        self.result['node_drift'] = drift
+        if not self.params['migrate']:
+            self.module.warn('%s %d is on node %s, not on its configured node %s; it is reconciled where it is. Run '
+                             'with migrate: true (playbooks: -e phoenix_migrate=true) to migrate it to %s'
+                             % (self.kind, self.vmid, self.node, self.want_node, self.want_node))
+            return current
+        self.result['changed'] = True
+        running = (self.known_status or self.status()) == 'running'
+        params = {'target': self.want_node}
+        if running and self.kind == 'lxc':
+            params['restart'] = 1       # pve-container: a running CT migrates only in restart mode
+        elif running:
+            params.update({'online': 1, 'with-local-disks': 1})     # qemu-server: live, local disks copied
+        drift['mode'] = 'restart' if 'restart' in params else 'online' if 'online' in params else 'offline'
+        if self.module.check_mode:
+            return current      # the rest of the run reads the guest where it is
+        self.task(self.client.post(self.base + '/migrate', **params))
+        self.client.forget()
+        self.node = self.want_node
+        return self.current_config()
 
     def absent(self, current):
         self.result['exists'] = current is not None and self.module.check_mode
@@ -611,7 +703,8 @@ class GuestRunner:
         elif self.guest.get('clone_from'):
             # the clone copies its source's config; the update after it writes the difference
             try:
-                base = self.client.get('nodes/%s/lxc/%d/config' % (self.client.node, int(self.guest['clone_from'])))
+                src = int(self.guest['clone_from'])
+                base = self.client.get('nodes/%s/lxc/%d/config' % (self.source_node(src), src))
             except PveError as exc:
                 if guest_missing(exc):
                     return          # the clone itself fails with its own message
@@ -678,6 +771,7 @@ def main():
         shutdown_timeout=dict(type='int', default=60),
         adopt=dict(type='bool', default=False),
         restart_pending=dict(type='bool', default=False),
+        migrate=dict(type='bool', default=False),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
                            required_one_of=[('api_token_id', 'api_password')])
