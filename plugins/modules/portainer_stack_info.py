@@ -39,6 +39,21 @@ EXAMPLES = r'''
     url: https://portainer.internal.thinkheads.ai:9443
     api_key: "{{ vault_portainer_api_key }}"
   register: phoenix_stacks_now
+
+- name: Stacks of another environment, by ID (no lookup by name)
+  thinkheads.phoenix.portainer_stack_info:
+    url: https://10.0.0.111:9443
+    api_key: "{{ vault_portainer_api_key }}"
+    ca_path: /etc/phoenix/step-root.pem
+    endpoint_id: 2
+  register: phoenix_stacks_now
+
+- name: Stacks of the environment named swarm
+  thinkheads.phoenix.portainer_stack_info:
+    url: https://portainer.internal.thinkheads.ai:9443
+    api_key: "{{ vault_portainer_api_key }}"
+    endpoint: swarm
+  register: phoenix_stacks_now
 '''
 
 RETURN = r'''
@@ -47,19 +62,23 @@ stacks:
   returned: always
   type: list
   elements: dict
+  sample: [{id: 3, name: qdrant, status: 1, managed: true}]
 managed:
   description: Names of the Swarm stacks whose services carry the Phoenix stack label (in Portainer or not).
   returned: always
   type: list
   elements: str
+  sample: [qdrant, thinkheads_ai_app]
 endpoint_id:
   description: The environment used.
   returned: always
   type: int
+  sample: 1
 api_calls:
   description: Requests made, per method and path template.
   returned: always
   type: dict
+  sample: {"GET /api/endpoints": 1, "GET /api/endpoints/{id}/docker/services": 1, "GET /api/stacks": 1}
 '''
 
 import json

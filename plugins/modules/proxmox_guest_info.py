@@ -36,6 +36,19 @@ EXAMPLES = r'''
 - name: Existing guests
   thinkheads.phoenix.proxmox_guest_info:
   register: pve_guests
+
+- name: Guests of a cluster, asked through one node with an API token
+  thinkheads.phoenix.proxmox_guest_info:
+    api_url: https://pve1.example.com:8006
+    api_token_id: phoenix@pve!ansible
+    api_token_secret: "{{ vault_pve_token_secret }}"
+    ca_file: /etc/ssl/pve-root.pem
+  register: pve_guests
+
+- name: Stop when guest 801 is missing
+  thinkheads.phoenix.proxmox_guest_info:
+  register: pve_guests
+  failed_when: 801 not in pve_guests.ids
 '''
 
 RETURN = r'''
@@ -49,6 +62,7 @@ ids:
   returned: always
   type: list
   elements: int
+  sample: [101, 102, 103, 801, 900, 901, 1001, 1002, 9000]
 '''
 
 from ansible.module_utils.basic import AnsibleModule
