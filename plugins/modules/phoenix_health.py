@@ -200,6 +200,47 @@ EXAMPLES = r'''
 - name: Print the table
   ansible.builtin.debug:
     msg: "{{ phoenix_health.table }}"
+
+- name: Read the Proxmox state of every guest
+  thinkheads.phoenix.proxmox_guest_info:
+    api_url: https://10.0.0.13:8006
+    api_token_id: phoenix@pve!ansible
+    api_token_secret: "{{ vault_pve_token_secret }}"
+  register: phoenix_pve_state
+  failed_when: false
+
+- name: Check the platform with the Proxmox state, failing on warnings too (firewall drift, a missing API key)
+  thinkheads.phoenix.phoenix_health:
+    guests: "{{ groups['phoenix'] | map('extract', hostvars, 'phoenix_guest') | list }}"
+    hypervisor: "{{ hostvars[groups['hypervisor'][0]].phoenix_hypervisor }}"
+    stacks: "{{ hostvars[groups['hypervisor'][0]].phoenix_stacks }}"
+    domain: internal.thinkheads.ai
+    pve_guests: "{{ phoenix_pve_state.guests | default(omit) }}"
+    pve_error: "{{ phoenix_pve_state.msg if phoenix_pve_state.failed | default(false) else omit }}"
+    ca_data: "{{ lookup('ansible.builtin.file', 'files/step-ca-root.crt') }}"
+    vllm_api_key: "{{ vault_vllm_api_key }}"
+    fail_on: [fail, warn]
+  register: phoenix_health
+
+- name: Fail when the platform is not healthy
+  ansible.builtin.fail:
+    msg: "{{ phoenix_health.problems | map(attribute='check') | join(', ') }}"
+  when: not phoenix_health.healthy
+
+- name: Quick check of DNS, the gateway and Step-CA only, with Traefik's ping measured on its guest
+  thinkheads.phoenix.phoenix_health:
+    guests: "{{ groups['phoenix'] | map('extract', hostvars, 'phoenix_guest') | list }}"
+    hypervisor: "{{ hostvars[groups['hypervisor'][0]].phoenix_hypervisor }}"
+    stacks: "{{ hostvars[groups['hypervisor'][0]].phoenix_stacks }}"
+    ca_file: /etc/phoenix/step-ca-root.crt
+    nameservers: [10.0.0.13]
+    skip: [proxmox, firewall, portainer, portainer_agent, qdrant, vllm]
+    extra_rows:
+      - {section: traefik, check: guest 102 ping (on the guest), target: "http://127.0.0.1:8080/ping", status: ok,
+         detail: HTTP 200 OK}
+    timeout: 2.0
+    retries: 0
+  register: phoenix_health
 '''
 
 RETURN = r'''
@@ -216,15 +257,25 @@ table:
   returned: always
   type: list
   elements: str
+  sample:
+    - "SECTION  CHECK                 TARGET                                         STATUS  DETAIL                     MS"
+    - "-------  --------------------  ---------------------------------------------  ------  -------------------------  --"
+    - "step_ca  guest 103 /health     https://ca.internal.thinkheads.ai:9000/health  ok      HTTP 200, TLS verified     12"
+    - "vllm     guest 950 /v1/models  https://10.0.0.150:8000/v1/models              WARN    HTTP 401: no vllm_api_key  8"
+    - "2 checks: 1 ok, 1 warn, 0 fail, 0 n/a"
 healthy:
   description: Whether no row has a status in O(fail_on).
   returned: always
   type: bool
+  sample: true
 problems:
   description: The rows with a status in O(fail_on).
   returned: always
   type: list
   elements: dict
+  sample:
+    - {section: dns, check: qdrant.internal.thinkheads.ai, target: 10.0.0.13, status: fail,
+       detail: "NXDOMAIN (expected 10.0.0.153)", ms: 3}
 summary:
   description: Number of rows per status.
   returned: always
@@ -234,6 +285,7 @@ seconds:
   description: Wall-clock time of all checks together.
   returned: always
   type: float
+  sample: 1.84
 '''
 
 import ssl

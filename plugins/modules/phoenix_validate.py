@@ -69,6 +69,13 @@ EXAMPLES = r'''
     platform_rules: warning
     fail_on_error: false
   register: phoenix_validation
+
+- name: Validate the development environment of the stacks
+  thinkheads.phoenix.phoenix_validate:
+    config_dir: /usr/local/phoenix_hypervisor/etc
+    stacks_dir: /usr/local/phoenix_hypervisor/stacks
+    environment: development
+  register: phoenix_validation
 '''
 
 RETURN = r'''
@@ -76,37 +83,50 @@ valid:
   description: Whether the configuration has no errors.
   returned: always
   type: bool
+  sample: false
 errors:
   description: Every error, sorted by file and path.
   returned: always
   type: list
   elements: dict
+  sample:
+    - {severity: error, file: phoenix_lxc_configs.json, path: /lxc_configs/801/network_config/ip,
+       message: "duplicate IP 10.0.0.150: used by guests 801, 950", code: network.duplicate_ip}
   contains:
-    file: {description: Config file name., type: str, returned: always}
+    file: {description: Config file name., type: str, returned: always, sample: phoenix_lxc_configs.json}
     path: {description: JSON Pointer into the file., type: str, returned: always, sample: /lxc_configs/801/network_config/ip}
-    message: {description: What is wrong., type: str, returned: always}
+    message: {description: What is wrong., type: str, returned: always, sample: "duplicate IP 10.0.0.150: used by guests 801, 950"}
     code: {description: Stable identifier of the check., type: str, returned: always, sample: network.duplicate_ip}
-    severity: {description: Always C(error)., type: str, returned: always}
+    severity: {description: Always C(error)., type: str, returned: always, sample: error}
 warnings_found:
   description: Every warning, in the same shape as RV(errors).
   returned: always
   type: list
   elements: dict
+  sample:
+    - {severity: warning, file: stacks/qdrant_service/docker-compose.yml, path: /services/qdrant/ports,
+       message: "service qdrant of stack qdrant_service uses \"ports\": stacks must not publish or expose ports, every
+       service is reached through Traefik (declare traefik_labels in phoenix.json)", code: platform.compose_ports}
 report:
   description: The readable report, one line per finding.
   returned: always
   type: list
   elements: str
+  sample:
+    - "Phoenix configuration: 1 error(s), 0 warning(s)"
+    - "ERROR   phoenix_lxc_configs.json: /lxc_configs/801/network_config/ip: duplicate IP 10.0.0.150: used by guests 801, 950"
 guests:
   description: Guest IDs in dependency order (creation order).
   returned: when the configuration is valid
   type: list
   elements: int
+  sample: [103, 900, 910, 950, 953, 801]
 stacks:
   description: Names of the stacks found.
   returned: when the configuration is valid
   type: list
   elements: str
+  sample: [qdrant_service, thinkheads_ai_app]
 '''
 
 import traceback

@@ -118,6 +118,37 @@ EXAMPLES = r'''
   delegate_to: localhost
   no_log: true
   register: portainer_boot
+
+- name: Rotate the API token (a new one replaces the stored one and older tokens of that description)
+  thinkheads.phoenix.portainer_bootstrap:
+    url: https://portainer.internal.thinkheads.ai:9443
+    password: "{{ vault_portainer_admin_password }}"
+    ca_path: /etc/phoenix/step-root.pem
+    token_file: /root/.phoenix/portainer.token
+    token_description: phoenix-sync
+    rotate_token: true
+  no_log: true
+
+- name: Check an existing admin and token without creating an admin, and register the agent of a second worker
+  thinkheads.phoenix.portainer_bootstrap:
+    url: https://10.0.0.111:9443
+    username: phoenix-admin
+    password: "{{ vault_portainer_admin_password }}"
+    init_admin: false
+    api_key: "{{ vault_portainer_api_key }}"
+    return_api_key: true
+    ca_path: /etc/phoenix/step-root.pem
+    endpoints:
+      - name: worker-1003
+        type: agent
+        url: tcp://10.0.0.113:9001
+        tls: true
+        tls_skip_verify: true
+    api_timeout: 10
+    api_retries: 2
+  delegate_to: localhost
+  no_log: true
+  register: portainer_boot
 '''
 
 RETURN = r'''
@@ -125,30 +156,38 @@ api_key:
   description: The API access token (secret).
   returned: with O(return_api_key=true), on success, not in check mode when a token had to be created
   type: str
+  sample: ptr_3x1Q0bW5nq6Xo2uH9oVvVd3QmZ1jR0o8xXbJ4hA7kTs=
 admin_created:
   description: Whether this run created the administrator.
   returned: always
   type: bool
+  sample: false
 token_created:
   description: Whether this run created a token.
   returned: always
   type: bool
+  sample: true
 user_id:
   description: Portainer ID of the administrator.
   returned: when known
   type: int
+  sample: 1
 endpoints:
   description: Environment IDs by name (every environment Portainer has).
   returned: always
   type: dict
+  sample: {primary: 1, worker-1002: 2}
 version:
   description: Portainer's version (C(GET /api/system/status), or C(GET /api/status) where the former is missing).
   returned: always
   type: str
+  sample: 2.27.9
 api_calls:
   description: Requests made, per method and path template.
   returned: always
   type: dict
+  sample: {"GET /api/system/status": 1, "GET /api/users/admin/check": 1, "GET /api/users/me": 1,
+           "GET /api/endpoints": 2, "POST /api/endpoints": 1}
 '''
 
 import os

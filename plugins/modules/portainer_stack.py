@@ -202,12 +202,16 @@ endpoint_id:
   description: The Portainer environment used.
   returned: with backend=portainer
   type: int
+  sample: 1
 services:
   description: Per service - name, desired and running replicas (of the current spec), image, update state and
     message, last task error.
   returned: when the stack was deployed and waited for, or exists
   type: list
   elements: dict
+  sample:
+    - {name: qdrant_qdrant, mode: replicated, desired: 1, running: 1, update_state: completed,
+       update_message: update completed, image: "qdrant/qdrant:v1.12.4", error: null}
 api_calls:
   description: Requests made, per method and path template (Swarm backend - Docker API calls and CLI runs).
   returned: always
@@ -218,15 +222,18 @@ secrets:
   returned: when O(secrets) is given and O(state=present)
   type: list
   elements: str
+  sample: [thinkheads_ai_app_db_password_3f9a1c2b7d]
 secrets_removed:
   description: Earlier versions of the stack's secrets that this run removed (or would remove, in check mode).
   returned: when O(secrets) is given and O(state=present)
   type: list
   elements: str
+  sample: [thinkheads_ai_app_db_password_81e04d6ac5]
 deploys:
   description: Number of deploying or removing calls made (0 for an unchanged stack).
   returned: always
   type: int
+  sample: 1
 '''
 
 import base64

@@ -100,6 +100,41 @@ EXAMPLES = r'''
     ipsets:
       - name: phoenix-guests
         entries: [10.0.0.0/24]
+
+- name: Qdrant's firewall - HTTPS from Traefik only, everything else dropped (diff shows the rule changes)
+  thinkheads.phoenix.proxmox_firewall:
+    api_url: https://10.0.0.13:8006
+    api_token_id: phoenix@pve!ansible
+    api_token_secret: "{{ vault_pve_token_secret }}"
+    vmid: 953
+    kind: lxc
+    enabled: true
+    policy_in: DROP
+    policy_out: ACCEPT
+    rules:
+      - {type: in, action: ACCEPT, proto: tcp, dport: 6333, source: 10.0.0.12, comment: Traefik to Qdrant}
+      - {type: in, action: ACCEPT, macro: SSH, source: 10.0.0.13, comment: SSH from the hypervisor}
+      - {type: in, action: ACCEPT, proto: icmp}
+  diff: true
+  register: phoenix_fw
+
+- name: Firewall drift of a VM, without changing anything
+  thinkheads.phoenix.proxmox_firewall:
+    vmid: 1002
+    kind: qemu
+    enabled: true
+    rules: "{{ phoenix_guest.firewall.rules }}"
+  check_mode: true
+  register: phoenix_fw_drift
+
+- name: Cluster aliases exactly as listed (others deleted)
+  thinkheads.phoenix.proxmox_firewall:
+    scope: cluster
+    aliases:
+      - {name: hypervisor, cidr: 10.0.0.13, comment: Proxmox host}
+      - {name: traefik, cidr: 10.0.0.12, comment: Traefik}
+      - {name: gateway, cidr: 10.0.0.153, comment: Nginx gateway}
+    purge: true
 '''
 
 RETURN = r'''
@@ -108,15 +143,20 @@ operations:
   returned: always
   type: list
   elements: str
+  sample: ["move 2 -> 0", "insert 1: in ACCEPT proto=tcp source=10.0.0.12 dport=6333 # Traefik to Qdrant",
+           "delete 3: in ACCEPT proto=tcp dport=22"]
 rules:
   description: The guest's rules after the run, one readable line each.
   returned: when O(scope=guest) and O(rules) is given
   type: list
   elements: str
+  sample: ["in ACCEPT proto=tcp source=10.0.0.12 dport=6333 # Traefik to Qdrant",
+           "in ACCEPT source=10.0.0.13 macro=SSH # SSH from the hypervisor", "in ACCEPT proto=icmp"]
 api_calls:
   description: Number of Proxmox API calls the run made.
   returned: always
   type: int
+  sample: 2
 guest_exists:
   description: Whether the guest exists on Proxmox (V(false) only in check mode; a missing guest fails otherwise).
   returned: when O(scope=guest)

@@ -182,23 +182,29 @@ kind:
   description: C(lxc) or C(qemu).
   returned: always
   type: str
+  sample: lxc
 created:
   description: Whether the guest was created (or would be, in check mode).
   returned: always
   type: bool
+  sample: false
 changes:
   description: Config values written (or that would be written in check mode).
   returned: always
   type: dict
+  sample: {memory: 8192, cores: 4, onboot: 1}
 deleted:
   description: Managed config keys removed.
   returned: always
   type: list
   elements: str
+  sample: [mp1]
 config:
   description: The managed part of the guest config after the run (in check mode, as it would be).
   returned: unless O(state=absent)
   type: dict
+  sample: {hostname: qdrant, cores: 4, memory: 8192, swap: 512, onboot: 1, unprivileged: 1,
+           net0: "name=eth0,bridge=vmbr0,ip=10.0.0.153/24,gw=10.0.0.1,firewall=1", features: "nesting=1,keyctl=1"}
 exists:
   description:
     - Whether the guest exists on Proxmox after the run. V(false) in check mode for a guest that does not
@@ -219,6 +225,7 @@ reboot_required:
   description: Whether the guest is running with pending changes, which it gets only when it restarts.
   returned: unless O(state=absent)
   type: bool
+  sample: false
 power:
   description: >-
     The power change made (or that would be made, in check mode): V(started), V(stopped) or V(restarted); absent
@@ -230,11 +237,13 @@ restarted:
   description: Whether the guest was rebooted (or would be, in check mode) to apply pending changes.
   returned: unless O(state=absent)
   type: bool
+  sample: true
 pending_applied:
   description: The pending keys the restart applied (or would apply, in check mode).
   returned: when RV(restarted) is true
   type: list
   elements: str
+  sample: [features, dev1]
 node:
   description: The node the guest lives on after the run (in check mode, would live on).
   returned: always
@@ -251,11 +260,13 @@ api_calls:
   description: Number of Proxmox API calls the run made.
   returned: always
   type: int
+  sample: 7
 tasks:
   description: UPIDs of the Proxmox tasks the run started.
   returned: always
   type: list
   elements: str
+  sample: ["UPID:pve2:0003A5F1:01C2B3D4:6751A2B0:vzreboot:801:phoenix@pve!ansible:"]
 '''
 
 import re

@@ -74,6 +74,34 @@ EXAMPLES = r'''
     lxc_options: "{{ phoenix_guest.lxc_options | default([]) }}"
     id_maps: "{{ phoenix_guest.id_maps | default([]) }}"
   delegate_to: "{{ groups['hypervisor'][0] }}"
+
+- name: GPU passthrough for the vLLM container, with the host's video and render groups mapped straight through
+  thinkheads.phoenix.proxmox_lxc_raw:
+    vmid: 950
+    lxc_options:
+      - "lxc.cgroup2.devices.allow: c 195:* rwm"
+      - "lxc.cgroup2.devices.allow: c 509:* rwm"
+      - "lxc.mount.entry: /dev/nvidia0 dev/nvidia0 none bind,optional,create=file"
+      - "lxc.mount.entry: /dev/nvidiactl dev/nvidiactl none bind,optional,create=file"
+      - "lxc.mount.entry: /dev/nvidia-uvm dev/nvidia-uvm none bind,optional,create=file"
+    id_maps:
+      - {type: gid, container_id: 44, host_id: 44, size: 1}
+      - {type: gid, container_id: 104, host_id: 104, size: 1}
+  register: phoenix_lxc_raw
+
+- name: Restart the container when its raw options changed
+  ansible.builtin.command: pct reboot 950
+  when: phoenix_lxc_raw.restart_needed
+  changed_when: true
+
+- name: Predict the raw options of a container not created yet (check mode; exists is false), waiting longer for the lock
+  thinkheads.phoenix.proxmox_lxc_raw:
+    vmid: 953
+    lxc_options: ["lxc.apparmor.profile: unconfined"]
+    lock_timeout: 30
+  check_mode: true
+  diff: true
+  register: phoenix_lxc_raw_plan
 '''
 
 RETURN = r'''
@@ -82,14 +110,23 @@ lines:
   returned: always
   type: list
   elements: str
+  sample:
+    - "lxc.apparmor.profile: unconfined"
+    - "lxc.cgroup2.devices.allow: c 195:* rwm"
+    - "lxc.idmap: u 0 100000 65536"
+    - "lxc.idmap: g 0 100000 44"
+    - "lxc.idmap: g 44 44 1"
+    - "lxc.idmap: g 45 100045 65491"
 restart_needed:
   description: Whether the file changed (the container applies it on its next start).
   returned: always
   type: bool
+  sample: true
 exists:
   description: Whether the container's config file exists (V(false) only in check mode; a missing file fails otherwise).
   returned: always
   type: bool
+  sample: true
 '''
 
 import os

@@ -86,6 +86,26 @@ EXAMPLES = r'''
     fingerprint: 71c31a5e537e9781b735e6fd0334ffd971fc8f1972112608927f054cd4b5cada
     dest: /etc/phoenix/root_ca.crt
     install_in_trust_store: false
+
+- name: Root for a service that reads it as its own user, fetched over a slow link
+  thinkheads.phoenix.step_ca_bootstrap:
+    ca_url: https://ca.internal.thinkheads.ai:9000
+    fingerprint: "{{ step_ca_root_fingerprint }}"
+    dest: /etc/traefik/certs/phoenix-root-ca.crt
+    install_in_trust_store: false
+    owner: root
+    group: traefik
+    mode: '0640'
+    timeout: 30
+    retries: 5
+  register: phoenix_root
+
+- name: Trust the root on the controller too
+  thinkheads.phoenix.step_ca_bootstrap:
+    ca_url: https://10.0.0.10:9000
+    fingerprint: "{{ step_ca_root_fingerprint }}"
+  delegate_to: localhost
+  become: true
 '''
 
 RETURN = r'''
@@ -93,26 +113,32 @@ fingerprint:
   description: SHA-256 fingerprint (lower-case hex) of the root at O(dest).
   returned: success
   type: str
+  sample: 71c31a5e537e9781b735e6fd0334ffd971fc8f1972112608927f054cd4b5cada
 dest:
   description: Path of the root certificate.
   returned: success
   type: str
+  sample: /usr/local/share/ca-certificates/phoenix-root-ca.crt
 subject:
   description: Subject DN of the root.
   returned: success
   type: str
+  sample: CN=ThinkHeads Internal Root CA,O=ThinkHeads
 not_after:
   description: Expiry of the root (UTC, ISO 8601).
   returned: success
   type: str
+  sample: "2036-03-01T09:12:44Z"
 trust_store_updated:
   description: Whether C(update-ca-certificates) ran.
   returned: success
   type: bool
+  sample: true
 ca_requests:
   description: Requests sent to the CA in this run, by endpoint (empty when O(dest) was already right).
   returned: always
   type: dict
+  sample: {/root: 1}
 '''
 
 import os

@@ -193,6 +193,43 @@ EXAMPLES = r'''
     key_path: /etc/old/tls.key
     state: revoked
     revoke_reason: cessation_of_operation
+
+- name: Traefik's certificate, renewed 8 hours before expiry, the password read from a file on the guest
+  thinkheads.phoenix.step_ca_certificate:
+    ca_url: https://ca.internal.thinkheads.ai:9000
+    root: /usr/local/share/ca-certificates/phoenix-root-ca.crt
+    provisioner: services
+    provisioner_password_file: /etc/step/services.pass
+    common_name: traefik.internal.thinkheads.ai
+    sans: [traefik.internal.thinkheads.ai, 10.0.0.12]
+    include_cn_in_sans: false
+    key_type: EC384
+    lifetime: 24h
+    renew_before: 8h
+    cert_path: /etc/traefik/certs/traefik.crt
+    chain_path: /etc/traefik/certs/traefik.chain.crt
+    key_path: /etc/traefik/certs/traefik.key
+    owner: traefik
+    group: traefik
+    mode: '0644'
+    key_mode: '0600'
+    timeout: 30
+    retries: 5
+  register: traefik_cert
+
+- name: Re-issue the vLLM certificate with a new key after a suspected key leak, waiting for the renewal timer
+  thinkheads.phoenix.step_ca_certificate:
+    ca_url: https://10.0.0.10:9000
+    root: /usr/local/share/ca-certificates/phoenix-root-ca.crt
+    provisioner: services
+    provisioner_password: "{{ vault_step_ca_services_password }}"
+    common_name: vllm.internal.thinkheads.ai
+    cert_path: /etc/vllm/tls/vllm.crt
+    chain_path: /etc/vllm/tls/vllm.chain.crt
+    key_path: /etc/vllm/tls/vllm.key
+    force: true
+    lock_file: /run/phoenix-cert-renew.lock
+    lock_timeout: 600
 '''
 
 RETURN = r'''
@@ -201,41 +238,50 @@ action:
   returned: always
   type: str
   choices: [none, issued, renewed, reissued, revoked]
+  sample: renewed
 reason:
   description: Why (for example V(SANs ['a'], wanted ['a', 'b']) or the remaining lifetime against the threshold).
   returned: always
   type: str
+  sample: remaining lifetime 7h12m is below 8h
 common_name:
   description: Common name of the certificate now at O(cert_path).
   returned: when a certificate exists
   type: str
+  sample: nginx.internal
 serial:
   description: Serial number (decimal) of the certificate now at O(cert_path).
   returned: when a certificate exists
   type: str
+  sample: "231740562284957136942931011238426543209"
 not_after:
   description: Expiry (UTC, ISO 8601) of the certificate now at O(cert_path).
   returned: when a certificate exists
   type: str
+  sample: "2026-12-06T03:12:00Z"
 sans:
   description: SANs of the certificate now at O(cert_path).
   returned: when a certificate exists
   type: list
   elements: str
+  sample: [nginx.internal, gateway.internal, 10.0.0.153]
 issuer:
   description: Issuer DN of the certificate now at O(cert_path).
   returned: when a certificate exists
   type: str
+  sample: CN=ThinkHeads Internal Intermediate CA,O=ThinkHeads
 key_type:
   description: Key type of the certificate now at O(cert_path).
   returned: when a certificate exists
   type: str
+  sample: EC256
 ca_requests:
   description:
     - "Requests sent to the CA in this run, by endpoint, for example V({\"/provisioners\": 1, \"/1.0/sign\": 1}).
       Empty when nothing was due: the proof of idempotence."
   returned: always
   type: dict
+  sample: {/1.0/renew: 1}
 '''
 
 import os

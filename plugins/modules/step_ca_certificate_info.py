@@ -54,6 +54,19 @@ EXAMPLES = r'''
 - name: Fail when it has less than a day left
   ansible.builtin.assert:
     that: gateway_cert.seconds_left > 86400
+
+- name: Does the Traefik key still belong to its certificate?
+  thinkheads.phoenix.step_ca_certificate_info:
+    path: /etc/traefik/certs/traefik.crt
+    key_path: /etc/traefik/certs/traefik.key
+  register: traefik_cert
+
+- name: Is the vLLM certificate (leaf and intermediate in one file) signed by the Phoenix root?
+  thinkheads.phoenix.step_ca_certificate_info:
+    path: /etc/vllm/tls/vllm.chain.crt
+    root: /usr/local/share/ca-certificates/phoenix-root-ca.crt
+  register: vllm_cert
+  failed_when: vllm_cert.exists and not vllm_cert.chains_to_root
 '''
 
 RETURN = r'''
@@ -61,63 +74,78 @@ exists:
   description: Whether O(path) exists and holds a certificate.
   returned: always
   type: bool
+  sample: true
 subject:
   description: Subject DN (RFC 4514).
   returned: when exists
   type: str
+  sample: CN=nginx.internal
 common_name:
   description: Subject common name.
   returned: when exists
   type: str
+  sample: nginx.internal
 sans:
   description: Subject alternative names (DNS names, IP addresses, e-mails, URIs).
   returned: when exists
   type: list
   elements: str
+  sample: [nginx.internal, gateway.internal, 10.0.0.153]
 issuer:
   description: Issuer DN (RFC 4514).
   returned: when exists
   type: str
+  sample: CN=ThinkHeads Internal Intermediate CA,O=ThinkHeads
 serial:
   description: Serial number, decimal.
   returned: when exists
   type: str
+  sample: "231740562284957136942931011238426543209"
 not_before:
   description: Start of validity (UTC, ISO 8601).
   returned: when exists
   type: str
+  sample: "2026-11-05T03:11:00Z"
 not_after:
   description: End of validity (UTC, ISO 8601).
   returned: when exists
   type: str
+  sample: "2026-12-05T03:12:00Z"
 seconds_left:
   description: Seconds until O(path) expires (negative when expired).
   returned: when exists
   type: int
+  sample: 2505600
 days_left:
   description: Days until expiry, two decimals.
   returned: when exists
   type: float
+  sample: 29.0
 expired:
   description: Whether the certificate has expired.
   returned: when exists
   type: bool
+  sample: false
 key_type:
   description: Key type (V(EC256), V(RSA2048), V(Ed25519), ...).
   returned: when exists
   type: str
+  sample: EC256
 fingerprint:
   description: SHA-256 of the DER encoding.
   returned: when exists
   type: str
+  sample: 3f1c5e0b8a2d47e6c9b1f0a4d8e27c6b5a93f1e0d4c2b7a6f8e9d0c1b2a3f4e5
 chains_to_root:
   description: Whether the certificate is signed by O(root) (null without O(root)).
   returned: when exists
   type: bool
+  sample: true
 key_matches:
   description: Whether O(key_path) is the certificate's private key (null without O(key_path)).
   returned: when exists
   type: bool
+  sample: true
 '''
 
 import os

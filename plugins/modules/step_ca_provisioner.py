@@ -105,6 +105,27 @@ EXAMPLES = r'''
       defaultTLSCertDuration: 168h
       maxTLSCertDuration: 720h
   notify: Reload step-ca
+
+- name: Retire the provisioner of the old lab, keeping a copy of ca.json
+  thinkheads.phoenix.step_ca_provisioner:
+    config: /etc/step-ca/config/ca.json
+    name: lab
+    state: absent
+    backup: true
+  notify: Reload step-ca
+
+- name: Short-lived certificates for the vLLM servers, renewable after expiry, the claims of ca.json kept
+  thinkheads.phoenix.step_ca_provisioner:
+    config: /etc/step-ca/config/ca.json
+    name: vllm
+    password: "{{ vault_step_ca_vllm_password }}"
+    claims:
+      defaultTLSCertDuration: 24h
+      maxTLSCertDuration: 48h
+      allowRenewalAfterExpiry: true
+  diff: true
+  register: vllm_provisioner
+  notify: Reload step-ca
 '''
 
 RETURN = r'''
@@ -112,14 +133,24 @@ provisioner:
   description: The provisioner entry after the run (encrypted key shortened); empty when absent.
   returned: always
   type: dict
+  sample:
+    type: JWK
+    name: services
+    key: {use: sig, kty: EC, kid: 3lUPa0vj6Iy3LWZqRNRjcWHy3hPTsRw5YJ1bDGGShbs, crv: P-256, alg: ES256,
+          x: vWbaDcUnfb9ByEZwPw5OdVsp_PIO5RZ8yK86KyIQG4s, y: GHtTjHMxJ1ZRHjaEmP3hb1j7fzWGsWqUjv6VbTxnt9w}
+    encryptedKey: eyJhbGciOiJQQkVTMi1IUzI1...
+    claims: {minTLSCertDuration: 5m, defaultTLSCertDuration: 720h, maxTLSCertDuration: 2160h,
+             allowRenewalAfterExpiry: false}
 key_note:
   description: For JWK, whether the existing key was kept or a new one generated (and why).
   returned: when type is JWK and state is present
   type: str
+  sample: kept the existing key
 backup_file:
   description: Path of the backup copy.
   returned: when backup is true and the file changed
   type: str
+  sample: /etc/step-ca/config/ca.json.12345.2026-12-05@03:12:44~
 '''
 
 import json

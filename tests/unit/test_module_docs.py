@@ -23,11 +23,8 @@ MODULES = sorted(m.name for m in pkgutil.iter_modules([MODULES_DIR]))
 MIN_EXAMPLES = 3
 # modules whose docs still fall short (issue #19): expected to fail (strict: a fixed module must leave this list)
 PENDING = {
-    'examples': {'phoenix_health', 'phoenix_validate', 'portainer_bootstrap', 'proxmox_firewall', 'proxmox_lxc_raw',
-                 'step_ca_bootstrap', 'step_ca_certificate', 'step_ca_certificate_info', 'step_ca_provisioner'},
-    'samples': {'phoenix_health', 'phoenix_validate', 'portainer_bootstrap', 'portainer_stack', 'proxmox_firewall',
-                'proxmox_guest', 'proxmox_lxc_raw', 'step_ca_bootstrap', 'step_ca_certificate',
-                'step_ca_certificate_info', 'step_ca_provisioner'},
+    'examples': set(),
+    'samples': set(),
 }
 
 
