@@ -48,7 +48,8 @@ def playbook(pve, *extra):
            '-e', 'phoenix_create_conf_dir=%s/etc/pve/lxc' % pve.state_dir,
            '-e', 'phoenix_create_storage=local-lvm',
            '-e', 'phoenix_create_apply_features=false', '-e', 'phoenix_create_gpu_preflight=false',
-           '-e', 'phoenix_create_ostemplate=%s' % OSTEMPLATE, '-e', 'phoenix_progress_interval=1']
+           '-e', 'phoenix_create_ostemplate=%s' % OSTEMPLATE, '-e', 'phoenix_progress_interval=1',
+           '-e', 'phoenix_progress=true']
     cmd += pve.image_vars(NOBLE) + list(extra)
     result = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600, check=False)
     result.out = result.stdout + result.stderr
