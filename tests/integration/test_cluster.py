@@ -109,6 +109,7 @@ def test_unchanged_guests_cost_at_most_two_calls(cluster, guests):
 def test_firewall_acts_on_the_guests_node(cluster, guests):
     args = {'vmid': 2102, 'kind': 'lxc', 'enabled': True, 'node': 'pve2',
             'rules': [{'type': 'in', 'action': 'ACCEPT', 'proto': 'tcp', 'dport': '22', 'enable': 1}]}
+    cluster.clear_log()
     first = run_module('proxmox_firewall', args, env=cluster.env)
     assert first['changed'] is True, first
     assert all('/nodes/pve2/' in r['path'] for r in cluster.writes())
