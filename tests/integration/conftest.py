@@ -43,20 +43,13 @@ def topology():
     return load_config(os.path.join(REPO, 'etc'), os.path.join(REPO, 'stacks'))
 
 
-# modules whose tests run in order on one module-scoped pvesim (a test builds on the one before: test_cluster moves a
-# guest behind the collection's back, then migrates it back): pytest-xdist must give all of such a module's tests to
-# one worker; every other test is spread one by one as with --dist load
-IN_ORDER = ('tests/integration/test_cluster.py',)
-
-
+# Every module's tests share one module-scoped pvesim, and several modules build on earlier tests (test_cluster moves
+# a guest by hand, then migrates it back; test_create_playbook creates guest 801, destroys it, then makes it by hand):
+# pytest-xdist gives all of a module's tests to one worker, in order (its --dist loadscope), with modules spread
+# over the workers.
 def pytest_xdist_make_scheduler(config, log):
     from xdist.scheduler import LoadScopeScheduling
 
-    class InOrderModules(LoadScopeScheduling):
-        def _split_scope(self, nodeid):
-            path = nodeid.split('::', 1)[0]
-            return path if path.endswith(IN_ORDER) else nodeid
-
     if config.getvalue('dist') == 'load':
-        return InOrderModules(config, log)
+        return LoadScopeScheduling(config, log)
     return None
