@@ -56,9 +56,9 @@ SANITY_ROOT := $(CURDIR)/build/sanity
 SANITY_DIR  := $(SANITY_ROOT)/ansible_collections/thinkheads/phoenix
 # Python versions for the version-dependent sanity tests (compile, import):
 # the controller (3.12) plus every other supported target version installed by
-# pyenv here (modules and module_utils run on targets with Python 3.9+).
+# pyenv here (modules and module_utils run on targets with Python 3.11+, tests/config.yml).
 PYENV_ROOT ?= /root/.pyenv
-SANITY_EXTRA_PYTHON_DIRS := $(wildcard $(foreach v,3.9 3.10 3.11 3.13 3.14,$(PYENV_ROOT)/versions/$(v).*/bin))
+SANITY_EXTRA_PYTHON_DIRS := $(wildcard $(foreach v,3.11 3.13 3.14,$(PYENV_ROOT)/versions/$(v).*/bin))
 empty :=
 space := $(empty) $(empty)
 SANITY_PATH := $(subst $(space),:,$(strip $(VENV_BIN) $(SANITY_EXTRA_PYTHON_DIRS))):$(PATH)

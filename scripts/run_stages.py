@@ -2,15 +2,19 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) 2026 Thinkheads
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Run Makefile targets in order as timed stages; end with a table (stage, seconds, result).
+"""Run Makefile targets in order as timed stages; end with a table (stage, seconds, busy, result).
 
     scripts/run_stages.py [--out build/test-times.txt] STAGE...
 
-Each stage is `make STAGE`. `&STAGE` starts it in the background (output to build/stage-STAGE.log, printed when
-it is joined) and the run goes on; `wait` joins every background stage (also done at the end). The first failing
-stage stops the run: it is marked FAILED, the later ones `not run`, and the exit status is non-zero. The
-table is printed and, with --out, written to that file, in every case (also after Ctrl-C). `make test` and
-`make check` call this with their stage lists (Makefile).
+Each stage is `make STAGE`. `&A+B+...` starts a lane in the background: its stages run one after the other (output
+to build/stage-<A>.log, printed when the lane is joined) while the run goes on; `wait` joins every lane (also done
+at the end). The first failing stage stops the run: it is marked FAILED, the later ones `not run`, and the exit
+status is non-zero; lanes already started are joined first, so their rows are complete. The table is printed and,
+with --out, written to that file, in every case (also after Ctrl-C).
+
+`busy` is how much of the machine's CPU (all cores, from /proc/stat) was in use while the stage ran: a stage that
+waits (on containers, a CA, a Swarm) shows a low figure and is a candidate for a background lane.
+`make test` and `make check` call this with their stage lists (Makefile).
 Standard library only: it runs before the virtualenv exists.
 """
 
@@ -22,41 +26,87 @@ import threading
 import time
 
 
+def cpu_counters():
+    """(busy, total) jiffies of all CPUs since boot, or None where /proc/stat is missing."""
+    try:
+        with open('/proc/stat') as handle:
+            fields = [int(value) for value in handle.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)   # idle + iowait
+    total = sum(fields[:8])                                      # guest time is already in user/nice
+    return total - idle, total
+
+
+def busy_share(before, after):
+    """The share of the machine's CPU used between two cpu_counters() readings, as '57%' (or '')."""
+    if not before or not after or after[1] <= before[1]:
+        return ''
+    return '%d%%' % round(100.0 * (after[0] - before[0]) / (after[1] - before[1]))
+
+
 def table(results, total):
-    rows = [('stage', 'seconds', 'result')]
-    rows += [(stage, '' if seconds is None else '%.1f' % seconds, result) for stage, seconds, result in results]
-    failed = [stage for stage, _seconds, result in results if result not in ('passed', 'not run')]
-    rows.append(('total', '%.1f' % total, ('FAILED (%s)' % failed[0]) if failed else 'passed'))
+    rows = [('stage', 'seconds', 'busy', 'result')]
+    rows += [(stage, '' if seconds is None else '%.1f' % seconds, busy, result)
+             for stage, seconds, busy, result in results]
+    failed = [stage for stage, _seconds, _busy, result in results if result not in ('passed', 'not run')]
+    rows.append(('total', '%.1f' % total, '', ('FAILED (%s)' % failed[0]) if failed else 'passed'))
     width = max(len(row[0]) for row in rows)
-    lines = ['%-*s  %8s  %s' % (width, stage, seconds, result) for stage, seconds, result in rows]
-    lines.insert(1, '%s  %s  %s' % ('-' * width, '-' * 8, '-' * 7))
+    lines = ['%-*s  %8s  %4s  %s' % (width, stage, seconds, busy, result) for stage, seconds, busy, result in rows]
+    lines.insert(1, '%s  %s  %s  %s' % ('-' * width, '-' * 8, '-' * 4, '-' * 7))
     lines.insert(len(lines) - 1, lines[1])
     return '\n'.join(lines) + '\n'
 
 
-def _watch(proc, ended):
-    """Record when a background stage ends (its duration does not depend on when it is joined)."""
-    proc.wait()
-    ended[1] = time.monotonic()
+def run_stage(make, stage, log=None):
+    """`make STAGE` (into LOG when given); (exit code, seconds, busy)."""
+    begin, counters = time.monotonic(), cpu_counters()
+    try:
+        if log is None:
+            code = subprocess.call([make, '--no-print-directory', stage])
+        else:
+            with open(log, 'a') as handle:
+                handle.write('=== stage %s\n' % stage)
+                handle.flush()
+                code = subprocess.call([make, '--no-print-directory', stage], stdout=handle, stderr=subprocess.STDOUT)
+    except KeyboardInterrupt:
+        code = 130
+    return code, time.monotonic() - begin, busy_share(counters, cpu_counters())
 
 
-def _join(background, results):
-    """Wait for the background stages in start order; their rows keep their own duration. The first
-    failure's exit code, or 0."""
+class Lane(threading.Thread):
+    """Stages run one after the other in the background; rows as (stage, seconds, busy, result)."""
+
+    def __init__(self, make, stages):
+        super().__init__(daemon=True)
+        self.make, self.stages = make, stages
+        self.log = os.path.join('build', 'stage-%s.log' % stages[0])
+        self.rows, self.code = [], 0
+
+    def run(self):
+        for index, stage in enumerate(self.stages):
+            code, seconds, busy = run_stage(self.make, stage, self.log)
+            self.rows.append(('&' + stage, seconds, busy, 'passed' if code == 0 else 'FAILED'))
+            if code:
+                self.code = code if 0 < code < 126 else 1
+                self.rows += [('&' + rest, None, '', 'not run') for rest in self.stages[index + 1:]]
+                return
+
+
+def join(lanes, results):
+    """Wait for the lanes in start order and add their rows; the first failure's exit code, or 0."""
     failed = 0
-    for stage, proc, log, begin, ended in background:
-        code = proc.wait()
-        ended[0].join()
-        seconds = ended[1] - begin
-        print('=== background stage %s ended (exit %d, %.1f s); its output (%s):' % (stage, code, seconds, log),
+    for lane in lanes:
+        while lane.is_alive():
+            lane.join(1)
+        print('=== background lane %s ended (exit %d); its output (%s):' % ('+'.join(lane.stages), lane.code, lane.log),
               flush=True)
-        with open(log) as handle:
+        with open(lane.log) as handle:
             sys.stdout.write(handle.read())
         sys.stdout.flush()
-        results.append(('&' + stage, seconds, 'passed' if code == 0 else 'FAILED'))
-        if code and not failed:
-            failed = code if 0 < code < 126 else 1
-    del background[:]
+        results += lane.rows
+        failed = failed or lane.code
+    del lanes[:]
     return failed
 
 
@@ -64,53 +114,37 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n', 1)[0])
     parser.add_argument('--out', help='also write the table to this file')
     parser.add_argument('stages', nargs='+', metavar='STAGE',
-                        help='Makefile targets, run in this order (&STAGE: in the background; wait: join them)')
+                        help='Makefile targets, run in this order (&A+B: a background lane; wait: join the lanes)')
     args = parser.parse_args(argv)
     make = os.environ.get('MAKE') or 'make'
-    results = []
-    background = []
+    results, lanes, status = [], [], 0
     started = time.monotonic()
-    status = 0
     stages = list(args.stages) + (['wait'] if args.stages[-1] != 'wait' else [])
+    planned = [name for stage in stages if stage != 'wait' for name in stage.lstrip('&').split('+')]
     for index, stage in enumerate(stages):
         if stage == 'wait':
-            if not background:
-                continue
-            print('=== waiting for the background stages: %s' % ', '.join(b[0] for b in background), flush=True)
-            status = _join(background, results)
-            if status:
-                results += [(rest, None, 'not run') for rest in stages[index + 1:] if rest != 'wait']
-                break
-            continue
-        if stage.startswith('&'):
-            name = stage[1:]
-            log = os.path.join('build', 'stage-%s.log' % name)
+            if lanes:
+                print('=== waiting for the background lanes: %s' % ', '.join('+'.join(lane.stages) for lane in lanes),
+                      flush=True)
+                status = join(lanes, results)
+        elif stage.startswith('&'):
+            lane = Lane(make, stage[1:].split('+'))
             os.makedirs('build', exist_ok=True)
-            print('=== stage %s started in the background (output: %s)' % (name, log), flush=True)
-            with open(log, 'w') as handle:
-                proc = subprocess.Popen([make, '--no-print-directory', name], stdout=handle, stderr=subprocess.STDOUT)
-            ended = [None, None]   # [the thread that waits for the stage, when it ended]
-            ended[0] = threading.Thread(target=_watch, args=(proc, ended), daemon=True)
-            ended[0].start()
-            background.append((name, proc, log, time.monotonic(), ended))
-            continue
-        print('=== stage %s (%d/%d)' % (stage, index + 1, len(stages)), flush=True)
-        begin = time.monotonic()
-        try:
-            code = subprocess.call([make, '--no-print-directory', stage])
-        except KeyboardInterrupt:
-            code = 130
-        seconds = time.monotonic() - begin
-        if code == 0:
-            results.append((stage, seconds, 'passed'))
-            continue
-        results.append((stage, seconds, 'FAILED' if code != 130 else 'interrupted'))
-        _join(background, results)
-        results += [(rest, None, 'not run') for rest in stages[index + 1:] if rest != 'wait']
-        status = code if 0 < code < 126 else 1
-        if code == 130:
-            status = 130
-        break
+            open(lane.log, 'w').close()
+            print('=== lane %s started in the background (output: %s)' % ('+'.join(lane.stages), lane.log), flush=True)
+            lane.start()
+            lanes.append(lane)
+        else:
+            print('=== stage %s (%d/%d)' % (stage, index + 1, len(stages)), flush=True)
+            code, seconds, busy = run_stage(make, stage)
+            results.append((stage, seconds, busy, 'passed' if code == 0 else 'FAILED' if code != 130 else 'interrupted'))
+            if code:
+                status = 130 if code == 130 else code if 0 < code < 126 else 1
+                join(lanes, results)
+        if status:
+            done = {row[0].lstrip('&') for row in results}
+            results += [(rest, None, '', 'not run') for rest in planned if rest not in done]
+            break
     text = table(results, time.monotonic() - started)
     if args.out:
         os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)

@@ -1,0 +1,63 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026 Thinkheads
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""scripts/run_stages.py: stage order, background lanes, the table and the stop at the first failure."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[2] / 'scripts' / 'run_stages.py'
+
+MAKEFILE = """\
+ok:
+\t@echo ok-ran >> order.txt
+slow:
+\t@sleep 1; echo slow-ran >> order.txt
+after:
+\t@echo after-ran >> order.txt
+bad:
+\t@echo bad-ran >> order.txt; exit 3
+"""
+
+
+def run(tmp_path, *stages):
+    (tmp_path / 'Makefile').write_text(MAKEFILE)
+    proc = subprocess.run([sys.executable, str(SCRIPT), '--out', 'build/times.txt', *stages], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60, env=dict(os.environ, MAKEFLAGS=''))
+    table = (tmp_path / 'build' / 'times.txt').read_text()
+    rows = {line.split()[0]: line.split() for line in table.splitlines()[2:] if line and not line.startswith('-')}
+    order = (tmp_path / 'order.txt').read_text().split() if (tmp_path / 'order.txt').exists() else []
+    return proc, rows, order
+
+
+def test_lane_runs_in_the_background_in_order_and_is_joined(tmp_path):
+    proc, rows, order = run(tmp_path, '&slow+after', 'ok', 'wait', 'ok')
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    # the foreground stage does not wait for the lane; the lane's two stages keep their order
+    assert order.index('ok-ran') < order.index('slow-ran') < order.index('after-ran')
+    assert rows['&slow'][-1] == 'passed' and float(rows['&slow'][1]) >= 1.0
+    assert rows['&after'][-1] == 'passed'
+    assert rows['total'][-1] == 'passed'
+    assert 'busy' in (tmp_path / 'build' / 'times.txt').read_text().splitlines()[0]
+
+
+def test_first_failure_stops_the_run_and_marks_the_rest_not_run(tmp_path):
+    proc, rows, order = run(tmp_path, '&slow+after', 'bad', 'ok', '&after')
+    assert proc.returncode == 2   # make exits 2 when a recipe fails
+    assert rows['bad'][-1] == 'FAILED'
+    assert rows['ok'][-2:] == ['not', 'run']
+    # the lane already started is joined, so its rows are complete
+    assert rows['&slow'][-1] == 'passed' and rows['&after'][-1] == 'passed'
+    assert rows['total'][-2:] == ['FAILED', '(bad)']
+    assert 'ok-ran' not in order
+
+
+def test_a_failing_lane_stage_skips_the_rest_of_its_lane_and_fails_the_run(tmp_path):
+    proc, rows, order = run(tmp_path, '&bad+after', 'ok', 'wait', 'slow')
+    assert proc.returncode == 2   # make exits 2 when a recipe fails
+    assert rows['&bad'][-1] == 'FAILED'
+    assert rows['&after'][-2:] == ['not', 'run']
+    assert rows['slow'][-2:] == ['not', 'run']
+    assert order == ['ok-ran', 'bad-ran'] or order == ['bad-ran', 'ok-ran']
