@@ -77,9 +77,11 @@ options:
     type: int
     default: 300
 notes:
-  - An API token needs, on C(/vms), C(VM.Allocate), C(VM.Config.*), C(VM.PowerMgmt), C(VM.Clone), C(VM.Audit),
-    C(VM.Snapshot); on C(/storage), C(Datastore.AllocateSpace), C(Datastore.Audit); and C(Sys.Modify) on C(/)
-    for firewall aliases and IP sets. Bind mounts and devices (C(mp[n]) with a host path, C(dev[n])) and LXC
+  - An API token needs the privileges of the collection's one list (the README's C(pveum) recipe, which
+    M(thinkheads.phoenix.proxmox_privileges) checks), on C(/vms) C(VM.Allocate), C(VM.Audit), C(VM.Clone),
+    C(VM.Config.*), C(VM.Migrate) (moving a guest back to its configured node), C(VM.PowerMgmt), C(VM.Snapshot); on
+    C(/storage) C(Datastore.AllocateSpace), C(Datastore.AllocateTemplate), C(Datastore.Audit); C(SDN.Use) on the
+    bridge's zone; C(Sys.Audit) and C(Sys.Modify) on C(/). Bind mounts and devices (C(mp[n]) with a host path, C(dev[n])) and LXC
     features other than C(nesting) (such as C(keyctl) for Docker) can only be written by C(root@pam) itself
     (O(api_user) with O(api_password)), never by an API token, not even one of C(root@pam); C(proxmox_guest) checks
     this before any write and fails naming the options.

@@ -102,6 +102,7 @@ REQUIRED_PRIVILEGES = (
     ('VM.Config.Memory', '/vms', 'memory, swap'),
     ('VM.Config.Network', '/vms', 'NICs, guest firewall rules and options'),
     ('VM.Config.Options', '/vms', 'every other option (tags, onboot, startup, ...)'),
+    ('VM.Migrate', '/vms', 'migrate a guest back to its configured cluster node (phoenix_migrate)'),
     ('VM.PowerMgmt', '/vms', 'start, shut down, stop, reboot'),
     ('VM.Snapshot', '/vms', 'snapshots'),
     ('Datastore.AllocateSpace', '/storage', 'disks on the storages'),

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from pvesim_testlib import TEMPLATE, TOKEN_ID, TOKEN_SECRET, Api
 
+from pvesim.access import ALL_PRIVILEGES
 from pvesim.server import start_server
 
 NODES = ["pve1", "pve2", "pve3"]
@@ -181,3 +182,31 @@ def test_clone_with_target_needs_shared_storage(cluster):
     _ct(api, "pve2", 204, rootfs="shared:4")
     assert api.run("POST", "/nodes/pve2/lxc/204/clone", newid=205, target="pve1")["exitstatus"] == "OK"
     assert api.data("GET", "/nodes/pve1/lxc/205/config")["rootfs"].startswith("shared:205/vm-205-disk-0.raw")
+
+
+def test_migration_needs_vm_migrate_on_the_guest(tmp_path):
+    # a privilege-separated token holding everything but VM.Migrate, and one that holds it on /vms/205 only
+    everything_else = ",".join(p for p in ALL_PRIVILEGES if p != "VM.Migrate")
+    srv = start_server(state_dir=tmp_path, tokens=[f"{TOKEN_ID}={TOKEN_SECRET}", "ops@pve!nomig=s1", "ops@pve!mig=s2"],
+                       acls=[f"ops@pve!nomig:/:{everything_else}", f"ops@pve!mig:/:{everything_else}",
+                             "ops@pve!mig:/vms/205:VM.Migrate,VM.Audit,VM.PowerMgmt:0"],
+                       task_seconds=0.02, nodes=NODES)
+    try:
+        api = ClusterApi(srv.api_url, srv.ca_file, {"Authorization": f"PVEAPIToken={TOKEN_ID}={TOKEN_SECRET}"})
+        _ct(api, "pve1", 205)
+        _ct(api, "pve1", 206)
+        nomig = ClusterApi(srv.api_url, srv.ca_file, {"Authorization": "PVEAPIToken=ops@pve!nomig=s1"})
+        refused = nomig.post("/nodes/pve1/lxc/205/migrate", target="pve2")
+        assert refused.status_code == 403, refused.text
+        assert refused.json()["message"] == "Permission check failed (/vms/205, VM.Migrate)\n"
+        mig = ClusterApi(srv.api_url, srv.ca_file, {"Authorization": "PVEAPIToken=ops@pve!mig=s2"})
+        # held on /vms/205 without propagation: that guest only
+        other = mig.post("/nodes/pve1/lxc/206/migrate", target="pve2")
+        assert other.status_code == 403
+        assert other.json()["message"] == "Permission check failed (/vms/206, VM.Migrate)\n"
+        status = mig.run("POST", "/nodes/pve1/lxc/205/migrate", target="pve2")
+        assert status["exitstatus"] == "OK", status
+        located = {r["vmid"]: r["node"] for r in api.data("GET", "/cluster/resources", type="vm")}
+        assert (located[205], located[206]) == ("pve2", "pve1")
+    finally:
+        srv.stop()

@@ -6,7 +6,8 @@ line with a role made of exactly those privileges. They come from `--acl AUTHID:
 `/` (a real PVE user without an ACL holds none), and a token without any entry is not privilege-separated (it
 holds its user's privileges). A token with entries is privilege-separated: its own privileges, within its user's.
 
-Only `GET /access/permissions` reads them; pvesim's other calls do not check privileges (see the README).
+`GET /access/permissions` reports them; of the other calls only migrate checks its privilege (`check_perm`, see
+the README).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from .errors import ApiError
 from .privs import ROOT
 from .routes import route
 
-__all__ = ["ALL_PRIVILEGES", "Acl", "parse_acl_spec"]
+__all__ = ["ALL_PRIVILEGES", "Acl", "check_perm", "parse_acl_spec"]
 
 # pve-access-control src/PVE/AccessControl.pm $privgroups and $valid_privs: every privilege PVE knows. The
 # Administrator role holds all of them (create_roles / $special_roles).
@@ -119,6 +120,14 @@ class Acl:
             if perms:
                 out[path] = perms
         return out
+
+
+def check_perm(req, path: str, priv: str):
+    """403 unless the request's identity holds ``priv`` on ``path`` (propagated from above or set on it)."""
+    # pve-access-control src/PVE/RPCEnvironment.pm check: a privilege missing on the path raises
+    # raise_perm_exc("$path, $priv") (pve-common src/PVE/Exception.pm: "Permission check failed (...)")
+    if priv not in req.extra["auth"].acl.permissions(req.authid, path):
+        raise ApiError(403, f"Permission check failed ({path}, {priv})")
 
 
 @route("GET", "/access/permissions")

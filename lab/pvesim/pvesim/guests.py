@@ -8,6 +8,7 @@ import re
 import time
 from urllib.parse import unquote
 
+from .access import check_perm
 from .conf import GuestConf, Section
 from .errors import ApiError, fail, param_fail
 from .formats import parse_size, split_list
@@ -1165,6 +1166,9 @@ def _migrate_blockers(sim: Sim, kind: str, vmid: int, conf: GuestConf, running: 
 def migrate(sim: Sim, req: Request):
     kind = req.kind
     vmid = int(req.params["vmid"])
+    # pve-container src/PVE/API2/LXC.pm migrate_vm and qemu-server src/PVE/API2/Qemu.pm migrate_vm: permissions
+    # check ['perm', '/vms/{vmid}', ['VM.Migrate']], before anything else
+    check_perm(req, f"/vms/{vmid}", "VM.Migrate")
     target = req.params["target"]
     source = sim.node
     # pve-container src/PVE/API2/LXC.pm migrate_vm, qemu-server src/PVE/API2/Qemu.pm migrate_vm: the target is
