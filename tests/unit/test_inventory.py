@@ -222,3 +222,47 @@ def test_plugin_documentation():
     result = run(['ansible-doc', '-t', 'inventory', 'thinkheads.phoenix.phoenix'])
     assert result.returncode == 0, result.stderr
     assert 'config_dir' in result.stdout and 'platform_rules' in result.stdout
+
+
+def test_node_groups_and_the_guests_node(tmp_path, phoenix_tree, project_listing):
+    # without a cluster section or a guest's node: no node_<name> group, phoenix_guest.node is null
+    assert not [g for g in project_listing if g.startswith('node_')]
+    assert guest_of(project_listing, '801')['node'] is None
+    # a cluster whose default node is pve1 (its storages shared, so clones may cross nodes); the GPU clone family
+    # 900 -> 901 -> 801 and VM 1002 live on pve-2 (a name that is not a valid group name as it is)
+    hyp = phoenix_tree.read('phoenix_hypervisor_config.json')
+    hyp['cluster'] = {'node': 'pve1', 'nodes': {'pve1': {}, 'pve-2': {'gpus': [0]}},
+                      'shared_storages': ['quickOS-lxc-disks', 'quickOS-vm-disks']}
+    phoenix_tree.write('phoenix_hypervisor_config.json', hyp)
+    lxc = phoenix_tree.read('phoenix_lxc_configs.json')
+    for gid in ('900', '901', '801'):
+        lxc['lxc_configs'][gid]['node'] = 'pve-2'
+    phoenix_tree.write('phoenix_lxc_configs.json', lxc)
+    vms = phoenix_tree.read('phoenix_vm_configs.json')
+    for entry in vms['vms']:
+        if entry['vmid'] == 1002:
+            entry['node'] = 'pve-2'
+    phoenix_tree.write('phoenix_vm_configs.json', vms)
+    data = listing(inventory_file(tmp_path, phoenix_tree))
+    every = hosts_of(data, 'phoenix')
+    assert hosts_of(data, 'node_pve_2') == ['801', '900', '901', '1002']
+    assert hosts_of(data, 'node_pve1') == [h for h in every if h not in ('801', '900', '901', '1002')]
+    assert sorted(g for g in data if g.startswith('node_')) == ['node_pve1', 'node_pve_2']
+    assert guest_of(data, '801')['node'] == 'pve-2'        # its own
+    assert guest_of(data, '1002')['node'] == 'pve-2'
+    assert guest_of(data, '101')['node'] == 'pve1'         # the cluster's default node
+    assert guest_of(data, '1001')['node'] == 'pve1'
+    assert 'phoenix-hypervisor' not in hosts_of_any(data)
+
+
+def hosts_of_any(data):
+    """Every host placed in a node_<name> group."""
+    return set(h for group, members in data.items() if group.startswith('node_') for h in members.get('hosts', []))
+
+
+def guest_of(data, host):
+    """A guest's phoenix_guest (decoded from its phoenix_guest_json where the inventory gives that)."""
+    hostvars = data['_meta']['hostvars'][host]
+    if 'phoenix_guest_json' in hostvars:
+        return json.loads(hostvars['phoenix_guest_json'])
+    return hostvars['phoenix_guest']
