@@ -11,6 +11,9 @@ sending it again blindly makes a create or clone fail with "CT 801 already exist
   while its task runs -> wait for the task (listed under ``/nodes/{node}/tasks``) until the lock is gone; it
   exists unlocked -> done; it does not exist and no such task runs -> the write never ran, send it again
   (Proxmox refuses a second guest with the same ID, so this cannot make two).
+- a clone with ``target`` (onto another cluster node): the new guest's config is written on the source node and
+  moved to the target node when the task ends (pve-container API2/LXC.pm and qemu-server API2/Qemu.pm clone_vm,
+  move_config_to_node), so it is looked for on both nodes; the task is the source node's.
 - config updates: the caller re-reads the config and compares (see the proxmox_guest module).
 """
 
@@ -57,16 +60,19 @@ def running_tasks(client, task_type, task_vmid, since, node=None):
             and int(t.get('starttime') or 0) >= since - CLOCK_SLACK and str(t.get('upid', '')).startswith('UPID:')]
 
 
-def follow_creation(client, kind, vmid, task_type, task_vmid, since, poll=1.0, node=None):
+def follow_creation(client, kind, vmid, task_type, task_vmid, since, poll=1.0, node=None, target=None):
     """After an ambiguous create/clone: 'done' once the guest exists unlocked, 'absent' when the write never ran.
 
     Waits (at most task_timeout) for a create/clone task that is still running; PveError when the guest
-    appeared and then vanished (its task failed), naming the task's error when it can be found.
+    appeared and then vanished (its task failed), naming the task's error when it can be found. ``target``: the
+    node a clone goes to, where its config is once the task has ended (the task runs on ``node``).
     """
     seen = False
     waited = 0.0
     while True:
         config = guest_config(client, kind, vmid, node)
+        if config is None and target and target != (node or client.node):
+            config = guest_config(client, kind, vmid, target)
         running = running_tasks(client, task_type, task_vmid, since, node)
         if config is None and not running:
             if seen:
@@ -110,7 +116,8 @@ def create_guest(client, kind, vmid, path, params, task_type, task_vmid=None):
             client.notes.append('POST %s: %s; re-reading %s %d and its %s task instead of sending it again'
                                 % (path, 'answer lost (%s)' % exc.message if exc.ambiguous else exc.message.strip(),
                                    kind, vmid, task_type))
-        if follow_creation(client, kind, vmid, task_type, task_vmid, since, node=_node_of(client, path)) == 'done':
+        if follow_creation(client, kind, vmid, task_type, task_vmid, since, node=_node_of(client, path),
+                           target=params.get('target')) == 'done':
             client.notes.append('%s %d: the %s ran although its answer was lost; continued from it'
                                 % (kind, vmid, task_type))
             return None

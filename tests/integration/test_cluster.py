@@ -195,3 +195,29 @@ def test_unknown_node_fails_without_a_write(cluster, topology, guests):
     assert result.get('failed') is True, result
     assert "node pve9 is not a node of the cluster" in result['msg']
     assert cluster.writes() == []
+
+
+def test_clone_onto_another_node_whose_answer_is_lost_is_not_sent_again(cluster, topology, guests):
+    # the clone's POST runs, its answer is lost (596); by the time the module re-reads, the clone task has ended
+    # and moved the new config from the source's node to the target's: the module must find it there, not resend
+    template = lxc(topology, 2192, 'pve1', storage_pool='shared', is_template=True)
+    assert run(cluster, guest_args(template, state='present'))['created'] is True
+    clone = lxc(topology, 2107, 'pve2', storage_pool='shared', clone_from=2192)
+    cluster.clear_log()
+    cluster.control.set_faults(after_write={'method': 'POST', 'path': '/nodes/pve1/lxc/2192/clone'}, latency_ms=300)
+    try:
+        result = run(cluster, guest_args(clone))
+    finally:
+        cluster.control.clear_faults()
+    assert result.get('failed') is not True, result
+    assert result['created'] is True and result['node'] == 'pve2', result
+    clones = [r for r in cluster.writes() if r['path'].endswith('/clone')]
+    assert [(r['path'], r['status'], r['params'].get('target')) for r in clones] == [
+        ('/nodes/pve1/lxc/2192/clone', 596, 'pve2')]                      # sent once, never repeated
+    assert not any('already exists' in str(r) for r in cluster.requests())
+    assert 'ran although its answer was lost' in str(result.get('warnings')), result.get('warnings')
+    assert where(cluster)[2107] == 'pve2'
+    assert cluster.api_get('nodes/pve2/lxc/2107/status/current')['status'] == 'running'
+    cluster.clear_log()
+    again = run(cluster, guest_args(clone))
+    assert again['changed'] is False and cluster.writes() == [], again

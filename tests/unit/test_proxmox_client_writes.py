@@ -222,3 +222,41 @@ def test_a_create_error_is_not_recovered():
     with pytest.raises(PveError):
         create_guest(client, 'lxc', 801, 'nodes/pve/lxc', {}, 'vzcreate')
     assert client.sent == ['nodes/pve/lxc']
+
+
+class FakeClusterClient(FakeClient):
+    """Like FakeClient, but config reads answer per node: ``configs`` holds {node: config} per round (a round
+    ends with the task list read; the last one stays)."""
+
+    def get(self, path, **params):
+        if path.endswith('/tasks'):
+            if len(self.configs) > 1:
+                self.configs.pop(0)
+            return self.tasks.pop(0) if self.tasks else []
+        node = path.split('/')[1]
+        config = self.configs[0].get(node)
+        if config is None:
+            raise PveError("Configuration file 'nodes/%s/lxc/802.conf' does not exist" % node, status=500)
+        return config
+
+
+def test_lost_clone_answer_onto_another_node_follows_the_config_to_the_target():
+    # clone_vm with target: the new config sits locked on the source node while the task runs, then moves to the
+    # target node; neither place alone is the whole story, and the clone is never sent twice
+    from ansible_collections.thinkheads.phoenix.plugins.module_utils.proxmox_recover import create_guest
+    import time
+    running = {'upid': 'UPID:pve1:1:2:3:vzclone:901:root@pam:', 'type': 'vzclone', 'starttime': int(time.time())}
+    client = FakeClusterClient([lost()], [{'pve1': {'lock': 'create'}}, {'pve3': {'hostname': 'x'}}],
+                               tasks=[[running]])
+    params = {'newid': 802, 'target': 'pve3'}
+    assert create_guest(client, 'lxc', 802, 'nodes/pve1/lxc/901/clone', params, 'vzclone', 901) is None
+    assert client.sent == ['nodes/pve1/lxc/901/clone'] and client.waited == [running['upid']]
+    assert any('ran although its answer was lost' in n for n in client.notes)
+
+
+def test_lost_clone_answer_onto_another_node_that_never_ran_is_sent_again():
+    from ansible_collections.thinkheads.phoenix.plugins.module_utils.proxmox_recover import create_guest
+    client = FakeClusterClient([lost(), 'UPID:pve1:1:2:3:vzclone:901:root@pam:'], [{}])
+    params = {'newid': 802, 'target': 'pve3'}
+    assert create_guest(client, 'lxc', 802, 'nodes/pve1/lxc/901/clone', params, 'vzclone', 901).startswith('UPID:')
+    assert client.sent == ['nodes/pve1/lxc/901/clone'] * 2
