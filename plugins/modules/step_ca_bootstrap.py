@@ -146,10 +146,10 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
 
-from ansible_collections.thinkheads.phoenix.plugins.module_utils.step_ca import (
-    StepCAClient, StepCAError, atomic_write, cert_fingerprint, certificate_info, load_certificate_file,
-    normalize_fingerprint, require_libraries,
-)
+from ansible_collections.thinkheads.phoenix.plugins.module_utils.step_ca.common import normalize_fingerprint, require_libraries, StepCAError
+from ansible_collections.thinkheads.phoenix.plugins.module_utils.step_ca.x509 import cert_fingerprint, certificate_info, load_certificate_file
+from ansible_collections.thinkheads.phoenix.plugins.module_utils.step_ca.client import StepCAClient
+from ansible_collections.thinkheads.phoenix.plugins.module_utils.step_ca.files import atomic_write
 from ansible_collections.thinkheads.phoenix.plugins.module_utils.validation import check_options
 
 

@@ -289,12 +289,14 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
 
-from ansible_collections.thinkheads.phoenix.plugins.module_utils.step_ca import (
-    DEFAULT_LOCK_FILE, KEY_TYPES, REVOCATION_REASONS, StepCAClient, StepCAError, assess_certificate,
-    certificate_info, certificate_lock, chains_to, go_duration, install_certificate, issue_certificate,
-    load_certificate_file, parse_threshold, read_intermediates, renew_certificate, require_libraries,
-    revoke_certificate, wanted_sans, CARequestError,
+from ansible_collections.thinkheads.phoenix.plugins.module_utils.step_ca.common import (
+    CARequestError, KEY_TYPES, parse_threshold, require_libraries, REVOCATION_REASONS, StepCAError,
 )
+from ansible_collections.thinkheads.phoenix.plugins.module_utils.step_ca.x509 import certificate_info, chains_to, load_certificate_file, wanted_sans
+from ansible_collections.thinkheads.phoenix.plugins.module_utils.step_ca.client import issue_certificate, renew_certificate, revoke_certificate, StepCAClient
+from ansible_collections.thinkheads.phoenix.plugins.module_utils.step_ca.files import certificate_lock, DEFAULT_LOCK_FILE, install_certificate
+from ansible_collections.thinkheads.phoenix.plugins.module_utils.step_ca.renew import assess_certificate, read_intermediates
+from ansible_collections.thinkheads.phoenix.plugins.module_utils.step_ca.provisioners import go_duration
 from ansible_collections.thinkheads.phoenix.plugins.module_utils.validation import check_options
 
 

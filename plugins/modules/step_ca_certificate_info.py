@@ -153,10 +153,11 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
 
-from ansible_collections.thinkheads.phoenix.plugins.module_utils.step_ca import (
-    StepCAError, certificate_info, chains_to, key_matches_certificate, load_certificate_file, load_private_key_file, read_intermediates,
-    require_libraries,
+from ansible_collections.thinkheads.phoenix.plugins.module_utils.step_ca.common import require_libraries, StepCAError
+from ansible_collections.thinkheads.phoenix.plugins.module_utils.step_ca.x509 import (
+    certificate_info, chains_to, key_matches_certificate, load_certificate_file, load_private_key_file,
 )
+from ansible_collections.thinkheads.phoenix.plugins.module_utils.step_ca.renew import read_intermediates
 from ansible_collections.thinkheads.phoenix.plugins.module_utils.validation import check_options
 
 

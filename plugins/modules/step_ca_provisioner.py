@@ -158,9 +158,10 @@ import json
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
 
-from ansible_collections.thinkheads.phoenix.plugins.module_utils.step_ca import (
-    StepCAError, atomic_write, desired_provisioner, dump_ca_config, find_provisioner, redact_provisioner,
-    require_libraries,
+from ansible_collections.thinkheads.phoenix.plugins.module_utils.step_ca.common import require_libraries, StepCAError
+from ansible_collections.thinkheads.phoenix.plugins.module_utils.step_ca.files import atomic_write
+from ansible_collections.thinkheads.phoenix.plugins.module_utils.step_ca.provisioners import (
+    desired_provisioner, dump_ca_config, find_provisioner, redact_provisioner,
 )
 from ansible_collections.thinkheads.phoenix.plugins.module_utils.validation import check_options
 

@@ -27,8 +27,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, '..', '..'))
 sys.path.insert(0, os.path.join(REPO, 'tests', 'unit'))
 
-# The module_utils file imported on its own, the way a guest's renewal script imports it (no ansible).
-_spec = importlib.util.spec_from_file_location('step_ca', os.path.join(REPO, 'plugins', 'module_utils', 'step_ca.py'))
+# The module_utils package imported on its own, the way a guest's renewal script imports it (no ansible).
+CLIENT_DIR = os.path.join(REPO, 'plugins', 'module_utils', 'step_ca')
+_spec = importlib.util.spec_from_file_location('step_ca', os.path.join(CLIENT_DIR, '__init__.py'),
+                                               submodule_search_locations=[CLIENT_DIR])
 step_ca = importlib.util.module_from_spec(_spec)
 sys.modules['step_ca'] = step_ca
 _spec.loader.exec_module(step_ca)

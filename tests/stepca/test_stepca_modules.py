@@ -3,12 +3,13 @@
 
 import json
 import os
+import shutil
 import stat
 import subprocess
 import sys
 
 import step_ca
-from stepca_testlib import ADMIN, ADMIN_PASSWORD, STEP, free_port, run_module, self_signed
+from stepca_testlib import ADMIN, ADMIN_PASSWORD, CLIENT_DIR, STEP, free_port, run_module, self_signed
 
 ZERO = {}
 
@@ -241,13 +242,20 @@ def test_five_minute_certificate_renewed_by_renew_if_needed(stepca, tmp_path):
     assert 'below 10m' in module['reason']
 
 
+def install_client(lib):
+    """The client package copied into ``lib`` the way the step_certificates role installs it on a guest."""
+    shutil.copytree(CLIENT_DIR, str(lib / 'step_ca'), ignore=shutil.ignore_patterns('__pycache__'))
+    return str(lib)
+
+
 def test_renewal_cli_prints_json(stepca, tmp_path):
     args = stepca.cert_args(tmp_path, 'cli', lifetime='5m')
     run_module('step_ca_certificate', args)
-    # The file on its own, as the renewal timer runs it on a guest (plain python, no ansible).
-    cmd = [sys.executable, step_ca.__file__, '--ca-url', stepca.url, '--root', stepca.root, '--cert', args['cert_path'],
+    # The package on its own, as the role installs it on a guest (plain python, no ansible): python3 -m step_ca.
+    lib = install_client(tmp_path / 'lib')
+    cmd = [sys.executable, '-m', 'step_ca', '--ca-url', stepca.url, '--root', stepca.root, '--cert', args['cert_path'],
            '--key', args['key_path'], '--threshold', '90%']
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False, cwd=lib)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)['renewed'] is True
 
@@ -437,10 +445,7 @@ def test_timer_retries_a_failed_hook_when_the_certificate_is_not_due(stepca, tmp
     certs.mkdir()
     args = stepca.cert_args(certs, 'timer', lifetime='5m', key_mode='0640')
     assert run_module('step_ca_certificate', args)['action'] == 'issued'
-    lib = tmp_path / 'lib'
-    lib.mkdir()
-    with open(step_ca.__file__, 'rb') as src, open(str(lib / 'step_ca.py'), 'wb') as dst:
-        dst.write(src.read())
+    lib = install_client(tmp_path / 'lib')
     conf = tmp_path / 'conf'
     conf.mkdir()
     flag, log = tmp_path / 'reload-works', tmp_path / 'reloads'

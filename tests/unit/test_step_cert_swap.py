@@ -123,14 +123,14 @@ def test_a_failure_halfway_leaves_the_old_pair_in_place(pki, tmp_path, monkeypat
     key_pem, leaf, rest = issue(pki)
     install(paths, key_pem, leaf, rest)
     serial_before = pair_matches(paths['cert_path'], paths['key_path'])[1]
-    real_write = step_ca._write_new
+    real_write = step_ca.files._write_new
 
     def write_then_fail(path, data, mode, uid, gid):
         if path.endswith('cert.pem'):
             raise OSError(28, 'No space left on device')
         real_write(path, data, mode, uid, gid)
 
-    monkeypatch.setattr(step_ca, '_write_new', write_then_fail)
+    monkeypatch.setattr(step_ca.files, '_write_new', write_then_fail)
     new_key, new_leaf, _rest = issue(pki)
     with pytest.raises(OSError, match='No space left'):
         install(paths, new_key, new_leaf, rest)

@@ -19,7 +19,7 @@ import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SCRIPT = os.path.join(REPO, 'roles', 'step_certificates', 'files', 'phoenix_cert_renew.py')
-CLIENT = os.path.join(REPO, 'plugins', 'module_utils', 'step_ca.py')
+CLIENT = os.path.join(REPO, 'plugins', 'module_utils', 'step_ca')
 
 
 def load_script():
@@ -258,7 +258,7 @@ def test_name_defaults_to_file_name(env):
 
 
 def test_list_with_the_real_client_library(tmp_path, monkeypatch, capsys):
-    """--list imports step_ca.py from --lib-dir, as installed on a guest, and reads a real certificate."""
+    """--list imports the step_ca package from --lib-dir, as installed on a guest, and reads a real certificate."""
     pytest.importorskip('cryptography')
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
@@ -267,8 +267,9 @@ def test_list_with_the_real_client_library(tmp_path, monkeypatch, capsys):
 
     lib = tmp_path / 'lib'
     lib.mkdir()
-    shutil.copy(CLIENT, str(lib / 'step_ca.py'))
-    monkeypatch.delitem(sys.modules, 'step_ca', raising=False)
+    shutil.copytree(CLIENT, str(lib / 'step_ca'), ignore=shutil.ignore_patterns('__pycache__'))
+    for name in [name for name in sys.modules if name == 'step_ca' or name.startswith('step_ca.')]:
+        monkeypatch.delitem(sys.modules, name)
     monkeypatch.setattr(sys, 'path', list(sys.path))
 
     key = ec.generate_private_key(ec.SECP256R1())
@@ -285,4 +286,4 @@ def test_list_with_the_real_client_library(tmp_path, monkeypatch, capsys):
     assert script.main(['--config-dir', str(conf), '--lib-dir', str(lib), '--list']) == 0
     line = json.loads(capsys.readouterr().out.strip())
     assert line['name'] == 'web' and line['serial'] == '4242' and line['due'] is True
-    assert sys.modules['step_ca'].__file__ == str(lib / 'step_ca.py')
+    assert sys.modules['step_ca'].__file__ == str(lib / 'step_ca' / '__init__.py')

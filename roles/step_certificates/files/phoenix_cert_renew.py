@@ -54,7 +54,7 @@ def log(message):
 
 
 def import_client(lib_dir):
-    """The Step-CA client (plugins/module_utils/step_ca.py, copied to ``lib_dir``)."""
+    """The Step-CA client (the package plugins/module_utils/step_ca, copied to ``lib_dir``/step_ca)."""
     if lib_dir not in sys.path:
         sys.path.insert(0, lib_dir)
     import step_ca  # pylint: disable=import-error
