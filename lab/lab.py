@@ -703,7 +703,8 @@ def route_rows(paths: Paths, topo: dict) -> list[dict]:
         return [{"guest": "routes", "kind": "route", "ip": "-", "state": "-", "ssh": "-",
                  "services": f"inventory failed: {proc.stderr.strip()[-80:]}", "healthy": False}]
     hostvars = json.loads(proc.stdout, object_hook=_unsafe_hook)["_meta"]["hostvars"]
-    guests = [v["phoenix_guest"] for v in hostvars.values() if "phoenix_guest" in v]
+    # the listing holds each guest as JSON text (phoenix_guest_json); phoenix_guest is the template plays resolve
+    guests = [json.loads(v["phoenix_guest_json"]) for v in hostvars.values() if "phoenix_guest_json" in v]
     stacks = hostvars.get(HYPERVISOR, {}).get("phoenix_stacks") or {}
     # the collection's module_utils, through the committed collections/ symlink tree
     sys.path.insert(0, str(ROOT / "collections"))

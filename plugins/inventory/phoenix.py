@@ -26,6 +26,12 @@ description:
     config's C(cluster.node); none without either)."
   - "Guest host variables: C(ansible_host) (the guest IP without prefix length), C(phoenix_guest) (the normalized
     guest), C(phoenix_guest_id), C(phoenix_guest_type), C(phoenix_order) (position in dependency order)."
+  - "C(phoenix_guest) is derived when a play reads it: each guest carries its normalized guest once, as compact JSON
+    text in C(phoenix_guest_json) (never templated), and the C(phoenix) group holds the one template
+    C({{ phoenix_guest_json | ansible.builtin.from_json }}). Playbooks, roles and C(hostvars[...].phoenix_guest) see
+    the same dict as before; only the raw C(ansible-inventory --list) output shows the JSON text and the template.
+    This keeps every host's variables a few flat strings, so listing and limiting thousands of guests costs about
+    what ansible-core costs for as many plain hosts. O(compose), O(groups) and O(keyed_groups) see the dict."
   - "The normalized guest keeps every field of the config file except those it replaces: C(network) (from
     C(network_config) and C(mac_address)), C(clone_from) (from C(clone_from_ctid)/C(clone_from_vmid)) and
     C(gpus) (from C(gpu_assignment)); C(node) is the node the guest is placed on, or null (the node the
@@ -104,11 +110,13 @@ platform_rules: error
 #   big_memory: phoenix_guest.memory_mb | default(0) > 32000
 '''
 
+import json
 import os
 import re
 
 from ansible.errors import AnsibleParserError
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
+from ansible.template import trust_as_template
 
 from ansible_collections.thinkheads.phoenix.plugins.module_utils.config.model import (
     HYPERVISOR_FILE, PhoenixConfig, load_config,
@@ -118,6 +126,9 @@ FILE_NAMES = ('phoenix.yml', 'phoenix.yaml')
 FILE_SUFFIXES = ('.phoenix.yml', '.phoenix.yaml')
 _GROUP_SAFE = re.compile(r'[^A-Za-z0-9_]')
 CACHE_FORMAT = 1
+# The one trusted template of the inventory: every guest's phoenix_guest, decoded from its own phoenix_guest_json.
+# It reads only the host's own variables, so it also resolves through hostvars['<guest>'] from another host.
+GUEST_TEMPLATE = '{{ phoenix_guest_json | ansible.builtin.from_json }}'
 
 
 def _group_name(text):
@@ -218,6 +229,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         # Only small values go on 'all': ansible-inventory --list copies them into every host.
         inv.set_variable('all', 'phoenix_domain', config.domain)
         inv.set_variable('all', 'phoenix_environment', config.environment)
+        # phoenix_guest: one template on the group, resolved per host from that host's phoenix_guest_json.
+        inv.set_variable('phoenix', 'phoenix_guest', trust_as_template(GUEST_TEMPLATE))
         guests = config.ordered_guests()
 
         hyp_name = self.get_option('hypervisor_host')
@@ -262,17 +275,22 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             user = (guest.get('user_config') or {}).get('username')
             if user:
                 inv.set_variable(name, 'ansible_user', user)
-            inv.set_variable(name, 'phoenix_guest', guest)
+            # One flat string instead of a nested dict: ansible-core copies, tags and serializes a nested value
+            # container by container, which cost about 3x its own per-host work at 5,000 guests.
+            inv.set_variable(name, 'phoenix_guest_json', json.dumps(guest, separators=(',', ':')))
             inv.set_variable(name, 'phoenix_guest_id', guest['id'])
             inv.set_variable(name, 'phoenix_guest_type', guest['type'])
             inv.set_variable(name, 'phoenix_order', guest['order'])
-            self._construct(name, strict)
+            self._construct(name, strict, guest)
 
-    def _construct(self, name, strict):
+    def _construct(self, name, strict, guest=None):
         if not (self.get_option('compose') or self.get_option('groups') or self.get_option('keyed_groups')):
             return
-        hostvars = self.inventory.get_host(name).get_vars()
+        host = self.inventory.get_host(name)
+        # compose, groups and keyed_groups see phoenix_guest as the dict the playbooks see
+        extra = {'phoenix_guest': guest} if guest is not None else {}
+        hostvars = dict(host.get_vars(), **extra)
         self._set_composite_vars(self.get_option('compose'), hostvars, name, strict=strict)
-        hostvars = self.inventory.get_host(name).get_vars()
+        hostvars = dict(host.get_vars(), **extra)
         self._add_host_to_composed_groups(self.get_option('groups'), hostvars, name, strict=strict)
         self._add_host_to_keyed_groups(self.get_option('keyed_groups'), hostvars, name, strict=strict)

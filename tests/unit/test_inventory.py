@@ -95,8 +95,10 @@ def test_hostvars(project_listing):
     assert guest['ansible_host'] == '10.0.0.141'
     assert guest['phoenix_guest_id'] == 801
     assert guest['phoenix_guest_type'] == 'lxc'
-    assert guest['phoenix_guest']['gpus'] == [0]
-    assert guest['phoenix_guest']['vllm_engine_config']['ModelConfig']['model'] == \
+    # the guest is listed once, as JSON text; phoenix_guest is the one template that decodes it (on the group)
+    assert guest['phoenix_guest'] == '{{ phoenix_guest_json | ansible.builtin.from_json }}'
+    assert guest_of(project_listing, '801')['gpus'] == [0]
+    assert guest_of(project_listing, '801')['vllm_engine_config']['ModelConfig']['model'] == \
         'ibm-granite/granite-embedding-english-r2'
     assert hostvars['phoenix-hypervisor']['ansible_host'] == '10.0.0.13'
     order = dict((h, v['phoenix_order']) for h, v in hostvars.items() if 'phoenix_order' in v)
@@ -108,7 +110,7 @@ def test_hostvars(project_listing):
     assert [str(i) for i in hyp['phoenix_guest_order']] == sorted(order, key=order.get)
     assert sorted(hyp['phoenix_stacks']) == ['qdrant_service', 'thinkheads_ai_app']
     assert hyp['phoenix_hypervisor']['domain'] == 'internal.thinkheads.ai'
-    stacks = [s['name'] for s in hostvars['1002']['phoenix_guest']['docker_stacks']]
+    stacks = [s['name'] for s in guest_of(project_listing, '1002')['docker_stacks']]
     assert stacks == ['qdrant_service', 'thinkheads_ai_app']
 
 
@@ -204,12 +206,12 @@ def test_cache_is_used_until_a_config_file_changes(tmp_path, phoenix_tree):
                           cache_connection=str(cache_dir))
     first = listing(path)
     assert any(cache_dir.iterdir())
-    assert first['_meta']['hostvars']['801']['phoenix_guest']['cores'] != 3
+    assert guest_of(first, '801')['cores'] != 3
     data = phoenix_tree.read('phoenix_lxc_configs.json')
     data['lxc_configs']['801']['cores'] = 3
     phoenix_tree.write('phoenix_lxc_configs.json', data)
     second = listing(path)
-    assert second['_meta']['hostvars']['801']['phoenix_guest']['cores'] == 3
+    assert guest_of(second, '801')['cores'] == 3
 
 
 def test_file_name_must_mark_a_phoenix_inventory(tmp_path, phoenix_tree):
@@ -266,3 +268,64 @@ def guest_of(data, host):
     if 'phoenix_guest_json' in hostvars:
         return json.loads(hostvars['phoenix_guest_json'])
     return hostvars['phoenix_guest']
+
+
+PLAYS_SEE_THE_GUESTS = '''
+- name: Every guest's phoenix_guest as the guest itself sees it
+  hosts: phoenix
+  gather_facts: false
+  tasks:
+    - name: Write it
+      ansible.builtin.copy:
+        content: "{{ phoenix_guest | to_json }}"
+        dest: "{{ out }}/own-{{ inventory_hostname }}.json"
+        mode: '0600'
+      delegate_to: localhost
+- name: Every guest's phoenix_guest through hostvars, from a host outside the group
+  hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Write them
+      ansible.builtin.copy:
+        content: "{{ groups['phoenix'] | map('extract', hostvars, 'phoenix_guest') | list | to_json }}"
+        dest: "{{ out }}/hostvars.json"
+        mode: '0600'
+'''
+
+
+def test_playbooks_see_the_normalized_guests(tmp_path):
+    """phoenix_guest is derived from phoenix_guest_json when read: plays see exactly the model's guests."""
+    sys.path.insert(0, os.path.join(REPO, 'collections'))
+    from ansible_collections.thinkheads.phoenix.plugins.module_utils.config.model import load_config
+    config = load_config(os.path.join(REPO, 'etc'), os.path.join(REPO, 'stacks'), environment='production',
+                         platform_rules='error')
+    expected = dict((str(g['id']), g) for g in config.ordered_guests())
+    assert len(expected) >= 6
+    play = tmp_path / 'play.yml'
+    play.write_text(PLAYS_SEE_THE_GUESTS)
+    out = tmp_path / 'out'
+    out.mkdir()
+    result = run(['ansible-playbook', str(play), '-e', 'out=%s' % out, '-e', 'ansible_python_interpreter=%s'
+                  % sys.executable])
+    assert result.returncode == 0, result.stdout + result.stderr
+    seen = json.loads((out / 'hostvars.json').read_text())
+    assert dict((str(g['id']), g) for g in seen) == expected
+    for host, guest in expected.items():
+        assert json.loads((out / ('own-%s.json' % host)).read_text()) == guest, host
+
+
+def test_config_text_in_phoenix_guest_is_never_templated(tmp_path, phoenix_tree):
+    data = phoenix_tree.read('phoenix_lxc_configs.json')
+    data['lxc_configs']['801']['firewall']['rules'][0]['comment'] = 'rule {{ 7 * 6 }}'
+    phoenix_tree.write('phoenix_lxc_configs.json', data)
+    play = tmp_path / 'play.yml'
+    play.write_text(PLAYS_SEE_THE_GUESTS)
+    out = tmp_path / 'out'
+    out.mkdir()
+    result = run(['ansible-playbook', '-i', inventory_file(tmp_path, phoenix_tree), str(play), '-l', '801,localhost',
+                  '-e', 'out=%s' % out, '-e', 'ansible_python_interpreter=%s' % sys.executable])
+    assert result.returncode == 0, result.stdout + result.stderr
+    own = json.loads((out / 'own-801.json').read_text())
+    assert own['firewall']['rules'][0]['comment'] == 'rule {{ 7 * 6 }}'
+    seen = dict((str(g['id']), g) for g in json.loads((out / 'hostvars.json').read_text()))
+    assert seen['801']['firewall']['rules'][0]['comment'] == 'rule {{ 7 * 6 }}'
