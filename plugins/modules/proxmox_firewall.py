@@ -22,6 +22,9 @@ description:
   - A guest that does not exist yet (Proxmox answers that its config file does not exist) is an error, except in
     check mode, where its firewall is taken as empty (the state of a guest that is about to be created). The run
     then reports the options and rules it would set, with a diff from nothing, and reads nothing more.
+  - On a cluster the guest is read on O(node); one that is not there is looked up on every node through one
+    C(GET /cluster/resources) and its firewall is set on the node that holds it. A guest known not to exist yet
+    (O(guest_exists=false), as C(playbooks/create.yml) passes in check mode) costs that one read alone.
 extends_documentation_fragment:
   - thinkheads.phoenix.proxmox
 options:
@@ -69,6 +72,14 @@ options:
     description: With O(scope=cluster), delete aliases and IP sets that are not listed.
     type: bool
     default: false
+  guest_exists:
+    description:
+      - What the caller already knows about the guest (O(scope=guest)), such as the C(exists) that
+        M(thinkheads.phoenix.proxmox_guest) returned. With V(false) (a guest whose creation check mode only
+        predicted) one C(GET /cluster/resources) confirms that no node has it, and the firewall is planned from
+        nothing without reading it. Should a node have it after all, it is read there as usual.
+      - Unset, the module finds out itself (a read on O(node), and the cluster lookup when the guest is not there).
+    type: bool
 attributes:
   check_mode:
     description: Can run in check mode and return changed status prediction without modifying target.
@@ -126,6 +137,16 @@ EXAMPLES = r'''
     rules: "{{ phoenix_guest.firewall.rules }}"
   check_mode: true
   register: phoenix_fw_drift
+
+- name: Firewall of a guest whose creation check mode only predicted (one read, none of its firewall)
+  thinkheads.phoenix.proxmox_firewall:
+    vmid: "{{ phoenix_guest.id }}"
+    kind: "{{ phoenix_guest.type }}"
+    node: "{{ phoenix_guest.node | default(omit, true) }}"
+    enabled: true
+    rules: "{{ phoenix_guest.firewall.rules }}"
+    guest_exists: "{{ phoenix_create_guest.exists }}"
+  check_mode: true
 
 - name: Cluster aliases exactly as listed (others deleted)
   thinkheads.phoenix.proxmox_firewall:
@@ -185,6 +206,7 @@ class FirewallRunner:
         self.ops = []
         self.changed = False
         self.diff = {'before': {}, 'after': {}}
+        self._located = None        # the guest's /cluster/resources entry once looked up ({} when none)
 
     def write(self, method, path, **params):
         self.changed = True
@@ -203,25 +225,29 @@ class FirewallRunner:
         desired_opts = {'enable': self.params['enabled'], 'policy_in': self.params['policy_in'],
                         'policy_out': self.params['policy_out']}
         result = {'guest_exists': True}
-        try:
-            current_opts = self.client.get(base + '/options') or {}
-        except PveError as exc:
-            if not guest_missing(exc, vmid):
-                raise
-            # not on this node: where /cluster/resources finds it in the cluster (migrated, or placed elsewhere)
-            found = self.client.locate(vmid)
-            if found and found.get('node') and found['node'] != self.client.node and found.get('type') == kind:
-                self.client.node = str(found['node'])
+        if self.params['guest_exists'] is False and self._located is None:
+            # known to be absent (its creation only predicted): the one cluster-wide lookup confirms it
+            found = self.located(vmid, kind)
+            if found:
+                self.client.node = found
                 return self.guest()
-            if not self.module.check_mode:
-                self.module.fail_json(
-                    msg='guest %d (%s) does not exist on node %s: create it first (thinkheads.phoenix.proxmox_guest, '
-                        'playbooks/create.yml), then set its firewall. Proxmox: %s'
-                        % (vmid, kind, self.client.node, exc.message.split('): ', 1)[-1].strip()),
-                    status=exc.status, vmid=vmid, guest_exists=False, operations=[], changed=False)
-            # check mode: the guest's creation is only predicted; its firewall starts empty
+            self.missing(vmid, kind, None)
             result['guest_exists'] = False
             current_opts = {}
+        else:
+            try:
+                current_opts = self.client.get(base + '/options') or {}
+            except PveError as exc:
+                if not guest_missing(exc, vmid):
+                    raise
+                # not on this node: where /cluster/resources finds it in the cluster (migrated, or placed elsewhere)
+                found = self.located(vmid, kind)
+                if found and found != self.client.node:
+                    self.client.node = found
+                    return self.guest()
+                self.missing(vmid, kind, exc)
+                result['guest_exists'] = False
+                current_opts = {}
         opt_changes = plan_options(desired_opts, current_opts)
         if result['guest_exists']:
             self.diff['before']['options'] = dict((k, current_opts.get(k)) for k in desired_opts
@@ -249,6 +275,25 @@ class FirewallRunner:
                 self.apply_rule_op(base, op, work)
             result['rules'] = [describe(r) for r in desired]
         return result
+
+    def located(self, vmid, kind):
+        """The node /cluster/resources places the guest on (None when no node has one of this kind)."""
+        found = self.client.locate(vmid)
+        self._located = found or {}
+        if found and found.get('node') and found.get('type') == kind:
+            return str(found['node'])
+        return None
+
+    def missing(self, vmid, kind, exc):
+        """A guest no node has: an error, except in check mode (its creation is only predicted; empty firewall)."""
+        if self.module.check_mode:
+            return
+        said = exc.message.split('): ', 1)[-1].strip() if exc is not None else 'no cluster node has it'
+        self.module.fail_json(
+            msg='guest %d (%s) does not exist on node %s: create it first (thinkheads.phoenix.proxmox_guest, '
+                'playbooks/create.yml), then set its firewall. Proxmox: %s' % (vmid, kind, self.client.node, said),
+            status=exc.status if exc is not None else None, vmid=vmid, guest_exists=False, operations=[],
+            changed=False)
 
     def apply_rule_op(self, base, op, work):
         if op[0] == 'move':
@@ -355,6 +400,7 @@ def main():
         aliases=dict(type='list', elements='dict'),
         ipsets=dict(type='list', elements='dict'),
         purge=dict(type='bool', default=False),
+        guest_exists=dict(type='bool'),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
                            required_one_of=[('api_token_id', 'api_password')])

@@ -122,6 +122,29 @@ def test_firewall_module_sets_a_missing_guest_from_nothing_in_check_mode(pve, to
 
 
 @pytest.mark.parametrize('gid', [801, 1001])
+def test_firewall_of_a_guest_known_to_be_missing_costs_one_read(pve, topology, gid):
+    # what create.yml and sync.yml pass in check mode for a guest whose creation is only predicted
+    guest = topology.guests[gid]
+    args = {'vmid': gid, 'kind': guest['type'], 'enabled': True, 'policy_in': 'DROP',
+            'rules': guest['firewall']['rules'], 'guest_exists': False}
+    pve.clear_log()
+    result = run(pve, 'proxmox_firewall', args, check=True)
+    assert result.get('failed') is not True, result
+    assert result['changed'] is True and result['guest_exists'] is False, result
+    assert result['diff']['before'] == {'options': {}, 'rules': []}
+    assert len(result['diff']['after']['rules']) == len(guest['firewall']['rules'])
+    assert result['api_calls'] == 1 + pve.login_calls, result['api_calls']
+    reads = [(r['method'], r['path']) for r in pve.requests() if r['path'] != '/access/ticket']
+    assert reads == [('GET', '/cluster/resources')], reads
+    # outside check mode the same guest is a clear error, still without a write
+    failed = run(pve, 'proxmox_firewall', args)
+    assert failed.get('failed') is True and failed['guest_exists'] is False, failed
+    assert failed['msg'].startswith('guest %d (%s) does not exist on node pve: create it first'
+                                    % (gid, 'lxc' if guest['type'] == 'lxc' else 'qemu')), failed['msg']
+    assert pve.writes() == []
+
+
+@pytest.mark.parametrize('gid', [801, 1001])
 def test_firewall_module_fails_clearly_for_a_missing_guest(pve, topology, gid):
     guest = topology.guests[gid]
     pve.clear_log()
@@ -176,6 +199,8 @@ def test_site_dry_run_of_the_whole_platform_from_nothing(pve, inventory):
                     'guest 102 does not exist yet (check mode): skipping Traefik (traefik)',
                     'guest 101 does not exist yet (check mode): skipping the Nginx gateway (nginx_gateway)'):
         assert message in flat(result.stdout), message
+    # the firewalls of guests that do not exist yet are planned from nothing: none of them is read
+    assert not [r['path'] for r in pve.requests() if '/firewall/' in r['path'] and '/cluster/' not in r['path']]
     assert 'guest 900 does not exist yet' not in result.stdout        # a template is never waited for
     assert 'TASK [thinkheads.phoenix.' not in result.stdout            # no role task ran
 
