@@ -28,6 +28,7 @@ from .jose import decrypt_provisioner_key, make_token, same_public_key
 # HTTP client
 # ---------------------------------------------------------------------------------------------------------
 
+
 class StepCAClient(object):
     """Step-CA over HTTPS, TLS verified against ``root_pem`` (or ``root_path``), counted and retried."""
 

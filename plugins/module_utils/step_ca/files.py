@@ -22,6 +22,7 @@ from .common import StepCAError, to_bytes
 # Files
 # ---------------------------------------------------------------------------------------------------------
 
+
 def _uid(owner):
     if owner is None or owner == '':
         return -1

@@ -32,6 +32,7 @@ from .common import (
 # JOSE: provisioner keys and one-time tokens
 # ---------------------------------------------------------------------------------------------------------
 
+
 @contextlib.contextmanager
 def pbes2_iterations(count):
     """Let jwcrypto run PBKDF2 with ``count`` iterations for the duration of the block.

@@ -21,6 +21,7 @@ from .files import install_certificate
 # The decision
 # ---------------------------------------------------------------------------------------------------------
 
+
 def needs_renewal(cert, threshold=None, now=None):
     """(bool, reason) for the lifetime rule alone."""
     kind, amount = parse_threshold(threshold)
