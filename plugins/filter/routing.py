@@ -53,6 +53,10 @@ def guest_firewall(guest, stacks=None, plan=None, edge_port=None):
     return _call('guest_firewall', routing.guest_firewall, guest, stacks, plan=plan, edge_port=edge_port)
 
 
+def ca_url(host, port=None):
+    return _call('ca_url', routing.ca_url, host, port=port)
+
+
 class FilterModule(object):
 
     def filters(self):
@@ -63,4 +67,5 @@ class FilterModule(object):
             'dns_records': dns_records,
             'dns_hosts_lines': dns_hosts_lines,
             'guest_firewall': guest_firewall,
+            'ca_url': ca_url,
         }

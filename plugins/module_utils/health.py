@@ -29,7 +29,9 @@ from ansible_collections.thinkheads.phoenix.plugins.module_utils.health_probes i
 from ansible_collections.thinkheads.phoenix.plugins.module_utils.health_probes import (  # noqa: F401 pylint: disable=unused-import
     HAS_DNSPYTHON, http_get, resolve, tcp_connect, TRANSIENT, tls_context,
 )
-from ansible_collections.thinkheads.phoenix.plugins.module_utils.routing import dns_records, route_plan, RoutingError
+from ansible_collections.thinkheads.phoenix.plugins.module_utils.routing import (
+    CA_PORT, ca_url, dns_records, route_plan, RoutingError,
+)
 
 # The order of the sections in the table.
 SECTIONS = ('proxmox', 'firewall', 'dns', 'step_ca', 'traefik', 'gateway', 'portainer', 'portainer_agent',
@@ -40,7 +42,7 @@ DEFAULTS = dict(
     traefik_ping_scheme='http',
     traefik_ping_port=8080,
     traefik_ping_path='/ping',
-    step_ca_port=9000,
+    step_ca_port=CA_PORT,
     portainer_server_port=9443,
     portainer_agent_port=9001,
     qdrant_path='/healthz',
@@ -196,9 +198,9 @@ def plan_checks(guests, hypervisor=None, stacks=None, domain='', options=None, p
     else:
         sni = _text(step_ca.get('dns_name')) or _text(ca_guest.get('fqdn')) or guest_ip(ca_guest)
         checks.append(guarded('step_ca', 'guest %s /health' % ca_guest['id'],
-                              'https://%s:%s/health' % (sni, opts['step_ca_port']), ca_guest,
+                              ca_url(sni, opts['step_ca_port']) + '/health', ca_guest,
                               http_probe(guest_ip(ca_guest), opts['step_ca_port'], '/health', 'https', sni,
-                                          http_opts, retries, expect_json={'status': 'ok'})))
+                                         http_opts, retries, expect_json={'status': 'ok'})))
 
     # traefik: ping
     if traefik is None:
@@ -208,8 +210,8 @@ def plan_checks(guests, hypervisor=None, stacks=None, domain='', options=None, p
                                 opts['traefik_ping_path'])
         checks.append(guarded('traefik', 'guest %s ping' % traefik['id'], url, traefik,
                               http_probe(guest_ip(traefik), opts['traefik_ping_port'], opts['traefik_ping_path'],
-                                          opts['traefik_ping_scheme'], _text(traefik.get('fqdn')) or None,
-                                          http_opts, retries, expect_body=b'OK')))
+                                         opts['traefik_ping_scheme'], _text(traefik.get('fqdn')) or None,
+                                         http_opts, retries, expect_body=b'OK')))
 
     # gateway: every route through Nginx over HTTPS (any answer below 500 means the route reached a backend)
     if gateway is None:
@@ -220,7 +222,7 @@ def plan_checks(guests, hypervisor=None, stacks=None, domain='', options=None, p
         for route in routes:
             checks.append(guarded('gateway', route['source'], 'https://%s/' % route['host'], gateway,
                                   http_probe(guest_ip(gateway), opts['gateway_port'], '/', 'https', route['host'],
-                                              http_opts, retries, route=True)))
+                                             http_opts, retries, route=True)))
 
     # portainer: the server's /api/status, every agent's port
     portainer = hypervisor.get('portainer') or {}
@@ -236,7 +238,7 @@ def plan_checks(guests, hypervisor=None, stacks=None, domain='', options=None, p
         checks.append(guarded('portainer', 'guest %s /api/status' % guest['id'],
                               'https://%s:%s/api/status' % (sni, server_port), guest,
                               http_probe(guest_ip(guest), server_port, '/api/status', 'https', sni, http_opts,
-                                          retries, expect_json_key='Version')))
+                                         retries, expect_json_key='Version')))
     if not agents:
         checks.append(_na('portainer_agent', 'port', 'no guest has portainer_role agent'))
     for guest in agents:
@@ -253,7 +255,7 @@ def plan_checks(guests, hypervisor=None, stacks=None, domain='', options=None, p
     for route in qdrant_routes if gateway is not None else []:
         checks.append(guarded('qdrant', route['source'], 'https://%s%s' % (route['host'], opts['qdrant_path']),
                               gateway, http_probe(guest_ip(gateway), opts['gateway_port'], opts['qdrant_path'],
-                                                   'https', route['host'], http_opts, retries)))
+                                                  'https', route['host'], http_opts, retries)))
 
     # vllm: /health, then /v1/models lists the served model
     vllm_guests = by_feature('vllm')
@@ -285,7 +287,7 @@ def plan_checks(guests, hypervisor=None, stacks=None, domain='', options=None, p
             continue
         checks.append(guarded('vllm', models_check, base + '/v1/models', guest,
                               http_probe(guest_ip(guest), port, '/v1/models', scheme, sni, http_opts, retries,
-                                          headers=headers, expect_model=_text(model) or None)))
+                                         headers=headers, expect_model=_text(model) or None)))
 
     for item in checks:
         if item['section'] in skip and item['status'] != NA:

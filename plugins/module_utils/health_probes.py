@@ -181,7 +181,7 @@ def tcp_probe(address, port, timeout, retries):
 
 
 def http_probe(address, port, path, scheme, host, http_opts, retries, headers=None, expect_json=None,
-                expect_json_key=None, expect_body=None, expect_model=None, route=False):
+               expect_json_key=None, expect_body=None, expect_model=None, route=False):
     def probe():
         status, body, issuer = _with_retries(
             lambda: http_get(address, port, path, scheme, host, headers=headers, **http_opts), **retries)()

@@ -14,6 +14,7 @@ output, byte for byte, whatever the order of the input.
 * :func:`gateway_hostnames` - server names of the Nginx gateway (and the SANs of its certificate).
 * :func:`dns_records`, :func:`hosts_file_lines` - the DNS server's records.
 * :func:`guest_firewall` - a guest's firewall with the rules of the stacks it deploys.
+* :func:`ca_url` - the Step-CA's URL (``https://<host>:9000``), the one place that builds it.
 """
 
 from __future__ import (absolute_import, division, print_function)
@@ -27,6 +28,8 @@ DEFAULT_RESOLVER = 'internal-resolver'
 GATEWAY_FEATURES = ('nginx', 'nginx_gateway')
 TRAEFIK_FEATURES = ('traefik',)
 CA_FEATURES = ('step_ca',)
+# step-ca's HTTPS port on the CA guest (the step_ca role's step_ca_address), where every client talks to it.
+CA_PORT = 9000
 EDGE_TRANSPORT = 'phoenix-swarm-edge'
 _NAME_RE = re.compile(r'[^a-z0-9-]+')
 _LABEL_RE = re.compile(r'^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$')
@@ -91,6 +94,16 @@ def _find(guests, features, selector, what):
         if any(f.split('_')[0] in name for name in names for f in features):
             return guest
     return None
+
+
+def ca_url(host, port=None):
+    """The Step-CA's URL for a host name or address: ``https://<host>:<port>`` (port 9000 by default)."""
+    host = str(host or '').strip()
+    if not host:
+        raise RoutingError('the CA URL needs a host name or an address')
+    if ':' in host and not host.startswith('['):
+        host = '[%s]' % host  # an IPv6 address
+    return 'https://%s:%d' % (host, int(port or CA_PORT))
 
 
 def _summary(guest):

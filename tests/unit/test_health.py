@@ -307,6 +307,7 @@ def test_healthy_platform(platform):
     assert ('dns', 'elsewhere.%s' % DOMAIN) not in rows_by   # a stack not defined for this environment
     step_ca = [r for r in rows if r['section'] == 'step_ca'][0]
     assert step_ca['status'] == 'ok' and 'TLS by Health Test Root CA' in step_ca['detail']
+    assert step_ca['target'] == 'https://ca.%s:%d/health' % (DOMAIN, platform['options']['step_ca_port'])
     gateway = dict((r['target'], r) for r in rows if r['section'] == 'gateway')
     assert sorted(gateway) == sorted('https://%s.%s/' % (h, DOMAIN) for h in ('app', 'embed', 'portainer', 'qdrant'))
     assert 'HTTP 404' in gateway['https://app.%s/' % DOMAIN]['detail']     # 404 from a backend is an answer

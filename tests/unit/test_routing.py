@@ -269,13 +269,33 @@ def test_firewall_other_environment(lab):
     assert [r['dport'] for r in rules if r.get('source') == '10.77.0.12'] == ['7333']
 
 
+# --------------------------------------------------------------------------- CA URL
+
+@pytest.mark.parametrize('host, port, url', [
+    ('10.0.0.10', None, 'https://10.0.0.10:9000'),
+    ('ca.internal.thinkheads.ai', None, 'https://ca.internal.thinkheads.ai:9000'),
+    (' ca.test ', '9443', 'https://ca.test:9443'),
+    ('fd00::10', None, 'https://[fd00::10]:9000'),
+])
+def test_ca_url(host, port, url):
+    assert routing.ca_url(host, port) == url
+
+
+def test_ca_url_needs_a_host():
+    from ansible.errors import AnsibleFilterError
+    with pytest.raises(routing.RoutingError, match='needs a host'):
+        routing.ca_url('')
+    with pytest.raises(AnsibleFilterError, match='ca_url: the CA URL needs a host'):
+        routing_filters.FilterModule().filters()['ca_url'](None)
+
+
 # --------------------------------------------------------------------------- filters
 
 def test_filters_wrap_errors(lab):
     from ansible.errors import AnsibleFilterError
     filters = routing_filters.FilterModule().filters()
     assert set(filters) == {'phoenix_routes', 'traefik_dynamic_config', 'gateway_hostnames', 'dns_records',
-                            'dns_hosts_lines', 'guest_firewall'}
+                            'dns_hosts_lines', 'guest_firewall', 'ca_url'}
     plan = filters['phoenix_routes'](guests_of(lab), lab.stacks)
     assert filters['gateway_hostnames'](plan, lab.domain)
     with pytest.raises(AnsibleFilterError, match='phoenix_routes: the gateway'):
