@@ -42,6 +42,9 @@ description:
   - "Variables on C(all), kept small because C(ansible-inventory --list) copies them into every host:
     C(phoenix_domain) and C(phoenix_environment)."
   - The inventory file name must be C(phoenix.yml), C(phoenix.yaml) or end with C(.phoenix.yml) / C(.phoenix.yaml).
+  - With O(cache=true) the validated model is kept by the cache plugin and reused only while every input file and
+    the collection's own code (C(plugins/module_utils), this plugin) are unchanged (names, sizes, mtimes). A cache
+    directory that cannot be used is reported as a warning; the configs are then validated on every run.
 extends_documentation_fragment:
   - ansible.builtin.constructed
   - ansible.builtin.inventory_cache
@@ -114,7 +117,7 @@ import json
 import os
 import re
 
-from ansible.errors import AnsibleParserError
+from ansible.errors import AnsibleError, AnsibleParserError
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
 from ansible.template import trust_as_template
 
@@ -125,7 +128,11 @@ from ansible_collections.thinkheads.phoenix.plugins.module_utils.config.model im
 FILE_NAMES = ('phoenix.yml', 'phoenix.yaml')
 FILE_SUFFIXES = ('.phoenix.yml', '.phoenix.yaml')
 _GROUP_SAFE = re.compile(r'[^A-Za-z0-9_]')
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
+# The code that builds the model: a cached model is also dropped when any of it changes (an upgraded collection).
+_PLUGINS_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CODE_DIRS = (os.path.join(_PLUGINS_DIR, 'module_utils'),)
+CODE_FILES = (os.path.abspath(__file__),)
 # The one trusted template of the inventory: every guest's phoenix_guest, decoded from its own phoenix_guest_json.
 # It reads only the host's own variables, so it also resolves through hostvars['<guest>'] from another host.
 GUEST_TEMPLATE = '{{ phoenix_guest_json | ansible.builtin.from_json }}'
@@ -135,15 +142,26 @@ def _group_name(text):
     return _GROUP_SAFE.sub('_', str(text)).lower()
 
 
-def _fingerprint(config_dir, stacks_dir, options):
-    """Names, sizes and mtimes of every input file: a cached model is used only while this is unchanged."""
+def _fingerprint(config_dir, stacks_dir, options, code_dirs=CODE_DIRS, code_files=CODE_FILES):
+    """Names, sizes and mtimes of every input file and of the code that reads them: a cached model is used only
+    while this is unchanged."""
     entries = []
-    for root in (config_dir, stacks_dir):
+    for path in code_files:
+        try:
+            stat = os.stat(path)
+        except OSError:
+            continue
+        entries.append([path, stat.st_size, stat.st_mtime_ns])
+    code_roots = set(code_dirs)
+    for root in (config_dir, stacks_dir) + tuple(code_dirs):
         if not root or not os.path.isdir(root):
             continue
+        is_code = root in code_roots
         for dirpath, dirnames, filenames in os.walk(root):
-            dirnames.sort()
+            dirnames[:] = sorted(d for d in dirnames if not (is_code and d == '__pycache__'))
             for name in sorted(filenames):
+                if is_code and not name.endswith('.py'):
+                    continue  # compiled files come and go with every interpreter that imports the code
                 path = os.path.join(dirpath, name)
                 try:
                     stat = os.stat(path)
@@ -213,7 +231,16 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
 
     def parse(self, inventory, loader, path, cache=True):
         super(InventoryModule, self).parse(inventory, loader, path, cache=cache)
-        self._read_config_data(path)
+        try:
+            self._read_config_data(path)
+        except AnsibleError as exc:
+            # Only the cache plugin's set-up comes after the options are read: a cache directory that cannot be
+            # created or written costs the cache, not the inventory.
+            if not self._options.get('cache'):
+                raise
+            self.display.warning('Phoenix inventory %s: cache not usable, the configs are validated on every run: %s'
+                                 % (path, exc))
+            self.set_option('cache', False)
         config = self._load_model(path, cache)
         if config.report.warnings:
             self.display.warning('Phoenix configuration warnings:\n%s' % '\n'.join(

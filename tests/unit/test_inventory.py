@@ -329,3 +329,44 @@ def test_config_text_in_phoenix_guest_is_never_templated(tmp_path, phoenix_tree)
     assert own['firewall']['rules'][0]['comment'] == 'rule {{ 7 * 6 }}'
     seen = dict((str(g['id']), g) for g in json.loads((out / 'hostvars.json').read_text()))
     assert seen['801']['firewall']['rules'][0]['comment'] == 'rule {{ 7 * 6 }}'
+
+
+def test_an_unusable_cache_directory_costs_the_cache_not_the_inventory(tmp_path, phoenix_tree):
+    blocker = tmp_path / 'not-a-directory'
+    blocker.write_text('')
+    path = inventory_file(tmp_path, phoenix_tree, cache=True, cache_plugin='ansible.builtin.jsonfile',
+                          cache_connection=str(blocker / 'cache'))
+    result = run(['ansible-inventory', '-i', path, '--list'])
+    assert result.returncode == 0, result.stderr
+    assert 'cache not usable' in result.stderr
+    assert guest_of(parse_listing(result.stdout), '801')['id'] == 801
+
+
+def test_the_project_inventory_keeps_its_model_between_runs():
+    with open(os.path.join(REPO, 'inventory', 'phoenix.yml')) as handle:
+        text = handle.read()
+    assert 'cache: true' in text and 'cache_plugin: ansible.builtin.jsonfile' in text
+
+
+def test_the_cache_fingerprint_covers_the_code_that_builds_the_model(tmp_path):
+    sys.path.insert(0, os.path.join(REPO, 'collections'))
+    from ansible_collections.thinkheads.phoenix.plugins.inventory import phoenix as plugin
+    code = tmp_path / 'module_utils'
+    code.mkdir()
+    (code / 'model.py').write_text('A = 1\n')
+    config = tmp_path / 'etc'
+    config.mkdir()
+    (config / 'phoenix_hypervisor_config.json').write_text('{}')
+
+    def fingerprint():
+        return plugin._fingerprint(str(config), None, {}, code_dirs=(str(code),), code_files=())
+
+    first = fingerprint()
+    assert first == fingerprint()
+    (code / 'model.py').write_text('A = 22\n')  # a changed collection: the size differs
+    assert fingerprint() != first
+    # and the default covers the collection's own module_utils and the plugin itself
+    default = plugin._fingerprint(str(config), None, {})
+    paths = [entry[0] for entry in default['files']]
+    assert any(p.endswith(os.path.join('module_utils', 'config', 'model.py')) for p in paths)
+    assert any(p.endswith(os.path.join('inventory', 'phoenix.py')) for p in paths)
