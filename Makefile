@@ -4,10 +4,13 @@
 #   make sanity   ansible-test sanity on a clean copy of the collection
 #   make unit     pytest tests/unit (two workers)
 #   make integration  pytest tests/pvesim tests/integration (modules and playbooks against pvesim; two workers)
-#   make check    the inner loop: the CHECK_STAGES (lint, unit, integration), timed like make test (build/check-times.txt)
-#   make test     everything, what .ci/run executes: the TEST_STAGES in order (venv, lint, ... molecule, lab-test),
-#                 stopping at the first failure; the Go-built tools and the lab images build in the background
-#                 meanwhile; ends with a table (stage, seconds, result), also written to build/test-times.txt
+#   make check    the inner loop, at most 5 minutes: lint (in the background) beside unit and the integration tests
+#                 without the whole-platform walkthroughs (`integration-quick`), timed like make test
+#                 (build/check-times.txt)
+#   make test     everything, what .ci/run executes: the TEST_STAGES (venv, lint, sanity, unit, integration, ...,
+#                 stepca-test, swarm-test, molecule, lab-test), stopping at the first failure; work that mostly waits
+#                 (the Go-built tools, the lab images, the lab test) runs in background lanes beside the rest; ends
+#                 with a table (stage, seconds, busy, result), also written to build/test-times.txt
 #   make images   the Docker engine (installed when missing) and the lab's images, built locally
 #   make schemas  re-export etc/schemas/ from plugins/module_utils/config/schemas.py
 #   make bench    benchmarks (inventory scale)
@@ -44,12 +47,14 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 RUFF_PATHS := $(wildcard plugins tests benchmarks lab molecule scripts)
 
 # The stages of `make test` and `make check`, in order (scripts/run_stages.py runs and times them).
-# `&name` starts a stage in the background (its output goes to build/stage-<name>.log, shown when it ends); `wait`
-# joins the background stages. The Go-built tools and the lab images (downloads, compiles, debootstrap) build while
-# lint, sanity, unit and integration run; every stage after `wait` may use them.
-TEST_STAGES  := venv &tools &images lint schemas-check sanity unit integration inventory-check release-check wait \
-                stepca-test swarm-test molecule lab-test
-CHECK_STAGES := lint unit integration
+# `&A+B` starts a lane in the background (its stages one after the other, output in build/stage-A.log, shown when it
+# ends); `wait` joins the lanes. On 2 cores: lint, sanity, schemas and release checks are mostly single-threaded
+# and share the machine well with the two-worker pytest stages; the Go-built tools and the lab images (downloads,
+# compiles, debootstrap) build meanwhile. After the first `wait`, the lab test (10 minutes, mostly waiting on guests
+# over SSH) runs beside the Step-CA, Swarm and molecule tests, which use other names, networks and subnets.
+TEST_STAGES  := venv &tools &images &lint+schemas-check+release-check sanity unit integration inventory-check wait \
+                &lab-test stepca-test swarm-test molecule wait
+CHECK_STAGES := venv &lint unit integration-quick wait
 
 # ansible-test needs the collection under .../ansible_collections/<namespace>/<name>.
 SANITY_ROOT := $(CURDIR)/build/sanity
@@ -63,7 +68,7 @@ empty :=
 space := $(empty) $(empty)
 SANITY_PATH := $(subst $(space),:,$(strip $(VENV_BIN) $(SANITY_EXTRA_PYTHON_DIRS))):$(PATH)
 
-.PHONY: venv tools images lint sanity unit integration release-check stepca-test swarm-test molecule gpu-test lab lab-down lab-test test check inventory-check schemas schemas-check bench lab clean distclean python-check
+.PHONY: venv tools images lint sanity unit integration integration-quick release-check stepca-test swarm-test molecule gpu-test lab lab-down lab-test test check inventory-check schemas schemas-check bench lab clean distclean python-check
 
 python-check:
 	@if [ -z "$(PYTHON)" ]; then \
@@ -137,6 +142,11 @@ unit: venv
 integration: venv
 	pytest -q -n $(PYTEST_WORKERS) tests/pvesim tests/integration
 
+# The same without the whole-platform walkthroughs (tests marked `walkthrough`: the reference deployment, the
+# single-node README, progress output), for `make check`.
+integration-quick: venv
+	pytest -q -n $(PYTEST_WORKERS) -m 'not walkthrough' tests/pvesim tests/integration
+
 inventory-check: venv
 	ansible-inventory --graph
 	ansible-playbook playbooks/validate.yml
@@ -161,7 +171,7 @@ release-check: venv
 test: | python-check
 	$(PYTHON) scripts/run_stages.py --out build/test-times.txt $(foreach s,$(TEST_STAGES),'$(s)')
 
-# The inner loop: lint, unit and integration tests, timed like `make test` (build/check-times.txt).
+# The inner loop: lint, unit and the quick integration tests, timed like `make test` (build/check-times.txt).
 check: | python-check
 	$(PYTHON) scripts/run_stages.py --out build/check-times.txt $(foreach s,$(CHECK_STAGES),'$(s)')
 

@@ -47,6 +47,17 @@ def topology():
 # a guest by hand, then migrates it back; test_create_playbook creates guest 801, destroys it, then makes it by hand):
 # pytest-xdist gives all of a module's tests to one worker, in order (its --dist loadscope), with modules spread
 # over the workers.
+def pytest_configure(config):
+    config.addinivalue_line('markers', 'walkthrough: a whole-platform playbook walkthrough (a minute or more each); '
+                            '`make check` leaves these to `make test`')
+
+
+# The walkthroughs go first: with whole modules per worker, a long module collected last would run alone at the end.
+# (A stable sort keeps each module's own order; every worker collects, and so sorts, the same way.)
+def pytest_collection_modifyitems(session, config, items):
+    items.sort(key=lambda item: item.get_closest_marker('walkthrough') is None)
+
+
 def pytest_xdist_make_scheduler(config, log):
     from xdist.scheduler import LoadScopeScheduling
 

@@ -17,7 +17,8 @@ import pytest
 from image_server import NOBLE
 from pve_env import REAL_PVE, REPO, ROOT_PASSWORD, TOKEN_ID, TOKEN_SECRET, Pve
 
-pytestmark = pytest.mark.skipif(REAL_PVE, reason='needs slow Proxmox tasks: runs against pvesim only')
+pytestmark = [pytest.mark.walkthrough,
+              pytest.mark.skipif(REAL_PVE, reason='needs slow Proxmox tasks: runs against pvesim only')]
 BIN = os.path.dirname(sys.executable)
 OSTEMPLATE = 'local:vztmpl/ubuntu-24.04-standard_24.04-2_amd64.tar.zst'
 TASK_SECONDS = 1.5

@@ -17,7 +17,8 @@ import pytest
 from pve_env import REAL_PVE, REPO
 from image_server import NOBLE
 
-pytestmark = pytest.mark.skipif(REAL_PVE, reason='creates the whole reference deployment: pvesim only')
+pytestmark = [pytest.mark.walkthrough,
+              pytest.mark.skipif(REAL_PVE, reason='creates the whole reference deployment: pvesim only')]
 BIN = os.path.dirname(sys.executable)
 OSTEMPLATE = 'local:vztmpl/ubuntu-24.04-standard_24.04-2_amd64.tar.zst'
 

@@ -20,7 +20,8 @@ import pytest
 from pve_env import REAL_PVE, REPO
 from image_server import NOBLE
 
-pytestmark = pytest.mark.skipif(REAL_PVE, reason='creates the example platform: pvesim only')
+pytestmark = [pytest.mark.walkthrough,
+              pytest.mark.skipif(REAL_PVE, reason='creates the example platform: pvesim only')]
 BIN = os.path.dirname(sys.executable)
 EXAMPLE = os.path.join(REPO, 'examples', 'single-node')
 TOKEN_ID, TOKEN_SECRET = 'phoenix@pve!ansible', 'the-secret'
