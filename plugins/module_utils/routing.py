@@ -8,6 +8,8 @@ and the stacks (``phoenix_stacks``, resolved for the load environment, other env
 ``other_environments``). Everything here is pure and deterministic: the same model gives the same
 output, byte for byte, whatever the order of the input.
 
+* :func:`route_declarations` - every route the configuration declares, deployed or not: what
+  :func:`route_plan` plans from and what the config model checks (config/checks.py, ``check_routing``).
 * :func:`route_plan` - every route: a guest's ``traefik_service`` -> ``<name>.<domain>`` to the guest,
   every Host() router of a deployed stack -> the Swarm edge on the manager(s).
 * :func:`traefik_dynamic_config` - the file-provider configuration of the Traefik guest.
@@ -130,6 +132,44 @@ def _is_true(value):
 
 # --------------------------------------------------------------------------- routes
 
+def route_declarations(guests, stacks=None, environment=None):
+    """Every route the configuration declares, deployed or not: one walk over the guests and the stacks.
+
+    ``route_plan`` builds the routes from it (with the running guests) and the config model checks it (with
+    every guest): unique names, one owner per host. Returns a dict:
+
+    * ``deployments``: ``{(stack name, environment): {guest IDs}}``, every stack a guest deploys.
+    * ``services``: the guests with a ``traefik_service``, sorted by ID.
+    * ``routers``: one entry per router of every stack variant Traefik may serve, each with ``stack``,
+      ``environment``, ``router``, ``info`` (the router as the model parsed it: ``service``, ``rule``,
+      ``hosts``, ``only_hosts``, ``file``, ``path``), ``view`` (the stack's settings for that environment) and
+      ``guest_ids`` (the guests that deploy that variant). The variants: the load environment's (``environment``;
+      by default each stack's own ``environment``) of every stack, except for a stack that guests deploy only in
+      other environments, then those under ``other_environments`` in name order. Stacks in name order, routers
+      in name order.
+    """
+    guests = _guest_list(guests)
+    deployments = {}
+    for guest in guests:
+        for item in guest.get('docker_stacks') or []:
+            deployments.setdefault((item['name'], item.get('environment')), set()).add(guest['id'])
+    deployed_envs = {}
+    for name, env in deployments:
+        deployed_envs.setdefault(name, set()).add(env)
+    routers = []
+    for name, stack in sorted((stacks or {}).items()):
+        load_env = stack.get('environment') if environment is None else environment
+        envs = deployed_envs.get(name)
+        variants = [(load_env, stack)] if not envs or load_env in envs else []
+        variants += sorted((stack.get('other_environments') or {}).items())
+        for env, view in variants:
+            for router, info in sorted((view.get('routers') or {}).items()):
+                routers.append({'stack': name, 'environment': env, 'router': router, 'info': info, 'view': view,
+                                'guest_ids': deployments.get((name, env), set())})
+    return {'deployments': deployments, 'services': [g for g in guests if g.get('traefik_service')],
+            'routers': routers}
+
+
 def route_plan(guests, stacks=None, gateway=None, traefik=None, ca=None):
     """Every route of the platform, plus the guests that play a part in routing.
 
@@ -160,10 +200,11 @@ def route_plan(guests, stacks=None, gateway=None, traefik=None, ca=None):
     skipped = []
 
     stack_routes = []
-    deployed = {}
-    for guest in live:
-        for item in guest.get('docker_stacks') or []:
-            deployed.setdefault((item['name'], item.get('environment')), set()).add(guest['id'])
+    declared = route_declarations(live, stacks)
+    routers_of = {}
+    for entry in declared['routers']:
+        routers_of.setdefault((entry['stack'], entry['environment']), []).append(entry)
+    deployed = declared['deployments']
     for (stack_name, environment), guest_ids in sorted(deployed.items(), key=lambda kv: (kv[0][0], str(kv[0][1]))):
         stack = stacks.get(stack_name)
         view = _stack_view(stack, environment) if stack else None
@@ -171,7 +212,8 @@ def route_plan(guests, stacks=None, gateway=None, traefik=None, ca=None):
             skipped.append({'router': stack_name, 'reason': 'stack %s has no settings for environment %s'
                             % (stack_name, environment)})
             continue
-        for router, info in sorted((view.get('routers') or {}).items()):
+        for entry in routers_of.get((stack_name, environment), []):
+            router, info = entry['router'], entry['info']
             labels = _labels(view, info['service'])
             if not _is_true(labels.get('traefik.enable', 'false')):
                 skipped.append({'router': router, 'reason': 'service %s of stack %s does not set traefik.enable=true'

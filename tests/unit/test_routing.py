@@ -102,6 +102,35 @@ def test_environment_is_the_one_the_guest_deploys(tmp_path, lab):
     assert 'stack-qdrant' not in by_router(plan)
 
 
+def test_declarations_feed_the_plan_and_the_checks(lab):
+    """One walk: the plan's stack routes are declared routers deployed by running guests; the declarations also
+    hold what only the checks need (a template's deployment, a variant no guest deploys)."""
+    guests = guests_of(lab)
+    stacks = copy.deepcopy(lab.stacks)
+    stacks['not_deployed'] = dict(copy.deepcopy(stacks['qdrant_service']), name='not_deployed')
+    template = dict(copy.deepcopy([g for g in guests if g['id'] == 1002][0]), id=9999, is_template=True,
+                    docker_stacks=[{'name': 'not_deployed', 'environment': 'production'}])
+    declared = routing.route_declarations(guests + [template], stacks, 'production')
+    entries = [(e['stack'], e['environment'], e['router']) for e in declared['routers']]
+    assert entries == sorted(entries) and len(entries) == len(set(entries))
+    by_stack = dict(((e['stack'], e['router']), e) for e in declared['routers'])
+    assert by_stack[('not_deployed', 'qdrant')]['guest_ids'] == {9999}
+    assert declared['deployments'][('not_deployed', 'production')] == {9999}
+    assert [g['id'] for g in declared['services']] == sorted(g['id'] for g in guests + [template]
+                                                           if g.get('traefik_service'))
+    plan = routing.route_plan(guests + [template], stacks)
+    stack_routes = [(r['stack'], r['environment'], r['name']) for r in plan['routes'] if r['kind'] == 'stack']
+    assert stack_routes and set(stack_routes) <= set(entries)
+    assert not [r for r in stack_routes if r[0] == 'not_deployed']   # a template's deployment routes nothing
+    # a stack deployed only in another environment declares no router for the load environment
+    elsewhere = copy.deepcopy(guests)
+    for guest in elsewhere:
+        guest['docker_stacks'] = [dict(item, environment='testing') for item in guest.get('docker_stacks') or []]
+    declared = routing.route_declarations(elsewhere, lab.stacks, 'production')
+    deployed_stacks = set(name for name, _env in declared['deployments'])
+    assert deployed_stacks and not [e for e in declared['routers'] if e['stack'] in deployed_stacks]
+
+
 def test_stack_without_enable_is_skipped(lab):
     stacks = copy.deepcopy(lab.stacks)
     labels = stacks['qdrant_service']['services']['qdrant']['traefik_labels']

@@ -10,6 +10,7 @@ from ansible_collections.thinkheads.phoenix.plugins.module_utils.config.guests i
     clone_key, cluster_firewall_raw, dependency_path, HYPERVISOR_FILE, where,
 )
 from ansible_collections.thinkheads.phoenix.plugins.module_utils.config.report import pointer
+from ansible_collections.thinkheads.phoenix.plugins.module_utils.routing import route_declarations
 
 GPU_FEATURES = ('nvidia', 'vllm')
 PORTAINER_ROLES = ('primary', 'agent', 'infrastructure', 'none')
@@ -216,42 +217,18 @@ def _on_guests(ids):
     return 'on guest%s %s' % ('s' if len(ids) > 1 else '', ', '.join(str(i) for i in ids))
 
 
-def _stack_variants(stacks, environment, deployed_on):
-    """(stack name, environment, routers) for every stack variant that Traefik may serve.
-
-    The load environment's variant of every stack, except for a stack that guests deploy
-    only in other environments; and every (stack, environment) pair a guest deploys.
-    """
-    deployed_envs = {}
-    for name, env in deployed_on:
-        deployed_envs.setdefault(name, set()).add(env)
-    out = []
-    for name, stack in sorted(stacks.items()):
-        envs = deployed_envs.get(name)
-        if not envs or environment in envs:
-            out.append((name, environment, stack['routers']))
-        for env, view in sorted((stack.get('other_environments') or {}).items()):
-            out.append((name, env, view['routers']))
-    return out
-
-
 def check_routing(by_id, stacks, report, environment, by_fqdn):
     """Unique traefik_service names, unique router names, one owner per Host() rule, no route on a guest's name."""
+    declared = route_declarations(by_id, stacks, environment)
     services = {}
-    for guest in sorted(by_id.values(), key=lambda g: g['id']):
-        ts = guest['traefik_service']
-        if ts:
-            services.setdefault(ts['name'], []).append(guest)
+    for guest in declared['services']:
+        services.setdefault(guest['traefik_service']['name'], []).append(guest)
     for name, owners in sorted(services.items()):
         if len(owners) > 1:
             ids = ', '.join(str(g['id']) for g in owners)
             for guest in owners:
                 report.error(guest['source']['file'], guest['traefik_service']['path'],
                              'traefik_service name "%s" is used by guests %s' % (name, ids), 'traefik.duplicate_service')
-    deployed_on = {}
-    for guest in by_id.values():
-        for stack in guest['docker_stacks']:
-            deployed_on.setdefault((stack['name'], stack['environment']), set()).add(guest['id'])
     routers = {}
     claims = {}
     for name, ts_owners in services.items():
@@ -261,21 +238,21 @@ def check_routing(by_id, stacks, report, environment, by_fqdn):
             claims.setdefault(('host', ts['host']), []).append({
                 'what': what, 'full': what, 'file': guest['source']['file'], 'path': ts['path'],
                 'guests': {guest['id']}, 'kind': 'service'})
-    for stack_name, env, stack_routers in _stack_variants(stacks, environment, deployed_on):
+    for entry in declared['routers']:
+        stack_name, env, router, info = entry['stack'], entry['environment'], entry['router'], entry['info']
         label = stack_name if env == environment else '%s (environment %s)' % (stack_name, env)
-        guests = deployed_on.get((stack_name, env), set())
+        guests = entry['guest_ids']
         notes = ([] if env == environment else ['environment %s' % env]) + ([_on_guests(guests)] if guests else [])
-        for router, info in sorted(stack_routers.items()):
-            routers.setdefault(router, []).append((label, info))
-            what = 'router "%s" of stack %s' % (router, stack_name)
-            claim = {'what': what + (' (environment %s)' % env if env != environment else ''),
-                     'full': what + (' (%s)' % ', '.join(notes) if notes else ''),
-                     'file': info['file'], 'path': info['path'], 'guests': guests, 'kind': 'router'}
-            if info['only_hosts'] and info['hosts']:
-                for host in info['hosts']:
-                    claims.setdefault(('host', host), []).append(claim)
-            else:
-                claims.setdefault(('rule', ' '.join(info['rule'].split())), []).append(claim)
+        routers.setdefault(router, []).append((label, info))
+        what = 'router "%s" of stack %s' % (router, stack_name)
+        claim = {'what': what + (' (environment %s)' % env if env != environment else ''),
+                 'full': what + (' (%s)' % ', '.join(notes) if notes else ''),
+                 'file': info['file'], 'path': info['path'], 'guests': guests, 'kind': 'router'}
+        if info['only_hosts'] and info['hosts']:
+            for host in info['hosts']:
+                claims.setdefault(('host', host), []).append(claim)
+        else:
+            claims.setdefault(('rule', ' '.join(info['rule'].split())), []).append(claim)
     for router, owners in sorted(routers.items()):
         if len(owners) > 1:
             names = ', '.join(owner[0] for owner in owners)
