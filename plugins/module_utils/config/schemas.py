@@ -954,7 +954,8 @@ _GUEST_COMMON = {
     "features": _array(
         _string("A feature name.", pattern=FEATURE_PATTERN),
         "Features applied to the guest after it is created, in order. Features with a role in "
-        "the collection: step_ca, trusted_ca, traefik, nginx, docker, nvidia, vllm. Others "
+        "the collection: step_ca, trusted_ca, traefik, nginx (the nginx_gateway role), docker, "
+        "nvidia, vllm. Others "
         "(base_setup, step_cli, ollama, ...) are accepted for existing configs and set nothing "
         "up. The inventory also puts the guest in a 'feature_<name>' group for each.",
         uniqueItems=True,
@@ -1508,7 +1509,9 @@ _HYPERVISOR_PROPERTIES = {
     ),
     "proxmox_defaults": {
         "type": "object",
-        "description": "Defaults of the shell-based Phoenix for new containers.",
+        "description": "Defaults of the shell-based Phoenix for new containers. Accepted for existing "
+                       "configs; the collection fills no container field from them (every LXC gives cores and "
+                       "memory_mb itself, as its schema requires).",
         "properties": {
             "zfs_lxc_pool": _string("Dataset holding container disks.", minLength=1),
             "lxc": {
