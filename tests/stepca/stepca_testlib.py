@@ -35,7 +35,7 @@ step_ca = importlib.util.module_from_spec(_spec)
 sys.modules['step_ca'] = step_ca
 _spec.loader.exec_module(step_ca)
 
-from modrun import BIN  # noqa: E402
+import modrun  # noqa: E402
 
 TOOLS_BIN = os.environ.get('PHOENIX_TOOLS_BIN', os.path.join(REPO, '.cache', 'tools', 'bin'))
 STEP = os.path.join(TOOLS_BIN, 'step')
@@ -49,23 +49,9 @@ _LOG_LINE = re.compile(r'method=(\S+).*?\spath="?([^"\s?]+)')
 
 
 def run_module(module, args, check=False, diff=True, env_extra=None):
-    """Like tests/unit/modrun.py (the real ansible CLI), but returns the module's result untouched."""
-    cmd = [os.path.join(BIN, 'ansible'), 'localhost', '-i', 'localhost,', '-c', 'local',
-           '-e', 'ansible_python_interpreter=%s' % sys.executable, '-m', 'thinkheads.phoenix.%s' % module,
-           '-a', json.dumps(args)]
-    if check:
-        cmd.append('--check')
-    if diff:
-        cmd.append('--diff')
-    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, 'ansible.cfg'), ANSIBLE_LOAD_CALLBACK_PLUGINS='1',
-               ANSIBLE_CALLBACK_PLUGINS=os.path.join(HERE, 'callback_plugins'),
-               ANSIBLE_STDOUT_CALLBACK='phx_result_json', ANSIBLE_NOCOLOR='1')
-    env.update(env_extra or {})
-    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=False)
-    try:
-        return json.loads(proc.stdout.strip().splitlines()[-1])['localhost']
-    except (ValueError, IndexError, KeyError):
-        raise AssertionError('no result from ansible (rc %s):\n%s\n%s' % (proc.returncode, proc.stdout, proc.stderr)) from None
+    """tests/unit/modrun.py's runner (the module in its own process, as a target runs it; the ansible CLI with
+    PHOENIX_MODULES_VIA_CLI=1)."""
+    return modrun.run_module(module, args, check=check, diff=diff, env=env_extra)
 
 
 def free_port():
