@@ -12,6 +12,12 @@ REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 PVESIM = os.path.join(REPO, "lab", "pvesim")
 if PVESIM not in sys.path:
     sys.path.insert(0, PVESIM)
+UNIT = os.path.join(REPO, "tests", "unit")
+if UNIT not in sys.path:
+    sys.path.insert(0, UNIT)
+
+# The shared poll-with-deadline helpers (they report the last value seen when they give up).
+from phoenix_testlib import wait_equal, wait_for  # noqa: E402,F401
 
 
 TOKEN_ID = "root@pam!phoenix"
