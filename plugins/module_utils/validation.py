@@ -403,6 +403,7 @@ MODULE_RULES = {
     'proxmox_lxc_raw': {
         'conf_dir': dict(path='dir', hint='set conf_dir to where Proxmox keeps the container configs (/etc/pve/lxc '
                                           'on the Proxmox host)'),
+        'pve_dir': dict(path='any'),        # the module names the node directory it needs when that is missing
         'lock_dir': dict(path='newdir'),
         'id_maps': dict(shape=[{'!type': lambda v: [] if v in ('uid', 'gid') else ['must be uid or gid, got %s'
                                                                                    % _short(v)],

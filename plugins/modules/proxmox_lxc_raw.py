@@ -14,24 +14,39 @@ author:
   - Thinkheads platform team (@thinkheads)
 description:
   - Proxmox's API cannot set raw C(lxc.*) keys (AppArmor profile, mount entries, cgroup device rules) or
-    C(lxc.idmap) lines. This module edits C(/etc/pve/lxc/<vmid>.conf) on the Proxmox host so that the main
+    C(lxc.idmap) lines. This module edits the container's config file on a Proxmox host so that the main
     section holds exactly the C(lxc.*) lines the Phoenix config asks for (C(lxc_options), C(id_maps)).
+  - The file is C(<pve_dir>/nodes/<node>/lxc/<vmid>.conf) of the node that holds the container, found in the
+    cluster file system (C(/etc/pve) is the same on every node; C(/etc/pve/lxc) is only the local node's). So any
+    node of the cluster can run the module, also for a container that was placed on or migrated to another node.
   - Snapshot sections and every other key are left untouched. Run it on the hypervisor.
   - The container must be restarted for the change to apply; the module returns C(restart_needed).
   - The edit happens under Proxmox's config lock (O(lock_dir)). A container whose config holds a C(lock) (a backup,
     clone or snapshot running) is left alone and the module fails naming the lock.
   - A container whose config file does not exist is an error, except in check mode, where it is taken as a
     container about to be created (its creation only predicted). The run then reports the lines it would write,
-    with a diff from an empty file. O(conf_dir) itself must exist in either mode.
+    with a diff from an empty file, at its O(node)'s place. The directory itself must exist in either mode.
 options:
   vmid:
     description: Container ID.
     type: int
     required: true
-  conf_dir:
-    description: Directory with the container configs.
+  node:
+    description:
+      - The cluster node the container is placed on. Only used when no node's directory holds the file yet (check
+        mode, the container's creation only predicted); a file found under another node is edited there.
+      - Without it such a container is predicted in C(<pve_dir>/lxc), the local node's.
+    type: str
+  pve_dir:
+    description: Where the Proxmox cluster file system is mounted.
     type: path
-    default: /etc/pve/lxc
+    default: /etc/pve
+  conf_dir:
+    description:
+      - A directory that holds the container's config file, used as it is (no search of the nodes' directories);
+        for example C(/etc/pve/lxc) for the local node's containers only.
+      - Unset, the file is looked up under O(pve_dir) as described above.
+    type: path
   lxc_options:
     description:
       - "Raw options as in the Phoenix config (C(lxc_options)): V(lxc.key=value), V(lxc.key: value) or
@@ -52,6 +67,10 @@ options:
       - Where Proxmox keeps the containers' config locks. The file is read and written while holding
         C(<lock_dir>/pve-config-<vmid>.lock), the lock every Proxmox tool takes before writing a container config,
         so an API change (C(pct set), a backup, a clone) cannot interleave with this edit.
+      - The lock is local to the host the module runs on, as Proxmox's is (its API runs a container's writes on
+        the node that holds it). For a container on another node the edit is still atomic (one rename in the
+        cluster file system) but is not serialized with that node's own writers; the result's C(node) says where
+        the file was.
     type: path
     default: /run/lock/lxc
   lock_timeout:
@@ -94,6 +113,13 @@ EXAMPLES = r'''
   when: phoenix_lxc_raw.restart_needed
   changed_when: true
 
+- name: Raw options of a container on another cluster node, from this host (its file is under nodes/pve2/lxc)
+  thinkheads.phoenix.proxmox_lxc_raw:
+    vmid: 952
+    node: pve2
+    lxc_options: ["lxc.apparmor.profile: unconfined"]
+  delegate_to: "{{ groups['hypervisor'][0] }}"
+
 - name: Predict the raw options of a container not created yet (check mode; exists is false), waiting longer for the lock
   thinkheads.phoenix.proxmox_lxc_raw:
     vmid: 953
@@ -127,6 +153,16 @@ exists:
   returned: always
   type: bool
   sample: true
+path:
+  description: The config file edited (or, for a container not created yet, where it would be).
+  returned: always
+  type: str
+  sample: /etc/pve/nodes/pve2/lxc/953.conf
+node:
+  description: The node whose directory holds the file (null when O(conf_dir) was given).
+  returned: always
+  type: str
+  sample: pve2
 '''
 
 import os
@@ -156,11 +192,35 @@ def _edit(module, path, wanted):
     return before, after
 
 
+def locate(pve_dir, vmid, conf_dir=None, node=None):
+    """(directory, node) of container ``vmid``'s config: ``conf_dir`` as given; else the node directory of the
+    cluster file system that holds the file; else (not created yet) ``node``'s, or the local node's."""
+    if conf_dir:
+        return conf_dir, None
+    nodes_dir = os.path.join(pve_dir, 'nodes')
+    holders = []
+    if os.path.isdir(nodes_dir):
+        holders = [name for name in sorted(os.listdir(nodes_dir))
+                   if os.path.isfile(os.path.join(nodes_dir, name, 'lxc', '%d.conf' % vmid))]
+    if holders:
+        # one node holds a guest (pmxcfs keeps VMIDs cluster-wide); prefer the one asked for should there be more
+        chosen = node if node in holders else holders[0]
+        return os.path.join(nodes_dir, chosen, 'lxc'), chosen
+    local = os.path.join(pve_dir, 'lxc')
+    if os.path.isfile(os.path.join(local, '%d.conf' % vmid)):
+        return local, None          # a tree without per-node directories: only the local node's
+    if node and (os.path.isdir(os.path.join(nodes_dir, node, 'lxc')) or not os.path.isdir(local)):
+        return os.path.join(nodes_dir, node, 'lxc'), node
+    return local, None
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
             vmid=dict(type='int', required=True),
-            conf_dir=dict(type='path', default='/etc/pve/lxc'),
+            conf_dir=dict(type='path'),
+            node=dict(type='str'),
+            pve_dir=dict(type='path', default='/etc/pve'),
             lxc_options=dict(type='list', elements='str', default=[]),
             id_maps=dict(type='list', elements='dict', default=[]),
             lock_dir=dict(type='path', default='/run/lock/lxc'),
@@ -170,11 +230,12 @@ def main():
     )
     check_options(module, 'proxmox_lxc_raw')
     vmid = module.params['vmid']
-    conf_dir = module.params['conf_dir']
+    conf_dir, node = locate(module.params['pve_dir'], vmid, module.params['conf_dir'], module.params['node'])
     path = os.path.join(conf_dir, '%d.conf' % vmid)
     if not os.path.isdir(conf_dir):
-        module.fail_json(msg='%s is not a directory: set conf_dir to where Proxmox keeps the container configs '
-                             '(/etc/pve/lxc on the Proxmox host)' % conf_dir)
+        module.fail_json(msg='%s is not a directory: set pve_dir to where the Proxmox cluster file system is '
+                             '(/etc/pve on a Proxmox host), node to a node of the cluster, or conf_dir to the '
+                             "directory of the container's config" % conf_dir)
     if module.params['lock_timeout'] < 0:
         module.fail_json(msg='lock_timeout must be >= 0 (got %d)' % module.params['lock_timeout'])
     try:
@@ -198,7 +259,8 @@ def main():
         before = ''
         after = rewrite(before, wanted) if wanted else ''
     changed = after != before
-    result = dict(changed=changed, restart_needed=changed, exists=exists, lines=current_lines(after),
+    result = dict(changed=changed, restart_needed=changed, exists=exists, lines=current_lines(after), path=path,
+                  node=node,
                   diff=dict(before=before, after=after, before_header=path,
                             after_header=path if exists else '%s (once container %d is created)' % (path, vmid)))
     if not exists:

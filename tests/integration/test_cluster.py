@@ -6,6 +6,7 @@ Guests are placed by their `node`; a guest moved behind the collection's back is
 """
 
 import copy
+import os
 
 import pytest
 
@@ -221,3 +222,41 @@ def test_clone_onto_another_node_whose_answer_is_lost_is_not_sent_again(cluster,
     cluster.clear_log()
     again = run(cluster, guest_args(clone))
     assert again['changed'] is False and cluster.writes() == [], again
+
+
+def test_raw_lxc_lines_go_to_the_file_of_the_node_that_holds_the_container(cluster, topology, guests):
+    # create.yml's call: the cluster file system (here pvesim's etc/pve) and the guest's configured node
+    guest = lxc(topology, 2108, 'pve3', storage_pool='local-lvm')
+    assert run(cluster, guest_args(guest, state='present'))['created'] is True
+    pve_dir = os.path.join(cluster.state_dir, 'etc', 'pve')
+    args = {'vmid': 2108, 'pve_dir': pve_dir, 'node': 'pve3', 'lxc_options': ['lxc.apparmor.profile=unconfined'],
+            'lock_dir': os.path.join(cluster.state_dir, 'lock')}
+    first = run_module('proxmox_lxc_raw', args)
+    assert first.get('failed') is not True, first
+    assert first['changed'] is True and first['node'] == 'pve3', first
+    assert first['path'] == os.path.join(pve_dir, 'nodes', 'pve3', 'lxc', '2108.conf')
+    assert not os.path.exists(os.path.join(pve_dir, 'lxc', '2108.conf'))        # not the local node's (pve1)
+    assert cluster.api_get('nodes/pve3/lxc/2108/config')['lxc'] == [['lxc.apparmor.profile', 'unconfined']]
+    # moved behind the collection's back: the configured node is stale, the file is found where it now is
+    post_and_wait(cluster, 'nodes/pve3/lxc/2108/migrate', target='pve1')
+    moved = run_module('proxmox_lxc_raw', dict(args, lxc_options=['lxc.apparmor.profile=unconfined',
+                                                                  'lxc.mount.auto=sys:rw']))
+    assert moved['changed'] is True and moved['node'] == 'pve1', moved
+    assert cluster.api_get('nodes/pve1/lxc/2108/config')['lxc'] == [['lxc.apparmor.profile', 'unconfined'],
+                                                                    ['lxc.mount.auto', 'sys:rw']]
+    # /etc/pve/lxc is the local node's (pve1) directory: the same file
+    assert os.path.samefile(moved['path'], os.path.join(pve_dir, 'lxc', '2108.conf'))
+
+
+def test_firewall_with_a_wrong_missing_hint_reads_the_guest_where_it_is(cluster, guests):
+    # guest_exists: false for a guest that does exist (on pve3): one lookup finds it, then it is read as usual
+    args = {'vmid': 2103, 'kind': 'qemu', 'enabled': True, 'node': 'pve1', 'guest_exists': False,
+            'rules': [{'type': 'in', 'action': 'ACCEPT', 'proto': 'tcp', 'dport': '22', 'enable': 1}]}
+    first = run_module('proxmox_firewall', args, env=cluster.env)
+    assert first.get('failed') is not True and first['guest_exists'] is True, first
+    cluster.clear_log()
+    again = run_module('proxmox_firewall', args, env=cluster.env, check=True)
+    assert again['changed'] is False and again['guest_exists'] is True, again
+    paths = [r['path'] for r in cluster.requests() if r['path'] != '/access/ticket']
+    assert paths[0] == '/cluster/resources' and all('/nodes/pve3/' in p for p in paths[1:]), paths
+    assert cluster.writes() == []

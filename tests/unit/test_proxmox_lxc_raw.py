@@ -192,3 +192,52 @@ def test_negative_lock_timeout_fails_clearly(tmp_path):
     result = run_module('proxmox_lxc_raw', dict(args, lock_timeout=-1))
     assert result.get('failed') and 'lock_timeout must be at least 0' in result['msg']
     assert (tmp_path / '101.conf').read_text() == CONF
+
+
+# -- clusters: the file of the node that holds the container ----------------------------------------------------
+
+
+def cluster_tree(tmp_path, holder='pve2', vmid=101):
+    """A cluster file system as pmxcfs shows it on pve1: nodes/<node>/lxc per node, lxc a link to pve1's."""
+    pve = tmp_path / 'pve'
+    for node in ('pve1', 'pve2', 'pve3'):
+        (pve / 'nodes' / node / 'lxc').mkdir(parents=True)
+    (pve / 'lxc').symlink_to(os.path.join('nodes', 'pve1', 'lxc'))
+    if holder:
+        (pve / 'nodes' / holder / 'lxc' / ('%d.conf' % vmid)).write_text(CONF)
+    return pve
+
+
+def test_the_container_is_edited_on_the_node_that_holds_it(tmp_path):
+    pve = cluster_tree(tmp_path)
+    # the configured node (pve1, the local one) is stale: the container was moved to pve2
+    args = dict(ARGS, pve_dir=str(pve), node='pve1', lock_dir=str(tmp_path / 'lock'))
+    first = run_module('proxmox_lxc_raw', args)
+    assert first.get('failed') is not True, first
+    assert first['changed'] is True and first['node'] == 'pve2', first
+    held = pve / 'nodes' / 'pve2' / 'lxc' / '101.conf'
+    assert first['path'] == str(held)
+    assert 'lxc.apparmor.profile: unconfined' in held.read_text()
+    assert sorted(os.listdir(str(pve / 'lxc'))) == [] and sorted(os.listdir(str(pve / 'nodes' / 'pve3' / 'lxc'))) == []
+    second = run_module('proxmox_lxc_raw', dict(args, node=None))
+    assert second['changed'] is False and second['node'] == 'pve2'
+
+
+def test_a_container_of_the_local_node_is_found_through_its_node_directory(tmp_path):
+    pve = cluster_tree(tmp_path, holder='pve1')
+    result = run_module('proxmox_lxc_raw', dict(ARGS, pve_dir=str(pve), lock_dir=str(tmp_path / 'lock')))
+    assert result['changed'] is True and result['node'] == 'pve1', result
+    assert 'lxc.apparmor.profile: unconfined' in (pve / 'lxc' / '101.conf').read_text()
+
+
+def test_a_container_not_created_yet_is_predicted_on_its_node(tmp_path):
+    pve = cluster_tree(tmp_path, holder=None)
+    args = dict(ARGS, pve_dir=str(pve), node='pve3')
+    predicted = run_module('proxmox_lxc_raw', args, check=True)
+    assert predicted['changed'] is True and predicted['exists'] is False, predicted
+    assert predicted['path'] == str(pve / 'nodes' / 'pve3' / 'lxc' / '101.conf') and predicted['node'] == 'pve3'
+    assert predicted['diff']['after_header'].startswith(predicted['path'])
+    failed = run_module('proxmox_lxc_raw', args)
+    assert failed.get('failed') is True
+    assert failed['msg'] == '%s/nodes/pve3/lxc/101.conf does not exist: create container 101 first' % pve
+    assert not any(files for _root, _dirs, files in os.walk(str(pve)))

@@ -140,9 +140,8 @@ class Sim:
     ):
         self.dir = Path(state_dir)
         self.schema = schema
-        # the cluster's nodes; the first is the node whose /etc/pve/{lxc,qemu-server} this state directory is
-        # (on PVE those are links to /etc/pve/nodes/<local node>/...); the others' configs live in
-        # etc/pve/nodes/<node>/{lxc,qemu-server}
+        # the cluster's nodes, each with its configs in etc/pve/nodes/<node>/{lxc,qemu-server}; the first is the
+        # local node, whose directories etc/pve/{lxc,qemu-server} also name (_link_local_node)
         self.nodes = list(dict.fromkeys(nodes or [node]))
         self.local_node = self.nodes[0]
         self.storages = dict(STORAGES)
@@ -152,6 +151,7 @@ class Sim:
         self.backend = backend or MemoryBackend()
         self.lock = threading.RLock()
         self.etc = self.dir / "etc" / "pve"
+        self._link_local_node()
         for name in self.nodes:
             for kind in CONF_DIRS:
                 self.conf_dir(kind, name).mkdir(parents=True, exist_ok=True)
@@ -228,6 +228,27 @@ class Sim:
             yield
         finally:
             CONTEXT.node = before
+
+    def _link_local_node(self):
+        """/etc/pve/{lxc,qemu-server} and /etc/pve/nodes/<local node>/{lxc,qemu-server} name one directory."""
+        # pve-cluster src/pmxcfs/pmxcfs.c create_symlinks: lxc and qemu-server are links to nodes/<nodename>/...,
+        # so a guest's file is reachable under the node that holds it, as on every node of the cluster. A state
+        # directory written before pvesim made these links keeps its real etc/pve/lxc and gets the link the other
+        # way round: both names still reach the same files.
+        for kind_dir in CONF_DIRS.values():
+            short = self.etc / kind_dir
+            full = self.etc / "nodes" / self.local_node / kind_dir
+            if short.is_symlink() or full.is_symlink():
+                continue
+            full.parent.mkdir(parents=True, exist_ok=True)
+            if short.is_dir():
+                if full.is_dir() and not any(full.iterdir()):
+                    full.rmdir()
+                if not full.exists():
+                    full.symlink_to(Path("..") / ".." / kind_dir)
+                continue
+            full.mkdir(exist_ok=True)
+            short.symlink_to(Path("nodes") / self.local_node / kind_dir)
 
     def conf_dir(self, kind: str, node: str | None = None) -> Path:
         node = node or self.node
