@@ -264,7 +264,7 @@ def platform(tmp_path_factory):
     records['ca.%s' % DOMAIN] = IP['step_ca']                   # the CA's name -> the CA
     dns = DnsServer(records)
     options = {'ca_file': root, 'nameservers': [LOOPBACK], 'dns_port': dns.port, 'gateway_port': port['gateway'],
-               'traefik_ping_port': port['traefik'], 'step_ca_port': port['step_ca'], 'timeout': 2.0, 'retries': 0}
+               'traefik_ping_port': port['traefik'], 'step_ca_port': port['step_ca'], 'timeout': 10.0, 'retries': 0}
     data = dict(guests=guests, hypervisor=hypervisor, stacks=stacks, domain=DOMAIN, options=options, port=port,
                 dns=dns, root=root, tmp=tmp)
     yield data
@@ -419,14 +419,16 @@ def test_proxmox_state_and_firewall_drift(platform):
 
 def test_checks_run_concurrently(platform):
     # The server answers only once all eight requests are in (a barrier, no clock): checks run one after the
-    # other would break the barrier (after 4 s, inside the checks' 5 s timeout) and fail.
-    barrier = threading.Barrier(8, timeout=4)
+    # other would break the barrier (after 20 s, inside the checks' 30 s timeout) and fail. Both bounds only matter
+    # when the checks are not concurrent; generous, so that a loaded machine cannot break the barrier by chance.
+    barrier = threading.Barrier(8, timeout=20)
     slow = serve_http({('*', '/health'): (200, b'')}, gate=barrier.wait)
     try:
         guests = [guest(800 + i, 'v%d' % i, ['vllm'], vllm_engine_config={
             'ModelConfig': {'model': 'm'}, 'ServerConfig': {'port': slow.server_address[1]}}) for i in range(8)]
         checks = [c for c in health.plan_checks(guests, {}, {}, DOMAIN,
-                                                dict(platform['options'], skip=['dns'], vllm_scheme='http'))
+                                                dict(platform['options'], skip=['dns'], vllm_scheme='http',
+                                                     timeout=30))
                   if c['section'] == 'vllm' and c['check'].endswith('/health')]
         rows = health.run_checks(checks, concurrency=16)
     finally:
@@ -507,7 +509,7 @@ def test_module_through_ansible(platform):
     args = dict(guests=platform['guests'], hypervisor=platform['hypervisor'], stacks=platform['stacks'],
                 domain=DOMAIN, ca_file=opts['ca_file'], nameservers=opts['nameservers'], dns_port=opts['dns_port'],
                 gateway_port=opts['gateway_port'], traefik_ping_port=opts['traefik_ping_port'],
-                step_ca_port=opts['step_ca_port'], timeout=2.0, retries=0, vllm_api_key='s3cret-key')
+                step_ca_port=opts['step_ca_port'], timeout=10.0, retries=0, vllm_api_key='s3cret-key')
     result = run_module('phoenix_health', args, check=True)
     assert result['changed'] is False
     assert result['healthy'] is True, '\n'.join(result['table'])
@@ -552,7 +554,7 @@ def _playbook(platform, inventory, *extra):
                   'phoenix_health_step_ca_port': opts['step_ca_port'],
                   'phoenix_health_traefik_ping_url': 'http://%s:%s/ping' % (IP['traefik'], opts['traefik_ping_port']),
                   'phoenix_health_retries': 0,
-                  'phoenix_health_timeout': 2}
+                  'phoenix_health_timeout': 10}
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(phoenix_testlib.REPO, 'ansible.cfg'), ANSIBLE_NOCOLOR='1',
                ANSIBLE_FORCE_COLOR='0')
     env.pop('PHOENIX_PVE_URL', None)
