@@ -13,6 +13,25 @@
   ``docker stack deploy`` (no ``--with-registry-auth``) and keeps the rendered compose, the env (secret
   values only as hashes) and their content hash in a Docker config labelled with the stack namespace,
   so that an unchanged stack is detected from one API read and ``docker stack rm`` removes the record too.
+
+Why ``DockerApi`` is written here instead of using the Docker SDK for Python (``docker``, pinned for the
+controller and the lab; the docker role installs Debian's ``python3-docker`` on the managers). Checked for
+issue #19, the SDK is kept out of this module for these reasons:
+
+- The convergence code reads Docker API JSON from two places: the manager's socket (Swarm backend, run on the
+  manager) and Portainer's ``/api/endpoints/{id}/docker`` proxy (Portainer backend, run on the controller), which
+  wants Portainer's API key in a header on every request. The SDK has no documented per-client header setting
+  (only ``HttpHeaders`` from the user's ``~/.docker/config.json``, docker/utils/decorators.py update_headers;
+  anything else leans on its APIClient being a requests.Session), so it would serve the socket only. A single
+  client over plain JSON keeps one convergence path for both backends.
+- The Engine API has no stacks: ``docker stack deploy`` and ``docker stack rm`` turn the compose file into
+  services, networks, configs and secrets inside the docker CLI. The Swarm backend needs the CLI either way; the
+  SDK would only replace the reads and the state record (GET /swarm, /services, /tasks, /networks, /configs;
+  POST /configs/create; DELETE /configs/{id}).
+- The SDK version on a manager is the distribution's, not the pin: ``python3-docker`` is 5.0.3 on Debian 12
+  (the pin is 7.2.0). Every call above exists in 5.0.3 (configs need API 1.30; version ``None`` negotiates with
+  the engine), so the version is not what rules it out. But a user who changes ``docker_packages`` can leave it
+  out, and this client needs nothing beyond the standard library.
 """
 
 from __future__ import (absolute_import, division, print_function)
