@@ -106,18 +106,10 @@ def cleanup():
     docker('network', 'rm', NET, check=False)
 
 
-def _wait(what, func, timeout=120, interval=1.0):
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        try:
-            value = func()
-            if value:
-                return value
-        except Exception as exc:  # pylint: disable=broad-except
-            last = exc
-        time.sleep(interval)
-    raise AssertionError('timed out waiting for %s (%s)' % (what, last))
+def _wait(what, func, ok=bool, timeout=120, interval=1.0):
+    """Poll ``func`` until ``ok`` holds for its value (phoenix_testlib.wait_for: a miss names the last value)."""
+    from phoenix_testlib import wait_for
+    return wait_for(func, ok, what, timeout=timeout, interval=interval)
 
 
 def guest_tar():
@@ -200,8 +192,8 @@ class Swarm:
         tar = guest_tar()
         self.timings['containers'] = time.time() - start
         for name in (MGR, WKR):
-            _wait('dockerd in %s' % name, lambda n=name: docker('exec', n, 'docker', 'info', check=False)
-                  .returncode == 0, timeout=120)
+            _wait('dockerd in %s' % name, lambda n=name: docker('exec', n, 'docker', 'info', check=False),
+                  ok=lambda info: info.returncode == 0, timeout=180)
         # load the guest image into both engines at once
         procs = []
         for name in (MGR, WKR):
@@ -216,8 +208,9 @@ class Swarm:
         node(MGR, 'swarm', 'init', '--advertise-addr', IPS[MGR])
         token = node(MGR, 'swarm', 'join-token', '-q', 'worker').stdout.strip()
         node(WKR, 'swarm', 'join', '--token', token, '%s:2377' % IPS[MGR])
-        _wait('worker ready', lambda: 'Ready' in node(MGR, 'node', 'inspect', WKR, '--format',
-                                                      '{{.Status.State}}', check=False).stdout.title(), timeout=60)
+        _wait('worker ready', lambda: node(MGR, 'node', 'inspect', WKR, '--format', '{{.Status.State}}',
+                                           check=False).stdout.strip(),
+              ok=lambda state: state.title() == 'Ready', timeout=180)
         node(MGR, 'node', 'update', '--label-add', 'phoenix.role=worker', WKR)
         node(MGR, 'network', 'create', '-d', 'overlay', '--attachable', ROUTED)
         self.timings['swarm'] = time.time() - start
@@ -237,7 +230,7 @@ class Swarm:
                '--admin-password-file /etc/portainer/admin_password --data /var/lib/portainersim '
                '> /var/log/portainersim.log 2>&1')
         self.url = 'https://%s:9443' % IPS[MGR]
-        _wait('portainersim', lambda: self.get('/api/status'), timeout=30, interval=0.5)
+        _wait('portainersim', lambda: self.get('/api/status'), timeout=90, interval=0.5)
         return self
 
     def _ctx(self):
