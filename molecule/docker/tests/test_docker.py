@@ -51,12 +51,13 @@ def test_running_engine_uses_the_config(host):
     info = json.loads(host.check_output("docker info --format '{{json .}}'"))
     assert info['LoggingDriver'] == 'json-file'
     assert info['LiveRestoreEnabled'] is False
-    started = host.check_output('systemctl show -p ActiveEnterTimestampMonotonic --value docker.service')
-    changed = host.check_output("stat -c %Y /etc/docker/daemon.json")
-    uptime = float(host.check_output('cut -d" " -f1 /proc/uptime'))
+    started = int(host.check_output('systemctl show -p ActiveEnterTimestampMonotonic --value docker.service'))
+    changed = int(host.check_output("stat -c %Y /etc/docker/daemon.json"))
+    # systemd's start time is on CLOCK_MONOTONIC: turned into wall-clock time with the two clocks read in one process
+    # (not /proc/uptime, which also counts time suspended, and `date`, read by another command later)
+    offset = float(host.check_output("python3 -c 'import time; print(time.time() - time.monotonic())'"))
     # dockerd was (re)started after daemon.json was written: its start is no earlier than the file's mtime
-    boot = int(host.check_output('date +%s')) - uptime
-    assert int(started) / 1e6 + boot >= int(changed) - 1
+    assert started / 1e6 + offset >= changed - 1, (started, offset, changed)
 
 
 def test_metrics_endpoint(host):
