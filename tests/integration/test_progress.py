@@ -2,9 +2,11 @@
 """Progress on long waits (issue #19): create.yml runs the image download, a new guest's creation and a start in
 the background (async) and prints an ASYNC POLL line every ``phoenix_progress_interval`` seconds (15; 1 here).
 
-This module's pvesim runs every Proxmox task for TASK_SECONDS, longer than the poll interval, so each of those
-waits spans at least one poll. Check mode (Ansible refuses async there) still works and writes nothing, and a second
-run reconciles the existing, running guests in the foreground (no poll, no added interval).
+This module's pvesim runs every Proxmox task for TASK_SECONDS, three times the poll interval, so each of those
+waits spans at least one poll even when the controller is slow to start polling (Ansible's first status read comes
+one interval after the background job has been handed back, which a loaded machine delays). Check mode (Ansible
+refuses async there) still works and writes nothing, and a second run reconciles the existing, running guests in the
+foreground (no poll, no added interval).
 """
 
 import os
@@ -21,7 +23,7 @@ pytestmark = [pytest.mark.walkthrough,
               pytest.mark.skipif(REAL_PVE, reason='needs slow Proxmox tasks: runs against pvesim only')]
 BIN = os.path.dirname(sys.executable)
 OSTEMPLATE = 'local:vztmpl/ubuntu-24.04-standard_24.04-2_amd64.tar.zst'
-TASK_SECONDS = 1.5
+TASK_SECONDS = 3.0
 GUESTS = '900,103,9000'       # an LXC template, a container cloned from it (started), a VM template (cloud image)
 
 
