@@ -3,12 +3,11 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """TEST DOUBLE for vLLM: a tiny OpenAI-compatible server, NOT vLLM.
 
-Run it as ``python3 fake_vllm_server.py serve MODEL ...``; molecule's prepare.yml installs it with a
-``#!/usr/bin/python3`` line as an executable.
-
-The molecule scenario ``molecule/vllm`` installs this file as ``/opt/vllm/venv/bin/vllm`` so that the
-``thinkheads.phoenix.vllm`` role's systemd wiring, TLS, API key and readiness checks run for real on a
-machine without a GPU. It serves no model: embeddings are deterministic pseudo-random unit vectors derived
+Run it as ``python3 fake_vllm_server.py serve MODEL ...``. The lab (lab/lab.py, on guest 801) and the molecule
+scenario ``molecule/vllm`` make it an executable (a ``#!/usr/bin/python3`` line on top) that the
+``thinkheads.phoenix.vllm`` role installs as ``<vllm_venv>/bin/vllm`` (role variable ``vllm_executable_src``,
+with ``vllm_install: false``), so that the role's systemd wiring, TLS, API key and readiness checks run for real
+on a machine without a GPU. It serves no model: embeddings are deterministic pseudo-random unit vectors derived
 from the input text, completions are a fixed text.
 
 What it mirrors from ``vllm serve`` (vLLM 0.11):

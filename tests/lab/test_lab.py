@@ -87,7 +87,7 @@ def test_up_from_nothing_is_healthy(first_up):
     assert "PLAY RECAP" in out
     assert re.search(r"health: all \d+ healthy", out), show(first_up)
     table = out[out.rindex("\nGUEST "):].splitlines()
-    for name in ("phoenix-hypervisor", "103 step-ca", "102 traefik", "101 nginx-gateway", "801 embedding",
+    for name in ("phoenix-hypervisor", "103 step-ca", "102 traefik", "101 nginx-gateway", "801 granite-embedding",
                  "1001 swarm-manager", "1002 swarm-worker"):
         row = next((line for line in table if line.startswith(name)), None)
         assert row is not None, f"{name} is not in the health table\n{show(first_up)}"
@@ -172,14 +172,15 @@ def no_service_errors(request):
 ROUTES = ("app.internal.thinkheads.ai", "qdrant.internal.thinkheads.ai", "portainer.internal.thinkheads.ai")
 
 
-def client(script: str) -> subprocess.CompletedProcess:
+def client(script: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """Run a shell script in a throwaway client container on the lab network that uses only the lab DNS (the
     hypervisor) and trusts only the lab's Step-CA root (mounted at /root-ca.pem; curl --capath /nonexistent drops
-    the system store)."""
+    the system store). ``env``: environment variables of the script."""
     root = REPO / ".cache" / "lab" / "inventory" / "pki" / "root_ca.crt"
     assert root.exists(), f"{root} is missing: the step_ca role fetches it"
+    env_args = [arg for key, value in (env or {}).items() for arg in ("-e", f"{key}={value}")]
     return docker("run", "--rm", "--network", "phoenix-vmbr0", "--ip", "10.77.0.250", "--dns", "10.77.0.13",
-                  "-v", f"{root}:/root-ca.pem:ro", "--entrypoint", "/bin/bash", "phoenix-lab/guest:latest",
+                  *env_args, "-v", f"{root}:/root-ca.pem:ro", "--entrypoint", "/bin/bash", "phoenix-lab/guest:latest",
                   "-c", script)
 
 
@@ -206,6 +207,56 @@ def test_routes_answer_through_gateway_and_traefik_with_verified_tls(first_up):
     assert answers["unknown"] == "404", proc.stdout
     assert answers["http"] == "301", proc.stdout
     assert "ThinkHeads Internal Intermediate CA" in answers["issuer"], proc.stdout
+
+
+# The seed's goal (issue #19): Qdrant's route and granite-embedding's (801: the vllm role with the vLLM TEST DOUBLE,
+# lab/vllmsim, in place of vLLM) both answer through Nginx -> Traefik, TLS verified on every hop.
+EMBEDDING_HOST = "granite-embedding.internal.thinkheads.ai"
+EMBEDDING_MODEL = "ibm-granite/granite-embedding-english-r2"
+SEED_ROUTES = {"qdrant.internal.thinkheads.ai": "/healthz", EMBEDDING_HOST: "/health"}
+# openssl s_client against the lab root only (no system store); prints the verify result, then the leaf's issuer and names
+WIRE_CERT = ("echo | timeout 10 openssl s_client -connect {address} -servername {host} -CAfile /root-ca.pem "
+             "-no-CApath -no-CAstore -verify_hostname {host} -verify_return_error 2>&1 | tee /tmp/s_client "
+             "| grep -m1 'Verify return code'; openssl x509 -in /tmp/s_client -noout -issuer -ext subjectAltName "
+             "2>/dev/null | tr '\\n' ' '; echo")
+
+
+def test_seed_routes_answer_through_the_gateway_with_verified_tls(first_up):
+    """qdrant and granite-embedding resolve to the gateway and answer 200 through it; the certificates the gateway
+    (101) and 801 itself (what Traefik connects to) serve for the name are read off the wire and verify against the
+    lab's Step-CA root only; the embeddings API answers through the route with the API key and the configured
+    dimension, and refuses a request without the key."""
+    assert first_up.returncode == 0, "the first run failed"
+    key = (REPO / ".cache" / "lab" / "secrets" / "vllm_api_key").read_text().strip()
+    script = ""
+    for host, path in SEED_ROUTES.items():
+        script += (f"echo {host} $(dig +short {host}) $(curl -sS -o /dev/null -w '%{{http_code}}' --capath /nonexistent "
+                   f"--cacert /root-ca.pem https://{host}{path})\n")
+        script += f"echo wire-gateway-{host} $({WIRE_CERT.format(address=host + ':443', host=host)})\n"
+    script += f"echo wire-801 $({WIRE_CERT.format(address='10.77.0.141:8000', host=EMBEDDING_HOST)})\n"
+    curl = f"curl -sS --capath /nonexistent --cacert /root-ca.pem https://{EMBEDDING_HOST}"
+    script += (f"echo models $({curl}/v1/models -H \"Authorization: Bearer $KEY\")\n"
+               f"echo embeddings $({curl}/v1/embeddings -H \"Authorization: Bearer $KEY\" -H 'Content-Type: "
+               f"application/json' -d '{{\"model\": \"{EMBEDDING_MODEL}\", \"input\": [\"phoenix\", \"lab\"]}}' "
+               "| python3 -c 'import json, sys; d = json.load(sys.stdin); print(len(d[\"data\"]), "
+               "*sorted({len(x[\"embedding\"]) for x in d[\"data\"]}))')\n"
+               f"echo nokey $({curl}/v1/models -o /dev/null -w '%{{http_code}}')\n")
+    proc = client(script, env={"KEY": key})
+    assert proc.returncode == 0, show(proc)
+    answers = dict(line.split(" ", 1) for line in proc.stdout.strip().splitlines() if " " in line)
+    for host in SEED_ROUTES:
+        address, status = answers[host].rsplit(" ", 1)
+        assert address == "10.77.0.153", f"{host} resolves to {address}, not the gateway\n{proc.stdout}"
+        assert status == "200", f"{host}: HTTP {status} through the gateway\n{proc.stdout}"
+    for name in [f"wire-gateway-{host}" for host in SEED_ROUTES] + ["wire-801"]:
+        wire = answers.get(name, "")
+        assert "Verify return code: 0 (ok)" in wire, f"{name}: {wire}\n{proc.stdout}"
+        assert "ThinkHeads Internal Intermediate CA" in wire, f"{name}: {wire}"
+    assert f"DNS:{EMBEDDING_HOST}" in answers["wire-801"], answers["wire-801"]
+    models = json.loads(answers["models"])
+    assert [m["id"] for m in models["data"]] == [EMBEDDING_MODEL], models
+    assert answers["embeddings"] == "2 768", f"embeddings through the route: {answers['embeddings']}"
+    assert answers["nokey"] == "401", proc.stdout
 
 
 def ssh(ip: str, command: str) -> subprocess.CompletedProcess:
@@ -292,6 +343,10 @@ def test_health_table_has_a_row_per_route(first_up):
         row = next((line for line in table.splitlines() if line.startswith(host)), None)
         assert row is not None, f"no health row for {host}\n{table}"
         assert " HTTP 200 " in row and "ThinkHeads Internal Intermediate CA" in row and row.rstrip().endswith("ok")
+    row = next((line for line in table.splitlines() if line.startswith(EMBEDDING_HOST)), None)
+    assert row is not None, f"no health row for {EMBEDDING_HOST}\n{table}"
+    assert " HTTP 200 " in row and "GET /health" in row and "ThinkHeads Internal Intermediate CA" in row, row
+    assert row.rstrip().endswith("ok"), row
 
 
 def test_gpu_guest_stops_at_the_nvidia_preflight(first_up, tmp_path):
@@ -324,10 +379,16 @@ def test_gpu_guest_stops_at_the_nvidia_preflight(first_up, tmp_path):
     assert "Provision the selected guests" not in proc.stdout, "the run went past the checks"
 
 
-def test_health_table_reports_the_gpu_guest_without_gpu(first_up):
+def test_health_table_reports_the_vllm_test_double_without_gpu(first_up):
+    """801 runs the vLLM TEST DOUBLE, and its row says so; the platform checks (playbooks/health.yml) asked it for
+    /health and /v1/models (with the API key) and found the served model."""
     table = first_up.stdout[first_up.stdout.rindex("\nGUEST "):]
-    row = next(line for line in table.splitlines() if line.startswith("801 embedding"))
-    assert "GPU off in the lab" in row, row
+    row = next(line for line in table.splitlines() if line.startswith("801 granite-embedding"))
+    assert "vLLM test double, no GPU" in row, row
+    assert "vllm:8000 issuer" in row and "ThinkHeads Internal Intermediate CA" in row, row
+    assert row.rstrip().endswith("ok"), row
+    checks = [line for line in first_up.stdout.splitlines() if re.match(r"vllm\s+guest 801 /(health|v1/models)\s", line)]
+    assert len(checks) == 2 and all(re.search(r"\sok\s", line) for line in checks), "\n".join(checks) or show(first_up)
 
 
 def test_second_up_converges_with_no_change(first_up):

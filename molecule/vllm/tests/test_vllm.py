@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Verify the vllm role on the molecule instance (testinfra).
 
-The service runs the TEST DOUBLE (files/fake_vllm_server.py) in place of vLLM: what is checked here is the role's
+The service runs the TEST DOUBLE (lab/vllmsim/fake_vllm_server.py) in place of vLLM: what is checked here is the role's
 wiring (systemd unit and hardening, secrets, TLS, API key, renewal hook), not model serving.
 """
 
@@ -109,6 +109,14 @@ def test_unit_hardening(host):
     # model cache on the guest's ZFS volume mounted at /vllm_models
     assert 'HF_HOME=/vllm_models' in props['Environment']
     assert host.file('/vllm_models').user == 'vllm'
+
+
+def test_executable_installed_by_the_role(host):
+    """vllm_executable_src: the role copied the test double (made executable by prepare.yml) into the venv."""
+    exe = host.file('/opt/vllm/venv/bin/vllm')
+    assert exe.user == 'root' and exe.group == 'root' and exe.mode == 0o755
+    assert exe.content_string.startswith('#!/usr/bin/python3\n')
+    assert 'TEST DOUBLE for vLLM' in exe.content_string
 
 
 def test_command_line_rendered_from_engine_config(host):
