@@ -7,6 +7,7 @@ guest's status/current instead. pvesim's control fault unknown_status makes a gu
 import pytest
 
 from modrun import run_module
+from phoenix_testlib import wait_equal
 from pve_env import REAL_PVE
 
 pytestmark = pytest.mark.skipif(REAL_PVE, reason='injects the unknown status through pvesim')
@@ -26,6 +27,8 @@ def test_guest_info_reads_status_current_for_unknown_guests(pve):
     client.wait_task(client.post('nodes/pve/lxc/680/status/start'), poll=0.05)
     client.wait_task(client.post('nodes/pve/lxc', vmid=681, ostemplate=OSTEMPLATE, rootfs='local-lvm:4'), poll=0.05)
     client.post('nodes/pve/lxc/681/template')
+    # Proxmox answers the LXC conversion with no task ID and converts in the background: wait until it has.
+    wait_equal(lambda: client.get('nodes/pve/lxc/681/config').get('template'), 1, 'template: 1 in 681.conf')
     pve.control.set_faults(unknown_status=[{'vmid': 680}, {'vmid': 681}])
     try:
         raw = dict((r['vmid'], r) for r in client.get('cluster/resources', type='vm'))
