@@ -39,7 +39,7 @@ def _second_clone_while_the_first_runs(api, server, vmid, id_pairs):
 def test_second_clone_of_a_ct_gets_the_disk_lock(api, make_ct, server):
     vmid = make_ct(610)
     lock, response, status, (_first, second) = _second_clone_while_the_first_runs(
-        api, server, vmid, [(611, 612), (641, 642), (643, 644)])
+        api, server, vmid, [(611, 612), (621, 622), (623, 624)])
     assert lock == "disk"
     assert (response.status_code, response.json()["message"]) == (500, "CT is locked (disk)\n")
     assert status["exitstatus"] == "OK"
