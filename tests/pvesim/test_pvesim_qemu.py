@@ -1,5 +1,6 @@
 """QEMU VMs: cloud-init create, config, clone lock, resize, template."""
 
+import time
 import urllib.parse
 
 SSH_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExample phoenix@lab"
@@ -38,17 +39,33 @@ def test_clone_template_locks_the_new_vm(api, server):
     _create_vm(api, 9000)
     api.run("POST", "/nodes/pve/qemu/9000/template")
     assert api.data("GET", "/nodes/pve/qemu/9000/config")["scsi0"].startswith("local-lvm:base-9000-disk-0")
-    upid = api.data("POST", "/nodes/pve/qemu/9000/clone", newid=1002, name="swarm-worker", full=1)
-    response = api.put("/nodes/pve/qemu/1002/config", memory=8192)
+    # The clone task runs `hold` seconds here: the refused PUT is judged only when it came back within that time of
+    # sending the clone; on a machine too loaded for that, again with another ID.
+    hold, seen = 2.0, []
+    server.sim.tasks.duration = hold
+    try:
+        for newid in (1002, 1012, 1022):
+            began = time.monotonic()
+            upid = api.data("POST", "/nodes/pve/qemu/9000/clone", newid=newid, name="swarm-worker", full=1)
+            response = api.put(f"/nodes/pve/qemu/{newid}/config", memory=8192)
+            elapsed = time.monotonic() - began
+            status = api.wait(upid)
+            if elapsed < hold:
+                break
+            seen.append((round(elapsed, 2), response.status_code))
+        else:
+            raise AssertionError(f"the PUT never came within {hold:g} s of the clone (elapsed s, status): {seen}")
+    finally:
+        server.sim.tasks.duration = 0.1
     assert (response.status_code, response.json()["message"]) == (500, "VM is locked (clone)\n")
-    assert api.wait(upid)["exitstatus"] == "OK"
-    config = api.data("GET", "/nodes/pve/qemu/1002/config")
-    assert config["name"] == "swarm-worker" and config["scsi0"].startswith("local-lvm:vm-1002-disk-0")
-    assert config["ide2"].startswith("local-lvm:vm-1002-cloudinit")
-    api.data("PUT", "/nodes/pve/qemu/1002/config", memory=8192, ipconfig0="ip=10.0.0.22/24,gw=10.0.0.1")
-    upid = api.data("POST", "/nodes/pve/qemu/1002/config", delete="serial0")
+    assert status["exitstatus"] == "OK"
+    config = api.data("GET", f"/nodes/pve/qemu/{newid}/config")
+    assert config["name"] == "swarm-worker" and config["scsi0"].startswith(f"local-lvm:vm-{newid}-disk-0")
+    assert config["ide2"].startswith(f"local-lvm:vm-{newid}-cloudinit")
+    api.data("PUT", f"/nodes/pve/qemu/{newid}/config", memory=8192, ipconfig0="ip=10.0.0.22/24,gw=10.0.0.1")
+    upid = api.data("POST", f"/nodes/pve/qemu/{newid}/config", delete="serial0")
     assert api.wait(upid)["type"] == "qmconfig"
-    assert "serial0" not in api.data("GET", "/nodes/pve/qemu/1002/config")
+    assert "serial0" not in api.data("GET", f"/nodes/pve/qemu/{newid}/config")
 
 
 def test_resize_and_start_stop(api):
