@@ -170,6 +170,13 @@ class StepCA:
     def count(self, mark, path, method=None):
         return sum(1 for m, p in self.requests_since(mark) if p == path and (method is None or m == method))
 
+    def wait_count(self, mark, path, expected, method=None, timeout=30):
+        """Until ``expected`` requests for ``path`` are in the log since ``mark``: step-ca writes a request's log line
+        after it has answered, so the line can come after the client has its answer."""
+        from phoenix_testlib import wait_equal
+        return wait_equal(lambda: self.count(mark, path, method), expected,
+                          '%s %s requests in the step-ca log' % (method or 'all', path), timeout=timeout)
+
     # -- module arguments ------------------------------------------------------------------------------
 
     def cert_args(self, directory, name='svc', url=None, **extra):

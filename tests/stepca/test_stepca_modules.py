@@ -51,7 +51,7 @@ def test_bootstrap_fetches_the_pinned_root_then_stays_offline(stepca, tmp_path):
     with open(dest, 'rb') as handle, open(stepca.root, 'rb') as expected:
         assert handle.read() == expected.read()
     assert mode_of(dest) == 0o640
-    assert stepca.count(mark, '/root/%s' % stepca.fingerprint) == 2          # check mode + first run
+    stepca.wait_count(mark, '/root/%s' % stepca.fingerprint, 2)              # check mode + first run
 
     mark = stepca.log_mark()
     second = run_module('step_ca_bootstrap', args)
@@ -105,7 +105,7 @@ def test_enroll_then_noop_makes_no_ca_request(stepca, proxy, tmp_path):
     assert first['sans'] == ['idem.phoenix.test', 'idem-alt.phoenix.test', '127.0.0.1']
     assert first['issuer'] == 'CN=Phoenix Test CA Intermediate CA,O=Phoenix Test CA'
     assert first['ca_requests'] == {'/provisioners': 1, '/1.0/sign': 1}
-    assert stepca.count(mark, '/1.0/sign', 'POST') == 1
+    stepca.wait_count(mark, '/1.0/sign', 1, 'POST')
     assert mode_of(args['key_path']) == 0o600 and mode_of(args['cert_path']) == 0o644
     chain = step_ca.load_certificate_file(args['chain_path'])
     assert len(chain) == 2 and chain[0].serial_number == int(first['serial'])
@@ -184,7 +184,7 @@ def test_foreign_issuer_is_reissued(stepca, tmp_path):
     assert result['ca_requests'] == {'/intermediates.pem': 1, '/provisioners': 1, '/1.0/sign': 1}
     again = run_module('step_ca_certificate', args)
     assert again['changed'] is False and again['ca_requests'] == {'/intermediates.pem': 1}
-    assert stepca.count(mark, '/1.0/sign') == 1
+    stepca.wait_count(mark, '/1.0/sign', 1)
 
 
 def test_owner_group_mode_are_honoured(stepca, tmp_path):
@@ -224,7 +224,8 @@ def test_five_minute_certificate_renewed_by_renew_if_needed(stepca, tmp_path):
     # Below the threshold: renewed over mTLS, same key, owner and mode kept, chain rewritten.
     assert step_ca.renew_if_needed(stepca.url, stepca.root, args['cert_path'], args['key_path'],
                                    args['chain_path'], threshold='10m') is True
-    assert stepca.count(mark, '/1.0/renew', 'POST') == 1 and stepca.count(mark, '/1.0/sign') == 0
+    stepca.wait_count(mark, '/1.0/renew', 1, 'POST')
+    assert stepca.count(mark, '/1.0/sign') == 0
     renewed = step_ca.load_certificate_file(args['cert_path'])[0]
     assert renewed.serial_number != cert.serial_number
     assert step_ca.certificate_info(renewed)['sans'] == info['sans']
@@ -270,7 +271,7 @@ def test_revoke_then_already_revoked(stepca, tmp_path):
     mark = stepca.log_mark()
     revoked = run_module('step_ca_certificate', dict(args, state='revoked', revoke_reason='superseded'))
     assert revoked['changed'] is True and revoked['action'] == 'revoked' and revoked['serial'] == issued['serial']
-    assert stepca.count(mark, '/1.0/revoke', 'POST') == 1
+    stepca.wait_count(mark, '/1.0/revoke', 1, 'POST')
     again = run_module('step_ca_certificate', dict(args, state='revoked'))
     assert again['changed'] is False and 'already revoked' in again['reason']
     # A revoked certificate cannot renew itself: the module falls back to a fresh issue.
