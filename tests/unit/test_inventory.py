@@ -370,3 +370,27 @@ def test_the_cache_fingerprint_covers_the_code_that_builds_the_model(tmp_path):
     paths = [entry[0] for entry in default['files']]
     assert any(p.endswith(os.path.join('module_utils', 'config', 'model.py')) for p in paths)
     assert any(p.endswith(os.path.join('inventory', 'phoenix.py')) for p in paths)
+
+
+def test_an_exported_listing_still_gives_plays_the_guests(tmp_path):
+    """AWX stores `ansible-inventory --list --export` and hands it back to jobs as a script inventory: the group's
+    template and each guest's JSON text travel with it, and plays still see the dict."""
+    result = run(['ansible-inventory', '--list', '--export'])
+    assert result.returncode == 0, result.stderr
+    exported = tmp_path / 'export.json'
+    exported.write_text(result.stdout)
+    data = json.loads(result.stdout)
+    assert data['phoenix']['vars']['phoenix_guest'] == '{{ phoenix_guest_json | ansible.builtin.from_json }}'
+    script = tmp_path / 'awx_inventory.sh'
+    script.write_text('#!/bin/sh\nif [ "$1" = "--list" ]; then cat %s; else echo "{}"; fi\n' % exported)
+    script.chmod(0o755)
+    play = tmp_path / 'play.yml'
+    play.write_text(PLAYS_SEE_THE_GUESTS)
+    out = tmp_path / 'out'
+    out.mkdir()
+    result = run(['ansible-playbook', '-i', str(script), str(play), '-l', '801,localhost', '-e', 'out=%s' % out,
+                  '-e', 'ansible_python_interpreter=%s' % sys.executable], env={'ANSIBLE_INVENTORY_ENABLED': 'script'})
+    assert result.returncode == 0, result.stdout + result.stderr
+    own = json.loads((out / 'own-801.json').read_text())
+    assert own == json.loads(parse_listing(exported.read_text())['_meta']['hostvars']['801']['phoenix_guest_json'])
+    assert own['gpus'] == [0] and own['fqdn'].startswith('granite-embedding.')
