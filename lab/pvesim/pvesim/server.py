@@ -144,6 +144,15 @@ class _Handler(BaseHTTPRequestHandler):
             return
         rel = path[len(API_PREFIX):] or "/"
         entry = {"time": time.time(), "method": method, "path": rel, "params": {}, "status": None, "user": None}
+        logged = []
+
+        def log_once():
+            # The simulator's own request log (no PVE counterpart) takes the entry before the answer leaves, so that
+            # a client holding its answer finds its request in the log; the entry is the same dict afterwards.
+            if not logged:
+                logged.append(True)
+                server.log_request(entry)
+
         try:
             params = self._read_params(parts.query)
             entry["params"] = mask_params(params)
@@ -151,15 +160,19 @@ class _Handler(BaseHTTPRequestHandler):
             if server.reply_after_write_fault(method, rel, entry):
                 # pveproxy gives pvedaemon 30 s (pve-http-server src/PVE/APIServer/AnyEvent.pm proxy_request); when
                 # that runs out, AnyEvent::HTTP's 596 reaches the client although the write ran
+                log_once()
                 self._send(596, "Connection timed out", b"")
                 return
             entry["status"] = status
+            log_once()
             self._send_json(status, payload, headers=headers)
         except AuthError as exc:
             entry["status"] = 401
+            log_once()
             self._send(401, str(exc), b"")
         except ApiError as exc:
             entry["status"] = exc.status
+            log_once()
             self._send_error(exc)
         except (BrokenPipeError, ConnectionResetError):
             raise
@@ -167,9 +180,10 @@ class _Handler(BaseHTTPRequestHandler):
             entry["status"] = 500
             if server.verbose:
                 traceback.print_exc()
+            log_once()
             self._send_error(ApiError(500, f"{exc.__class__.__name__}: {exc}"))
         finally:
-            server.log_request(entry)
+            log_once()
 
 
 class _HTTPServer(ThreadingHTTPServer):
