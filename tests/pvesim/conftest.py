@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import http.cookiejar
+
 import pytest
 from pvesim_testlib import PASSWORD, TEMPLATE, TOKEN_ID, TOKEN_SECRET, Api
 
@@ -30,7 +32,11 @@ def api(server) -> Api:
 
 @pytest.fixture(scope="session")
 def anon(server) -> Api:
-    return Api(server.api_url, server.ca_file)
+    client = Api(server.api_url, server.ca_file)
+    # stays anonymous: a login through it (test_ticket_login_cookie_and_csrf, root fixtures) must not leave the
+    # ticket cookie in its jar, which would authenticate every later request of whichever test comes next
+    client.session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
+    return client
 
 
 @pytest.fixture
