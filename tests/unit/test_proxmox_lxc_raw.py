@@ -122,7 +122,7 @@ def _hold_lock(lock_dir, vmid, release):
             release.wait(120)
     thread = threading.Thread(target=hold, daemon=True)
     thread.start()
-    assert held.wait(5)
+    assert held.wait(60), 'the lock holder thread did not take the lock within 60 s'
     return thread
 
 
@@ -158,6 +158,7 @@ def test_waits_for_the_config_lock(tmp_path):
     release.set()
     runner.join(300)
     holder.join()
+    assert not runner.is_alive(), 'the module still running 300 s after the lock was released'
     assert result['changed'] is True and not result.get('failed'), result
 
 
