@@ -501,4 +501,5 @@ def test_module_waits_for_the_lock_of_the_timer(stepca, tmp_path):
         thread.join(4)
         assert thread.is_alive() and os.listdir(str(certs)) == []     # waiting, nothing written
     thread.join(120)
+    assert not thread.is_alive(), 'the module still running 120 s after the lock was released'
     assert result['changed'] is True and result['action'] == 'issued', result
