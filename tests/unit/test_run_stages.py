@@ -15,6 +15,8 @@ ok:
 \t@echo ok-ran >> order.txt
 slow:
 \t@sleep 1; echo slow-ran >> order.txt
+waits:
+\t@sleep 1; for i in $$(seq 1 300); do grep -qs ok-ran order.txt && break; sleep 0.1; done; echo slow-ran >> order.txt
 after:
 \t@echo after-ran >> order.txt
 bad:
@@ -33,11 +35,12 @@ def run(tmp_path, *stages):
 
 
 def test_lane_runs_in_the_background_in_order_and_is_joined(tmp_path):
-    proc, rows, order = run(tmp_path, '&slow+after', 'ok', 'wait', 'ok')
+    # `waits` ends only once the foreground stage has run (or after 30 s): no race with the foreground's start-up
+    proc, rows, order = run(tmp_path, '&waits+after', 'ok', 'wait', 'ok')
     assert proc.returncode == 0, proc.stdout + proc.stderr
     # the foreground stage does not wait for the lane; the lane's two stages keep their order
-    assert order.index('ok-ran') < order.index('slow-ran') < order.index('after-ran')
-    assert rows['&slow'][-1] == 'passed' and float(rows['&slow'][1]) >= 1.0
+    assert order.index('ok-ran') < order.index('slow-ran') < order.index('after-ran'), order
+    assert rows['&waits'][-1] == 'passed' and float(rows['&waits'][1]) >= 1.0
     assert rows['&after'][-1] == 'passed'
     assert rows['total'][-1] == 'passed'
     assert 'busy' in (tmp_path / 'build' / 'times.txt').read_text().splitlines()[0]
