@@ -228,14 +228,16 @@ def test_a_write_is_retried_only_when_it_was_certainly_not_sent(portainer):
 
 def test_a_write_after_a_read_timeout_is_not_repeated(portainer):
     url, httpd = portainer
-    client = PortainerClient(url, username='admin', password=PASSWORD, api_timeout=1, sleep=lambda s: None)
+    # The delayed answers come twice the client's timeout late; the one undelayed retry has the whole timeout (2 s)
+    # to answer on a loaded machine.
+    client = PortainerClient(url, username='admin', password=PASSWORD, api_timeout=2, sleep=lambda s: None)
     client.login()
-    fault(url, method='POST', path='/api/users/1/tokens', fault='delay', seconds=2)
+    fault(url, method='POST', path='/api/users/1/tokens', fault='delay', seconds=4)
     with pytest.raises(PortainerError) as err:
         client.create_token(1, 'slow', PASSWORD)
     assert err.value.unsure and 'did not answer POST /api/users/{id}/tokens (timed out)' in str(err.value)
     assert client.calls['POST /api/users/{id}/tokens'] == 1
-    fault(url, method='GET', path='/api/users/1/tokens', fault='delay', seconds=2)
+    fault(url, method='GET', path='/api/users/1/tokens', fault='delay', seconds=4)
     assert [t['description'] for t in client.tokens(1)] == ['slow'] and client.calls['GET /api/users/{id}/tokens'] == 2
 
 
