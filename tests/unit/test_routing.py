@@ -116,8 +116,8 @@ def test_declarations_feed_the_plan_and_the_checks(lab):
     by_stack = dict(((e['stack'], e['router']), e) for e in declared['routers'])
     assert by_stack[('not_deployed', 'qdrant')]['guest_ids'] == {9999}
     assert declared['deployments'][('not_deployed', 'production')] == {9999}
-    assert [g['id'] for g in declared['services']] == sorted(g['id'] for g in guests + [template]
-                                                           if g.get('traefik_service'))
+    with_service = sorted(g['id'] for g in guests + [template] if g.get('traefik_service'))
+    assert [g['id'] for g in declared['services']] == with_service
     plan = routing.route_plan(guests + [template], stacks)
     stack_routes = [(r['stack'], r['environment'], r['name']) for r in plan['routes'] if r['kind'] == 'stack']
     assert stack_routes and set(stack_routes) <= set(entries)
