@@ -17,7 +17,7 @@ if UNIT not in sys.path:
     sys.path.insert(0, UNIT)
 
 # The shared poll-with-deadline helpers (they report the last value seen when they give up).
-from phoenix_testlib import wait_equal, wait_for  # noqa: E402,F401
+from phoenix_testlib import wait_equal, wait_for  # noqa: E402,F401  pylint: disable=unused-import
 
 
 TOKEN_ID = "root@pam!phoenix"

@@ -208,9 +208,10 @@ class Swarm:
         node(MGR, 'swarm', 'init', '--advertise-addr', IPS[MGR])
         token = node(MGR, 'swarm', 'join-token', '-q', 'worker').stdout.strip()
         node(WKR, 'swarm', 'join', '--token', token, '%s:2377' % IPS[MGR])
-        _wait('worker ready', lambda: node(MGR, 'node', 'inspect', WKR, '--format', '{{.Status.State}}',
-                                           check=False).stdout.strip(),
-              ok=lambda state: state.title() == 'Ready', timeout=180)
+        def worker_state():
+            return node(MGR, 'node', 'inspect', WKR, '--format', '{{.Status.State}}', check=False).stdout.strip()
+
+        _wait('worker ready', worker_state, ok=lambda state: state.title() == 'Ready', timeout=180)
         node(MGR, 'node', 'update', '--label-add', 'phoenix.role=worker', WKR)
         node(MGR, 'network', 'create', '-d', 'overlay', '--attachable', ROUTED)
         self.timings['swarm'] = time.time() - start
