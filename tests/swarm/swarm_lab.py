@@ -208,6 +208,7 @@ class Swarm:
         node(MGR, 'swarm', 'init', '--advertise-addr', IPS[MGR])
         token = node(MGR, 'swarm', 'join-token', '-q', 'worker').stdout.strip()
         node(WKR, 'swarm', 'join', '--token', token, '%s:2377' % IPS[MGR])
+
         def worker_state():
             return node(MGR, 'node', 'inspect', WKR, '--format', '{{.Status.State}}', check=False).stdout.strip()
 
