@@ -210,3 +210,37 @@ def test_migration_needs_vm_migrate_on_the_guest(tmp_path):
         assert (located[205], located[206]) == ("pve2", "pve1")
     finally:
         srv.stop()
+
+
+def test_guest_firewall_is_one_cluster_wide_file_per_vmid(cluster):
+    srv, api = cluster
+    # a guest no node has: its firewall reads as the empty config on every node, and reading creates nothing
+    for node in NODES:
+        for kind in ("lxc", "qemu"):
+            base = f"/nodes/{node}/{kind}/299/firewall"
+            options = api.data("GET", f"{base}/options")
+            assert set(options) == {"digest"}, options
+            assert api.data("GET", f"{base}/rules") == []
+            assert api.data("GET", f"{base}/aliases") == [] and api.data("GET", f"{base}/ipset") == []
+    assert "299" not in srv.sim.firewall["guests"]
+    # a write creates it (Proxmox does not check the guest), and emptying it removes it again
+    api.data("PUT", "/nodes/pve3/qemu/299/firewall/options", enable=1)
+    assert api.data("GET", "/nodes/pve1/lxc/299/firewall/options")["enable"] == 1
+    api.data("PUT", "/nodes/pve2/lxc/299/firewall/options", delete="enable")
+    assert "299" not in srv.sim.firewall["guests"]
+
+    # a guest on pve2: written through another node's path, read through any node's
+    assert _ct(api, "pve2", 206)["exitstatus"] == "OK"
+    api.data("POST", "/nodes/pve1/lxc/206/firewall/rules", type="in", action="ACCEPT", proto="tcp", dport="22",
+             enable=1)
+    for node in NODES:
+        assert [r["dport"] for r in api.data("GET", f"/nodes/{node}/lxc/206/firewall/rules")] == ["22"], node
+    # it follows the guest through a migration untouched (the file is not the node's)
+    assert api.run("POST", "/nodes/pve2/lxc/206/migrate", target="pve3")["exitstatus"] == "OK"
+    assert [r["dport"] for r in api.data("GET", "/nodes/pve2/lxc/206/firewall/rules")] == ["22"]
+    # destroying the guest removes its firewall
+    assert api.run("DELETE", "/nodes/pve3/lxc/206")["exitstatus"] == "OK"
+    assert "206" not in srv.sim.firewall["guests"]
+    assert api.data("GET", "/nodes/pve3/lxc/206/firewall/rules") == []
+    # a node that is not in the cluster is refused, as for any /nodes/{node} path
+    assert api.get("/nodes/pve9/lxc/206/firewall/rules").status_code == 500

@@ -24,18 +24,38 @@ def _paths(suffix: str) -> tuple[str, ...]:
 
 
 def _scope(sim: Sim, req: Request) -> dict:
-    """The firewall config the request addresses (created empty on first use)."""
+    """The firewall config the request addresses: the cluster's, or the guest's keyed by vmid alone.
+
+    A guest's firewall is /etc/pve/firewall/<vmid>.fw in pmxcfs: one file for the whole cluster, whichever node
+    the path names and whether or not that node (or any) holds the guest.
+    """
     if req.template.startswith("/cluster/"):
         store = sim.firewall.setdefault("cluster", {})
     else:
-        vmid = int(req.params["vmid"])
-        sim.load_conf(req.kind, vmid)  # the guest must exist
-        store = sim.firewall.setdefault("guests", {}).setdefault(str(vmid), {})
+        # pve-firewall src/PVE/API2/Firewall/VM.pm register_handlers: no handler checks that the guest exists
+        # pve-firewall src/PVE/Firewall.pm load_vmfw_conf: a missing <vmid>.fw reads as the empty config
+        guests = sim.firewall.setdefault("guests", {})
+        key = str(int(req.params["vmid"]))
+        store = guests.get(key) or {}
     store.setdefault("options", {})
     store.setdefault("rules", [])
     store.setdefault("aliases", {})
     store.setdefault("ipsets", {})
     return store
+
+
+def _save(sim: Sim, req: Request, store: dict):
+    """Persist a changed config: a guest's is (re)created keyed by vmid, or dropped when nothing is left in it."""
+    if not req.template.startswith("/cluster/"):
+        guests = sim.firewall.setdefault("guests", {})
+        key = str(int(req.params["vmid"]))
+        if any(store.get(part) for part in ("options", "rules", "aliases", "ipsets")):
+            # pve-firewall src/PVE/Firewall.pm save_vmfw_conf: a write creates <vmid>.fw
+            guests[key] = store
+        else:
+            # pve-firewall src/PVE/Firewall.pm save_vmfw_conf: a config that formats to nothing unlinks <vmid>.fw
+            guests.pop(key, None)
+    sim.save()
 
 
 def _check_digest(sim: Sim, req: Request, data):
@@ -86,7 +106,7 @@ def options_put(sim: Sim, req: Request):
     for key in keys:
         if key in req.params:
             store["options"][key] = _text(req.params[key])
-    sim.save()
+    _save(sim, req, store)
     return None
 
 
@@ -189,7 +209,7 @@ def rules_create(sim: Sim, req: Request):
     _verify_rule(sim, store, rule, req.template.startswith("/cluster/"))
     # PVE puts a new rule first; `pos` is accepted but not used for placement
     store["rules"].insert(0, rule)
-    sim.save()
+    _save(sim, req, store)
     return None
 
 
@@ -236,7 +256,7 @@ def rule_update(sim: Sim, req: Request):
             updated.pop(key, None)
         _verify_rule(sim, store, updated, req.template.startswith("/cluster/"))
         rules[pos] = updated
-    sim.save()
+    _save(sim, req, store)
     return None
 
 
@@ -247,7 +267,7 @@ def rule_delete(sim: Sim, req: Request):
     pos = int(req.params["pos"])
     _rule_at(store, pos)
     del store["rules"][pos]
-    sim.save()
+    _save(sim, req, store)
     return None
 
 
@@ -278,7 +298,7 @@ def alias_create(sim: Sim, req: Request):
     if req.params.get("comment"):
         entry["comment"] = req.params["comment"]
     store["aliases"][name.lower()] = entry
-    sim.save()
+    _save(sim, req, store)
     return None
 
 
@@ -314,7 +334,7 @@ def alias_update(sim: Sim, req: Request):
         del store["aliases"][entry["name"].lower()]
         entry["name"] = rename
         store["aliases"][rename.lower()] = entry
-    sim.save()
+    _save(sim, req, store)
     return None
 
 
@@ -323,7 +343,7 @@ def alias_delete(sim: Sim, req: Request):
     store = _scope(sim, req)
     _check_digest(sim, req, [dict(v) for _key, v in sorted(store["aliases"].items())])
     store["aliases"].pop(req.params["name"].lower(), None)
-    sim.save()
+    _save(sim, req, store)
     return None
 
 
@@ -370,7 +390,7 @@ def ipset_create(sim: Sim, req: Request):
         if name.lower() in store["ipsets"]:
             fail(f"IPSet '{name}' already exists")
         store["ipsets"][name.lower()] = {"name": name, "comment": req.params.get("comment") or "", "entries": []}
-    sim.save()
+    _save(sim, req, store)
     return None
 
 
@@ -396,7 +416,8 @@ def ipset_get(sim: Sim, req: Request):
 
 @route("POST", *_paths("/ipset/{name}"))
 def ipset_add(sim: Sim, req: Request):
-    ipset = _ipset(_scope(sim, req), req.params["name"])
+    store = _scope(sim, req)
+    ipset = _ipset(store, req.params["name"])
     cidr = req.params["cidr"]
     if any(e["cidr"] == cidr for e in ipset["entries"]):
         fail(f"entry '{cidr}' already exists")
@@ -406,7 +427,7 @@ def ipset_add(sim: Sim, req: Request):
     if req.flag("nomatch"):
         entry["nomatch"] = 1
     ipset["entries"].append(entry)
-    sim.save()
+    _save(sim, req, store)
     return None
 
 
@@ -417,7 +438,7 @@ def ipset_delete(sim: Sim, req: Request):
     if ipset["entries"] and not req.flag("force"):
         fail(f"IPSet '{req.params['name']}' is not empty")
     del store["ipsets"][req.params["name"].lower()]
-    sim.save()
+    _save(sim, req, store)
     return None
 
 
@@ -430,29 +451,32 @@ def _entry(ipset: dict, cidr: str) -> dict:
 
 @route("GET", *_paths("/ipset/{name}/{cidr}"))
 def ipset_entry_get(sim: Sim, req: Request):
-    ipset = _ipset(_scope(sim, req), req.params["name"])
+    store = _scope(sim, req)
+    ipset = _ipset(store, req.params["name"])
     _entry(ipset, req.params["cidr"])
     return next(item for item in _entries(sim, ipset) if item["cidr"] == req.params["cidr"])
 
 
 @route("PUT", *_paths("/ipset/{name}/{cidr}"))
 def ipset_entry_update(sim: Sim, req: Request):
-    ipset = _ipset(_scope(sim, req), req.params["name"])
+    store = _scope(sim, req)
+    ipset = _ipset(store, req.params["name"])
     _check_digest(sim, req, [{k: v for k, v in item.items() if k != "digest"} for item in _entries(sim, ipset)])
     entry = _entry(ipset, req.params["cidr"])
     if "comment" in req.params:
         entry["comment"] = req.params["comment"]
     if "nomatch" in req.params:
         entry["nomatch"] = 1 if req.flag("nomatch") else 0
-    sim.save()
+    _save(sim, req, store)
     return None
 
 
 @route("DELETE", *_paths("/ipset/{name}/{cidr}"))
 def ipset_entry_delete(sim: Sim, req: Request):
-    ipset = _ipset(_scope(sim, req), req.params["name"])
+    store = _scope(sim, req)
+    ipset = _ipset(store, req.params["name"])
     _check_digest(sim, req, [{k: v for k, v in item.items() if k != "digest"} for item in _entries(sim, ipset)])
     entry = _entry(ipset, req.params["cidr"])
     ipset["entries"].remove(entry)
-    sim.save()
+    _save(sim, req, store)
     return None

@@ -717,6 +717,8 @@ def destroy(sim: Sim, req: Request):
                     if volid:
                         task.log.append(f"  Logical volume \"{volid.split(':', 1)[1]}\" successfully removed.")
             sim.remove_conf(kind, vmid)
+            # qemu-server src/PVE/API2/Qemu.pm destroy_vm, pve-container src/PVE/API2/LXC.pm destroy_vm: both call
+            # remove_vmfw_conf, so the .fw goes with the guest
             sim.firewall["guests"].pop(str(vmid), None)
             sim.secrets.pop(str(vmid), None)
             sim.set_running(vmid, False)
