@@ -15,7 +15,9 @@ description:
   - Turns a stack's compose file and its Phoenix settings (C(phoenix_stacks[name]), the config model's merge of
     C(phoenix_stacks_config.json) and C(stacks/<name>/phoenix.json)) into what M(thinkheads.phoenix.portainer_stack)
     deploys. Pure and deterministic; see C(docs/stacks.md).
-  - Fails, naming the file and the service, when a service publishes C(ports) or uses C(expose).
+  - A service that publishes C(ports) or uses C(expose) breaks the platform's ports rule, the same rule and the same
+    switch (O(platform_rules)) as the config model's validation. With V(error) the filter fails, naming the file and
+    the service; with V(warning) the stack renders, Ansible prints a warning and RV(_value.warnings) lists it.
   - Routed services (those with C(traefik_labels)) get the labels merged into C(deploy.labels), join the routed
     overlay network (declared C(external)) and get the network label Traefik uses to reach their tasks.
 positional: _input, name
@@ -52,10 +54,14 @@ options:
         provider, V(traefik.docker.network) for Traefik v2.
     type: str
     default: traefik.swarm.network
-  allow_ports:
-    description: Documented exception that lets services keep C(ports)/C(expose).
-    type: bool
-    default: false
+  platform_rules:
+    description:
+      - Level of the ports/expose rule, the inventory's C(platform_rules) option (published as
+        C(phoenix_platform_rules)). V(warning) is the exception for stacks that must bind a host port (see
+        C(docs/migration.md)).
+    type: str
+    choices: [error, warning]
+    default: error
 '''
 
 EXAMPLES = r'''
@@ -64,7 +70,7 @@ EXAMPLES = r'''
     qdrant_rendered: >-
       {{ lookup('ansible.builtin.file', phoenix_stacks.qdrant_service.compose_file)
          | thinkheads.phoenix.render_stack('qdrant_service', stack=phoenix_stacks.qdrant_service,
-                                          environment='production',
+                                          environment='production', platform_rules=phoenix_platform_rules,
                                           values={'vault_qdrant_api_key': vault_qdrant_api_key}) }}
 '''
 
@@ -99,25 +105,45 @@ _value:
           and C(value) (secret). Those variables are not in RV(_value.env).
       type: list
       elements: dict
+    warnings:
+      description: The ports/expose findings of a stack rendered with O(platform_rules=warning), the file named.
+      type: list
+      elements: str
 '''
 
 from ansible.errors import AnsibleFilterError
+from ansible.utils.display import Display
 
 from ansible_collections.thinkheads.phoenix.plugins.module_utils.stack_render import (
-    DEFAULT_NETWORK_LABEL, DEFAULT_ROUTED_NETWORK, StackRenderError, render,
+    DEFAULT_NETWORK_LABEL, DEFAULT_ROUTED_NETWORK, StackRenderError, environment_view, render,
 )
+from ansible_collections.thinkheads.phoenix.plugins.module_utils.stack_rules import ERROR
+
+display = Display()
 
 
 def render_stack(compose, name, stack=None, environment=None, values=None, env=None,
-                 routed_network=DEFAULT_ROUTED_NETWORK, network_label=DEFAULT_NETWORK_LABEL, allow_ports=False):
+                 routed_network=DEFAULT_ROUTED_NETWORK, network_label=DEFAULT_NETWORK_LABEL, platform_rules=ERROR):
     """The rendered stack; see DOCUMENTATION."""
     try:
-        return render(compose, name, stack=stack, environment=environment, values=values, env=env,
-                      routed_network=routed_network, network_label=network_label, allow_ports=allow_ports)
+        rendered = render(compose, name, stack=stack, environment=environment, values=values, env=env,
+                          routed_network=routed_network, network_label=network_label,
+                          platform_rules=str(platform_rules or ERROR))
+    except StackRenderError as exc:
+        raise AnsibleFilterError(str(exc)) from None
+    for warning in rendered['warnings']:
+        display.warning('stack %s: %s' % (name, warning))
+    return rendered
+
+
+def stack_environment(stack, environment=None):
+    """The settings of one environment of a stack; see stack_environment.yml."""
+    try:
+        return environment_view(stack, environment)
     except StackRenderError as exc:
         raise AnsibleFilterError(str(exc)) from None
 
 
 class FilterModule(object):
     def filters(self):
-        return {'render_stack': render_stack}
+        return {'render_stack': render_stack, 'stack_environment': stack_environment}

@@ -40,7 +40,8 @@ description:
     stack, resolved for O(environment)), C(phoenix_certificates) and C(phoenix_guest_order) (guest IDs in creation
     order). Guests reach them through C(hostvars[groups['hypervisor'][0]])."
   - "Variables on C(all), kept small because C(ansible-inventory --list) copies them into every host:
-    C(phoenix_domain) and C(phoenix_environment)."
+    C(phoenix_domain), C(phoenix_environment) and C(phoenix_platform_rules) (O(platform_rules), the level the
+    P(thinkheads.phoenix.render_stack#filter) filter gives the ports/expose rule at deploy time)."
   - The inventory file name must be C(phoenix.yml), C(phoenix.yaml) or end with C(.phoenix.yml) / C(.phoenix.yaml).
   - With O(cache=true) the validated model is kept by the cache plugin and reused only while every input file and
     the collection's own code (C(plugins/module_utils), this plugin) are unchanged (names, sizes, mtimes). A cache
@@ -256,6 +257,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         # Only small values go on 'all': ansible-inventory --list copies them into every host.
         inv.set_variable('all', 'phoenix_domain', config.domain)
         inv.set_variable('all', 'phoenix_environment', config.environment)
+        # the stack rules' one switch, for the plays that render stacks (same level as the model's findings)
+        inv.set_variable('all', 'phoenix_platform_rules', self.get_option('platform_rules'))
         # phoenix_guest: one template on the group, resolved per host from that host's phoenix_guest_json.
         inv.set_variable('phoenix', 'phoenix_guest', trust_as_template(GUEST_TEMPLATE))
         guests = config.ordered_guests()

@@ -24,6 +24,8 @@ __metaclass__ = type
 
 import re
 
+from ansible_collections.thinkheads.phoenix.plugins.module_utils.stack_rules import environment_view
+
 DEFAULT_EDGE_PORT = 8443
 DEFAULT_ENTRYPOINT = 'websecure'
 DEFAULT_RESOLVER = 'internal-resolver'
@@ -115,13 +117,6 @@ def _summary(guest):
             'ip': _ip(guest)}
 
 
-def _stack_view(stack, environment):
-    """A stack's settings for one environment (the load environment or one of ``other_environments``)."""
-    if environment == stack.get('environment'):
-        return stack
-    return (stack.get('other_environments') or {}).get(environment)
-
-
 def _labels(view, service):
     return ((view.get('services') or {}).get(service) or {}).get('traefik_labels') or {}
 
@@ -207,7 +202,7 @@ def route_plan(guests, stacks=None, gateway=None, traefik=None, ca=None):
     deployed = declared['deployments']
     for (stack_name, environment), guest_ids in sorted(deployed.items(), key=lambda kv: (kv[0][0], str(kv[0][1]))):
         stack = stacks.get(stack_name)
-        view = _stack_view(stack, environment) if stack else None
+        view = environment_view(stack, environment, required=False) if stack else None
         if view is None:
             skipped.append({'router': stack_name, 'reason': 'stack %s has no settings for environment %s'
                             % (stack_name, environment)})
@@ -436,7 +431,7 @@ def guest_firewall(guest, stacks=None, plan=None, edge_port=None):
 
     for item in guest.get('docker_stacks') or []:
         stack = stacks.get(item['name'])
-        view = _stack_view(stack, item.get('environment')) if stack else None
+        view = environment_view(stack, item.get('environment'), required=False) if stack else None
         for rule in (view or {}).get('firewall_rules') or []:
             add(rule)
     if plan and edge_port and guest.get('swarm_role') == 'manager':

@@ -9,7 +9,9 @@ Pure and deterministic: the same inputs always give byte-identical output, so th
 compared as text with what Portainer (``GET /api/stacks/{id}/file``) or the Swarm backend has stored.
 
 Rules (docs/stacks.md):
-- ``ports``/``expose`` are rejected, naming the file and the service, unless ``allow_ports`` is set;
+- ``ports``/``expose``: the rule of stack_rules.port_findings, at the level ``platform_rules`` gives it (the
+  config model's switch): ``error`` rejects the stack, naming the file and the service; ``warning`` renders it and
+  lists the finding under ``warnings``;
 - each routed service (one with ``traefik_labels``) gets its labels merged into ``deploy.labels``, joins
   the routed overlay network (declared ``external``) next to its own networks (``default`` when it had
   none), and gets the label that tells Traefik which network to reach its tasks on;
@@ -38,8 +40,9 @@ except ImportError:  # pragma: no cover - reported by the callers
     yaml = None
     HAS_YAML = False
 
-from ansible_collections.thinkheads.phoenix.plugins.module_utils.config.stacks import (
-    SECRET_NAME_RE, edge_labels, parse_labels, routers_from_labels, rule_hosts,
+from ansible_collections.thinkheads.phoenix.plugins.module_utils.stack_rules import (
+    ERROR, SECRET_NAME_RE, StackRuleError, edge_labels, environment_view as _environment_view, parse_labels,
+    port_findings, routers_from_labels, rule_hosts, service_ports,
 )
 
 DEFAULT_ROUTED_NETWORK = 'phoenix-routed'
@@ -48,7 +51,6 @@ DEFAULT_NETWORK_LABEL = 'traefik.swarm.network'
 DEFAULT_COMPOSE_VERSION = '3.8'
 # service label naming the Phoenix stack a service was rendered for (sync's pruning looks for it)
 MANAGED_LABEL = 'io.thinkheads.phoenix.stack'
-_PORT_LABEL_RE = re.compile(r'^traefik\.http\.services\.([^.]+)\.loadbalancer\.server\.port$')
 _CONFIG_NAME_RE = re.compile(r'[^A-Za-z0-9_.-]+')
 MASK = '********'
 
@@ -126,16 +128,12 @@ def _labels_dict(labels, where):
 
 
 def environment_view(stack, environment=None):
-    """The settings of one environment of a config-model stack (top level for the load environment)."""
-    if not stack:
-        return {'variables': [], 'files': [], 'services': {}, 'routers': {}}
-    if environment in (None, '', stack.get('environment')):
-        return stack
-    others = stack.get('other_environments') or {}
-    if environment in others:
-        return others[environment]
-    raise StackRenderError('stack %s has no settings for environment "%s" (resolved: %s)' % (
-        stack.get('name'), environment, ', '.join(sorted([stack.get('environment') or ''] + list(others)))))
+    """The settings of one environment of a config-model stack (stack_rules.environment_view); a missing
+    environment is a StackRenderError."""
+    try:
+        return _environment_view(stack, environment)
+    except KeyError as exc:
+        raise StackRenderError(exc.args[0]) from None
 
 
 def resolve_env(variables, values=None, name=''):
@@ -260,14 +258,17 @@ def _stack_secrets(doc, entries, name, label):
 
 
 def render(compose, name, stack=None, environment=None, values=None, env=None, routed_network=DEFAULT_ROUTED_NETWORK,
-           network_label=DEFAULT_NETWORK_LABEL, allow_ports=False, compose_label=None, files=None,
+           network_label=DEFAULT_NETWORK_LABEL, platform_rules=ERROR, compose_label=None, files=None,
            compose_version=DEFAULT_COMPOSE_VERSION):
-    """Render one stack. Returns {compose (text), env [{name, value}], secret_env_names, routing, configs, secrets}.
+    """Render one stack. Returns {compose (text), env [{name, value}], secret_env_names, routing, configs, secrets,
+    warnings}.
 
     ``stack``: the config model's stack (``phoenix_stacks[name]``); ``environment`` picks one of its
     environments. ``values``: values for ``value_from`` variables. ``env``: extra variables (dict or list),
     added after the stack's own. ``files``: {source: content} for the stack's files (else read from the
     stack's directory). ``routed_network``: empty to not attach routed services to a shared network.
+    ``platform_rules``: ``error`` or ``warning``, the level of the ports/expose rule (the config model's switch);
+    warnings come back under ``warnings``, with the file named.
     """
     compose, name, stack, values, env, files = (plain(x) for x in (compose, name, stack, values, env, files))
     label = compose_label or 'stacks/%s/docker-compose.yml' % name
@@ -275,15 +276,17 @@ def render(compose, name, stack=None, environment=None, values=None, env=None, r
     view = environment_view(stack, environment)
     services = doc['services']
 
-    # 1. no published or exposed ports
-    if not allow_ports:
-        for svc, conf in services.items():
-            for key in ('ports', 'expose'):
-                if key in conf:
-                    raise StackRenderError(
-                        '%s: service %s of stack %s uses "%s": stacks must not publish or expose ports, every '
-                        'service is reached through Traefik (declare traefik_labels in phoenix.json, or set '
-                        'allow_ports for a documented exception)' % (label, svc, name, key))
+    # 1. no published or exposed ports: the one rule, at the level platform_rules gives it
+    try:
+        findings = port_findings(services, name, platform_rules)
+    except StackRuleError as exc:
+        raise StackRenderError(str(exc)) from None
+    warnings = []
+    for finding in findings:
+        message = '%s: %s' % (label, finding['message'])
+        if finding['level'] == ERROR:
+            raise StackRenderError(message)
+        warnings.append(message)
 
     # 2. Traefik labels into deploy.labels, routed services onto the routed network
     svc_settings = view.get('services') or {}
@@ -324,11 +327,7 @@ def render(compose, name, stack=None, environment=None, values=None, env=None, r
             else:
                 raise StackRenderError('%s: service %s: "networks" must be a list or a mapping' % (label, svc))
         deploy['labels'] = dict((k, merged[k]) for k in sorted(merged))
-        ports = {}
-        for key, value in labels.items():
-            match = _PORT_LABEL_RE.match(key)
-            if match:
-                ports[match.group(1)] = int(value) if str(value).isdigit() else value
+        ports = service_ports(labels)
         routers = []
         hosts = []
         for router, rule in sorted(routers_from_labels(labels).items()):
@@ -414,6 +413,7 @@ def render(compose, name, stack=None, environment=None, values=None, env=None, r
         'routing': routing,
         'configs': configs,
         'secrets': stack_secrets,
+        'warnings': warnings,
     }
 
 

@@ -25,8 +25,9 @@ description:
     recognised by their names too), and so are the values of variables a run removes (O(state=absent), or a
     variable dropped from O(env)). A mask carries an HMAC of the value keyed per deployment (O(secret_hash_key)),
     never a plain hash.
-  - The compose is validated before any API call; C(ports) and C(expose) are rejected (naming the service)
-    unless O(allow_ports=true). Render stacks with the P(thinkheads.phoenix.render_stack#filter) filter.
+  - Takes the stack as the P(thinkheads.phoenix.render_stack#filter) filter rendered it, where the platform's stack
+    rules (the ports/expose rule among them) were applied; it does not check them again. The compose is parsed
+    before any API call (a compose that is not YAML with services fails then) and compared as text.
   - A stack that runs in Swarm but that Portainer does not know makes Portainer answer HTTP 409 on create. The
     module then fails with an explanation; with O(adopt=true) it removes the stack from Swarm and creates it again
     through Portainer (named volumes are kept). See C(docs/stacks.md).
@@ -106,10 +107,6 @@ options:
     description:
       - When the stack runs in Swarm but Portainer does not know it (HTTP 409 on create), remove it with Portainer's
         external stack removal and create it through Portainer. With O(state=absent), remove such a stack too.
-    type: bool
-    default: false
-  allow_ports:
-    description: Documented exception that accepts services with C(ports) or C(expose).
     type: bool
     default: false
   wait:
@@ -265,17 +262,6 @@ DEPLOY_KEYS = ('POST /api/stacks/create/swarm/string', 'PUT /api/stacks/{id}', '
                'DELETE /api/stacks/{name}', 'CLI docker stack')
 
 
-def check_ports(doc, label, allow_ports):
-    if allow_ports:
-        return
-    for svc in sorted(doc['services']):
-        for key in ('ports', 'expose'):
-            if key in doc['services'][svc]:
-                raise StackRenderError('%s: service %s uses "%s": stacks must not publish or expose ports, every '
-                                       'service is reached through Traefik (allow_ports=true is the documented '
-                                       'exception)' % (label, svc, key))
-
-
 def env_diff_text(env, secrets, key=None):
     return dump_yaml(dict((e['name'], e['value']) for e in mask_env(env, secrets, key))) if env else ''
 
@@ -329,7 +315,7 @@ class Runner:
                     text = handle.read()
                 label = p['compose_file']
             try:
-                check_ports(load_compose(text, label), label, p['allow_ports'])
+                load_compose(text, label)  # well-formed before any API call; the stack rules ran at render time
                 self.env = normalize_env(p['env'])
             except StackRenderError as exc:
                 self.fail(str(exc))
@@ -765,7 +751,6 @@ def main():
         prune=dict(type='bool', default=False),
         pull_image=dict(type='bool', default=False),
         adopt=dict(type='bool', default=False),
-        allow_ports=dict(type='bool', default=False),
         wait=dict(type='bool', default=True),
         wait_timeout=dict(type='int', default=300),
         docker_host=dict(type='str', default='unix:///var/run/docker.sock'),

@@ -51,9 +51,8 @@ def env_of(lab, service):
 
 
 def test_bad_compose_fails_before_any_call(lab):
-    result = run({'compose': COMPOSE.replace('    command:', '    expose: ["80"]\n    command:', 1),
-                  'env': {'DIRECT_TOKEN': TOKEN}})
-    assert result['failed'] and 'service web uses "expose"' in result['msg']
+    result = run({'compose': 'services:\n  web: not-a-mapping\n', 'env': {'DIRECT_TOKEN': TOKEN}})
+    assert result['failed'] and 'service web must be a mapping' in result['msg']
     assert result['api_calls'] == {}
 
 

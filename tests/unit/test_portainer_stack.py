@@ -89,13 +89,24 @@ def no_secret(result):
 
 def test_bad_input_fails_before_any_request(lab):
     lab.clear()
-    bad = lab.run(args(compose=COMPOSE.replace('    image:', '    ports: ["80:80"]\n    image:', 1)))
-    assert bad['failed'] and 'service web uses "ports"' in bad['msg'] and bad['api_calls'] == {}
+    bad = lab.run(args(compose='services: {}\n'))
+    assert bad['failed'] and 'needs a "services" mapping' in bad['msg'] and bad['api_calls'] == {}
     nameless = lab.run(args(name='***'))
     assert nameless['failed'] and 'none of the characters Portainer keeps' in nameless['msg']
     missing = lab.run({'name': NAME})
     assert missing['failed'] and 'needs compose' in missing['msg']
     assert lab.httpd.sim.requests == []
+
+
+def test_rendered_stack_is_taken_without_a_policy_check(lab):
+    """The ports/expose rule runs once, at render time (render_stack, at the level platform_rules gives it): a
+    stack rendered in warning mode keeps its ports, and the module deploys what it is given (here in check mode:
+    it plans the create, nothing is written)."""
+    lab.clear()
+    compose = COMPOSE.replace('    image:', '    ports: ["80:80"]\n    image:', 1)
+    planned = ok(lab.run(args(name='phx-unit-ports', compose=compose), check=True))
+    assert planned['changed'] and planned['action'] == 'created', planned
+    assert lab.writes() == []
 
 
 def test_create_check_mode_then_create(lab):

@@ -8,6 +8,7 @@ import yaml
 
 from phoenix_testlib import REFERENCE, REPO
 
+from ansible_collections.thinkheads.phoenix.plugins.filter import render_stack as render_stack_filter
 from ansible_collections.thinkheads.phoenix.plugins.filter.render_stack import render_stack
 from ansible_collections.thinkheads.phoenix.plugins.module_utils.config.model import load_config
 from ansible_collections.thinkheads.phoenix.plugins.module_utils.stack_render import (
@@ -99,9 +100,54 @@ def test_ports_and_expose_are_rejected_naming_file_and_service(key):
         render(compose, 'data', None, compose_label='stacks/data/docker-compose.yml')
     assert 'stacks/data/docker-compose.yml' in str(err.value) and 'service db' in str(err.value)
     assert '"%s"' % key in str(err.value)
-    assert 'ports' in render(compose, 'data', None, allow_ports=True)['compose'] or key == 'expose'
     with pytest.raises(AnsibleFilterError, match='service db'):
         render_stack(compose, 'data')
+    with pytest.raises(AnsibleFilterError, match='platform_rules must be one of error, warning'):
+        render_stack(compose, 'data', platform_rules='lenient')
+
+
+@pytest.mark.parametrize('key', ['ports', 'expose'])
+def test_warning_mode_renders_with_a_warning(key, monkeypatch):
+    """platform_rules=warning (what docs/migration.md recommends): the stack renders, keeps its key, and the
+    finding comes back as a warning naming the file and the service; the filter prints it."""
+    compose = 'services:\n  db:\n    image: x\n    %s: ["5432"]\n' % key
+    out = render(compose, 'data', None, platform_rules='warning', compose_label='stacks/data/docker-compose.yml')
+    assert key in yaml.safe_load(out['compose'])['services']['db']
+    assert len(out['warnings']) == 1
+    assert out['warnings'][0].startswith('stacks/data/docker-compose.yml: service db of stack data uses "%s"' % key)
+    printed = []
+    monkeypatch.setattr(render_stack_filter.display, 'warning', printed.append)
+    assert render_stack(compose, 'data', platform_rules='warning')['warnings']
+    assert len(printed) == 1 and 'stack data:' in printed[0] and 'service db' in printed[0], printed
+    assert render(compose.replace('    %s: ["5432"]\n' % key, ''), 'data', None, platform_rules='warning')[
+        'warnings'] == []
+
+
+def test_one_ports_rule_at_validate_and_render_time():
+    """The reference stacks publish ports: with platform_rules=error the config model reports them as errors
+    and rendering fails on the same stacks; with warning both warn, with the same messages."""
+    etc, stacks = os.path.join(REFERENCE, 'etc'), os.path.join(REFERENCE, 'stacks')
+    for level in ('error', 'warning'):
+        config = load_config(etc, stacks, platform_rules=level)
+        found = [f for f in config.report.errors + config.report.warnings if f.code == 'platform.compose_ports']
+        assert found and all(f.severity == level for f in found), found
+        validated = sorted('%s: %s' % (f.file, f.message) for f in found)
+        rendered, failed = [], []
+        for name, stack in sorted(config.stacks.items()):
+            if not stack.get('compose_file'):
+                continue
+            values = dict((v['value_from'], 'v') for v in stack['variables'] if 'value_from' in v)
+            label = 'stacks/%s/%s' % (name, os.path.basename(stack['compose_file']))
+            try:
+                files = dict((f['source'], '') for f in stack.get('files') or [])   # the reference ships none
+                rendered += render(compose_of(stack), name, stack, values=values, platform_rules=level,
+                                   compose_label=label, files=files)['warnings']
+            except StackRenderError as exc:
+                failed.append(str(exc))
+        if level == 'error':
+            assert rendered == [] and sorted(failed) == validated, (failed, validated)
+        else:
+            assert failed == [] and sorted(rendered) == validated, (rendered, validated)
 
 
 def test_missing_secret_value_and_bad_input():

@@ -13,22 +13,19 @@ __metaclass__ = type
 
 import copy
 import os
-import re
 
 from ansible_collections.thinkheads.phoenix.plugins.module_utils.config.loader import (
     read_json, read_yaml, validate_schema,
 )
 from ansible_collections.thinkheads.phoenix.plugins.module_utils.config.normalize import normalize_rule
 from ansible_collections.thinkheads.phoenix.plugins.module_utils.config.report import ERROR, pointer
+from ansible_collections.thinkheads.phoenix.plugins.module_utils.stack_rules import (
+    SECRET_NAME_RE, edge_labels, label_positions, port_findings, routers_from_labels, rule_hosts,
+)
 
 STACKS_FILE = 'phoenix_stacks_config.json'
 STACK_MANIFEST = 'phoenix.json'
 COMPOSE_NAMES = ('docker-compose.yml', 'docker-compose.yaml', 'compose.yml', 'compose.yaml')
-SECRET_NAME_RE = re.compile(r'(PASS|SECRET|TOKEN|API_?KEY|PRIVATE)', re.IGNORECASE)
-_ROUTER_RULE_RE = re.compile(r'^traefik\.http\.routers\.([^.]+)\.rule$')
-_HOST_RE = re.compile(r'Host\(([^)]*)\)')
-_QUOTED_RE = re.compile(r'`([^`]*)`|"([^"]*)"')
-_ONLY_HOSTS_RE = re.compile(r'^\s*Host\([^)]*\)(\s*\|\|\s*Host\([^)]*\))*\s*$')
 
 
 def deep_merge(base, override):
@@ -39,116 +36,6 @@ def deep_merge(base, override):
     for key, value in override.items():
         out[key] = deep_merge(out[key], value) if key in out else copy.deepcopy(value)
     return out
-
-
-def parse_labels(labels):
-    """Traefik labels as ["key=value", ...] or {"key": "value"} -> ordered dict."""
-    return label_positions(labels)[0]
-
-
-def label_positions(labels):
-    """(labels as an ordered dict, {key: position}): a label's position is its list index (or its key
-    in the object form), for messages about one label. A repeated key keeps its last value and position."""
-    out, positions = {}, {}
-    if isinstance(labels, dict):
-        for key, value in labels.items():
-            out[str(key)] = '' if value is None else str(value)
-            positions[str(key)] = key
-        return out, positions
-    for index, label in enumerate(labels if isinstance(labels, list) else []):
-        key, sep, value = str(label).partition('=')
-        key = key.strip()
-        out[key] = value.strip() if sep else ''
-        positions[key] = index
-    return out, positions
-
-
-def rule_hosts(rule):
-    """Host names a Traefik rule matches, and whether the rule is made of Host() matchers only."""
-    hosts = []
-    for args in _HOST_RE.findall(rule or ''):
-        for back, dq in _QUOTED_RE.findall(args):
-            host = (back or dq).strip().lower()
-            if host:
-                hosts.append(host)
-    return hosts, bool(_ONLY_HOSTS_RE.match(rule or ''))
-
-
-def routers_from_labels(labels):
-    """{router_name: rule} from parsed labels."""
-    routers = {}
-    for key, value in labels.items():
-        match = _ROUTER_RULE_RE.match(key)
-        if match:
-            routers[match.group(1)] = value
-    return routers
-
-
-# The Swarm edge (role swarm_edge) has one entry point and serves its own Step-CA certificate: a stack router's
-# entry points, TLS switch and ACME settings are the edge's business, not the manifest's (the Traefik guest in
-# front of it holds the resolver the labels name).
-EDGE_ENTRYPOINT = 'websecure'
-_ROUTER_KEY_RE = re.compile(r'^traefik\.http\.routers\.([^.]+)\.(.+)$')
-_SERVICE_KEY_RE = re.compile(r'^traefik\.http\.services\.([^.]+)\.')
-_EDGE_DROPPED = re.compile(r'^tls\.(certresolver|domains\[\d+\]\..+)$', re.IGNORECASE)
-
-
-def edge_labels(labels, entrypoint=EDGE_ENTRYPOINT):
-    """A routed service's Traefik labels as the Swarm edge needs them, and what is missing.
-
-    Returns (labels, problems). For every HTTP router: the entry point becomes ``entrypoint``, ``tls=true`` is
-    set, ``tls.certresolver`` and ``tls.domains`` are dropped (the edge serves its default certificate), and a
-    router without ``service`` is linked to the one service the labels define. ``problems`` lists what the
-    platform cannot know, one message per missing label: a router without a rule, a router that has to name one
-    of several services, a service without its ``loadbalancer.server.port`` (Swarm tasks publish no port).
-    Labels of a service that does not set ``traefik.enable=true`` come back unchanged, with no problems.
-    """
-    labels = dict(labels or {})
-    if str(labels.get('traefik.enable', 'false')).strip().lower() not in ('true', '1', 'yes'):
-        return labels, []
-    routers, services = [], []
-    for key in labels:
-        match = _ROUTER_KEY_RE.match(key)
-        if match and match.group(1) not in routers:
-            routers.append(match.group(1))
-        match = _SERVICE_KEY_RE.match(key)
-        if match and match.group(1) not in services:
-            services.append(match.group(1))
-    out = {}
-    for key, value in labels.items():
-        match = _ROUTER_KEY_RE.match(key)
-        if match and _EDGE_DROPPED.match(match.group(2)):
-            continue
-        out[key] = value
-    problems = []
-    for router in routers:
-        prefix = 'traefik.http.routers.%s.' % router
-        if not out.get(prefix + 'rule'):
-            problems.append('router %s has no rule: add the label %srule=Host(`<name>`)' % (router, prefix))
-        out[prefix + 'entrypoints'] = entrypoint
-        out[prefix + 'tls'] = 'true'
-        target = out.get(prefix + 'service')
-        if not target:
-            if len(services) == 1:
-                out[prefix + 'service'] = services[0]
-            elif len(services) > 1:
-                problems.append('router %s does not say which service it routes to: add the label %sservice=<one '
-                                'of %s>' % (router, prefix, ', '.join(services)))
-            else:
-                problems.append('router %s routes to no service: add the label '
-                                'traefik.http.services.%s.loadbalancer.server.port=<the port the service listens '
-                                'on> (Swarm tasks publish no port)' % (router, router))
-    for service in services:
-        key = 'traefik.http.services.%s.loadbalancer.server.port' % service
-        if not out.get(key):
-            problems.append('service %s has no port: add the label %s=<the port the service listens on> (Swarm '
-                            'tasks publish no port)' % (service, key))
-    for router in routers:
-        target = out.get('traefik.http.routers.%s.service' % router)
-        if target and '@' not in target and target not in services:
-            problems.append('router %s routes to service %s, which no label defines: add the label '
-                            'traefik.http.services.%s.loadbalancer.server.port=<port>' % (router, target, target))
-    return dict((k, out[k]) for k in sorted(out)), problems
 
 
 def _find_compose(stack_dir):
@@ -325,12 +212,10 @@ def _check_compose(name, compose, label, report, platform_rules):
         if not isinstance(conf, dict):
             report.error(label, pointer('services', svc), 'service %s must be a mapping' % svc, 'compose.service')
             continue
-        for key in ('ports', 'expose'):
-            if key in conf:
-                report.add(platform_rules, label, pointer('services', svc, key),
-                           'service %s of stack %s uses "%s": stacks must not publish or expose ports, every '
-                           'service is reached through Traefik (declare traefik_labels in phoenix.json)'
-                           % (svc, name, key), 'platform.compose_ports')
+        # the ports/expose rule (stack_rules.port_findings), at the level platform_rules gives it
+        for finding in port_findings({svc: conf}, name, platform_rules):
+            report.add(finding['level'], label, pointer('services', svc, finding['key']), finding['message'],
+                       'platform.compose_ports')
     return True
 
 
