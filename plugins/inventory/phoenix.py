@@ -42,6 +42,8 @@ description:
   - "Variables on C(all), kept small because C(ansible-inventory --list) copies them into every host:
     C(phoenix_domain), C(phoenix_environment) and C(phoenix_platform_rules) (O(platform_rules), the level the
     P(thinkheads.phoenix.render_stack#filter) filter gives the ports/expose rule at deploy time)."
+  - "The C(phoenix) group holds C(phoenix_feature_roles): feature -> role for the features that create.yml's feature
+    play applies, taken from the collection's feature registry (C(plugins/module_utils/config/features.py))."
   - The inventory file name must be C(phoenix.yml), C(phoenix.yaml) or end with C(.phoenix.yml) / C(.phoenix.yaml).
   - With O(cache=true) the validated model is kept by the cache plugin and reused only while every input file and
     the collection's own code (C(plugins/module_utils), this plugin) are unchanged (names, sizes, mtimes). A cache
@@ -122,6 +124,7 @@ from ansible.errors import AnsibleError, AnsibleParserError
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
 from ansible.template import trust_as_template
 
+from ansible_collections.thinkheads.phoenix.plugins.module_utils.config.features import roles as feature_roles
 from ansible_collections.thinkheads.phoenix.plugins.module_utils.config.model import (
     HYPERVISOR_FILE, PhoenixConfig, load_config,
 )
@@ -261,6 +264,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         inv.set_variable('all', 'phoenix_platform_rules', self.get_option('platform_rules'))
         # phoenix_guest: one template on the group, resolved per host from that host's phoenix_guest_json.
         inv.set_variable('phoenix', 'phoenix_guest', trust_as_template(GUEST_TEMPLATE))
+        # feature -> role for create.yml's feature play (the feature registry)
+        inv.set_variable('phoenix', 'phoenix_feature_roles', feature_roles('features'))
         guests = config.ordered_guests()
 
         hyp_name = self.get_option('hypervisor_host')

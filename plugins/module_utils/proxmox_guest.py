@@ -14,6 +14,8 @@ import re
 
 from urllib.parse import quote, unquote
 
+from ansible_collections.thinkheads.phoenix.plugins.module_utils.config.features import lxc_features as feature_lxc_needs
+
 # Keys the module owns. A managed key absent from the desired config is deleted from the guest.
 LXC_MANAGED = ('hostname', 'cores', 'memory', 'swap', 'nameserver', 'searchdomain', 'onboot', 'startup', 'tags',
                'description', 'features')
@@ -177,9 +179,9 @@ def lxc_features(guest):
         key, sep, value = str(option).partition('=')
         if sep and key.strip() in LXC_FEATURE_KEYS:
             values[key.strip()] = value.strip()
-    if 'docker' in (guest.get('features') or []):
-        values.setdefault('nesting', '1')
-        values.setdefault('keyctl', '1')
+    # what the guest's features need (the feature registry), unless pct_options sets the key itself
+    for key, value in feature_lxc_needs(guest.get('features')).items():
+        values.setdefault(key, value)
     return format_property_string(values, order=LXC_FEATURE_KEYS) or None
 
 

@@ -24,14 +24,17 @@ __metaclass__ = type
 
 import re
 
+from ansible_collections.thinkheads.phoenix.plugins.module_utils.config.features import with_role
+
 from ansible_collections.thinkheads.phoenix.plugins.module_utils.stack_rules import environment_view
 
 DEFAULT_EDGE_PORT = 8443
 DEFAULT_ENTRYPOINT = 'websecure'
 DEFAULT_RESOLVER = 'internal-resolver'
-GATEWAY_FEATURES = ('nginx', 'nginx_gateway')
-TRAEFIK_FEATURES = ('traefik',)
-CA_FEATURES = ('step_ca',)
+# the features whose role is the gateway, Traefik or the CA (the feature registry)
+GATEWAY_FEATURES = with_role('thinkheads.phoenix.nginx_gateway')
+TRAEFIK_FEATURES = with_role('thinkheads.phoenix.traefik')
+CA_FEATURES = with_role('thinkheads.phoenix.step_ca')
 # step-ca's HTTPS port on the CA guest (the step_ca role's step_ca_address), where every client talks to it.
 CA_PORT = 9000
 EDGE_TRANSPORT = 'phoenix-swarm-edge'

@@ -115,6 +115,14 @@ report:
   sample:
     - "Phoenix configuration: 1 error(s), 0 warning(s)"
     - "ERROR   phoenix_lxc_configs.json: /lxc_configs/801/network_config/ip: duplicate IP 10.0.0.150: used by guests 801, 950"
+features_without_role:
+  description:
+    - The features the guests use that have no role in the collection (the feature registry). They are accepted
+      and set nothing up; not an error.
+  returned: always
+  type: list
+  elements: str
+  sample: [base_setup, step_cli]
 guests:
   description: Guest IDs in dependency order (creation order).
   returned: when the configuration is valid
@@ -132,6 +140,7 @@ stacks:
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible_collections.thinkheads.phoenix.plugins.module_utils.config.features import without_role
 from ansible_collections.thinkheads.phoenix.plugins.module_utils.validation import check_options
 
 try:
@@ -167,6 +176,8 @@ def main():
         errors=[f.as_dict() for f in report.sorted_errors()],
         warnings_found=[f.as_dict() for f in report.sorted_warnings()],
         report=report.lines(),
+        features_without_role=without_role(
+            [feature for guest in (config.guests or {}).values() for feature in guest['features']]),
     )
     if report.ok:
         result['guests'] = [g['id'] for g in config.ordered_guests()]

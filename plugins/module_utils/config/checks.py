@@ -9,10 +9,11 @@ __metaclass__ = type
 from ansible_collections.thinkheads.phoenix.plugins.module_utils.config.guests import (
     clone_key, cluster_firewall_raw, dependency_path, HYPERVISOR_FILE, where,
 )
+from ansible_collections.thinkheads.phoenix.plugins.module_utils.config import features as feature_registry
 from ansible_collections.thinkheads.phoenix.plugins.module_utils.config.report import pointer
 from ansible_collections.thinkheads.phoenix.plugins.module_utils.routing import route_declarations
 
-GPU_FEATURES = ('nvidia', 'vllm')
+GPU_FEATURES = feature_registry.gpu_features()
 PORTAINER_ROLES = ('primary', 'agent', 'infrastructure', 'none')
 
 
@@ -88,6 +89,12 @@ def check_references(by_id, stacks, report, ctx):
             elif src == gid:
                 file, path = where(guest, clone_key(guest))
                 report.error(file, path, 'guest %d clones from itself' % gid, 'clone.self')
+        for index, feature in enumerate(guest['features']):
+            if not feature_registry.known(feature):
+                close = feature_registry.suggestion(feature)
+                file, path = where(guest, 'features', index)
+                report.warning(file, path, 'guest %d has the unknown feature "%s": it sets nothing up%s' % (
+                    gid, feature, '; did you mean "%s"?' % close if close else ''), 'feature.unknown')
         if guest['docker_stacks'] and 'docker' not in guest['features']:
             file, path = where(guest, 'docker_stacks')
             report.error(file, path, 'guest %d deploys docker stacks (%s) but does not have the "docker" feature' % (
