@@ -19,8 +19,10 @@ description:
   - Kinds come from the module (C(proxmox_guest) guest, C(proxmox_lxc_raw) guest, C(proxmox_firewall) firewall,
     C(portainer_stack) stack, C(step_ca_certificate) certificate, ...), else from the role whose task it is
     (C(dns) dns, C(traefik) and C(swarm_edge) route, C(nginx_gateway) gateway, C(step_certificates) certificate, ...).
-  - Changes come from each result's C(diff) (a row per changed config key, firewall rule or changed line of a file),
-    else from its C(changes); a changed task that reports neither is listed as C(changed (no diff)).
+  - Changes come from each result's C(diff) (a row per changed config key, firewall rule or changed line of a file;
+    for a stack, a row per changed environment variable, C(NAME env.VARIABLE), and per changed compose line,
+    C(NAME compose[LINE])), else from its C(changes); a changed task that reports neither is listed as
+    C(changed (no diff)).
   - Outside check mode it prints nothing.
   - Enabled for the collection's playbooks by the checkout's C(ansible.cfg) (C(callbacks_enabled)); elsewhere set
     C(ANSIBLE_CALLBACKS_ENABLED=thinkheads.phoenix.plan) or add it to C(callbacks_enabled).

@@ -13,6 +13,9 @@ __metaclass__ = type
 
 import difflib
 import json
+import re
+
+import yaml
 
 # module -> kind of change
 KIND_BY_MODULE = {
@@ -27,6 +30,8 @@ KIND_BY_ROLE = {
     'portainer': 'portainer', 'swarm': 'swarm', 'docker': 'docker', 'nvidia': 'nvidia', 'vllm': 'vllm',
 }
 ABSENT = '-'
+# the headers of portainer_stack's two diffs: 'stack NAME compose (deployed)', 'stack NAME env (wanted, ...)'
+STACK_HEADER = re.compile(r'^stack (\S+) (compose|env)\b')
 MAX_LINES = 8          # changed lines shown per text diff; the rest is one row
 
 
@@ -74,7 +79,7 @@ def _focus(old, new):
     show what differs, e.g. 'in ACCEPT ... dport=9000 # API' -> 'in ACCEPT ... dport=9443 # API'."""
     if ABSENT in (old, new) or len(old) + len(new) <= 60:
         return (old, new)
-    was, will = old.split(' '), new.split(' ')
+    was, will = old.split(), new.split()       # indentation is no shared word
     same = 0
     while same < min(len(was), len(will)) and was[same] == will[same]:
         same += 1
@@ -134,6 +139,38 @@ def diff_rows(diff, label=''):
     return rows
 
 
+def _env_map(text):
+    """portainer_stack's env diff text (a YAML mapping, secrets masked) as {name: value}, all strings; None when
+    it is not one."""
+    try:
+        value = yaml.load(text or '', Loader=yaml.BaseLoader)
+    except yaml.YAMLError:
+        return None
+    if value is None:
+        return {}
+    return value if isinstance(value, dict) else None
+
+
+def stack_rows(diff):
+    """(change, before, after) rows of portainer_stack's diff: a changed compose line as 'NAME compose[LINE]', a
+    changed environment value by its variable, 'NAME env.VARIABLE' (masked values stay masked); a diff of another
+    shape as diff_rows makes it."""
+    rows = []
+    for one in diff if isinstance(diff, list) else [diff]:
+        header = isinstance(one, dict) and STACK_HEADER.match(one.get('after_header') or one.get('before_header') or '')
+        if not header:
+            rows.extend(diff_rows(one))
+            continue
+        name, part = header.groups()
+        if part == 'env':
+            old, new = _env_map(one.get('before')), _env_map(one.get('after'))
+            if old is not None and new is not None:
+                rows.extend(_dict_rows(old, new, '%s env.' % name))
+                continue
+        rows.extend(_text_rows('%s %s' % (name, part), one.get('before'), one.get('after')))
+    return rows
+
+
 def plan_rows(host, action, role, task_name, result, label=''):
     """Rows {host, kind, change, before, after} for one task result (none when it changed nothing)."""
     if not result.get('changed') or result.get('skipped') or result.get('failed'):
@@ -147,7 +184,10 @@ def plan_rows(host, action, role, task_name, result, label=''):
             label = str((result.get('invocation') or {}).get('module_args', {}).get('name') or result.get('name') or '')
         if module == 'portainer_stack' and label:
             label = 'stack ' + label.split(' ', 1)[0]
-        found = diff_rows(result.get('diff'), label) if result.get('diff') else []
+        if module == 'portainer_stack':
+            found = stack_rows(result['diff']) if result.get('diff') else []
+        else:
+            found = diff_rows(result.get('diff'), label) if result.get('diff') else []
         if not found and isinstance(result.get('changes'), dict) and result['changes']:
             found = [(key, '?', show(value)) for key, value in sorted(result['changes'].items())]
         if module == 'proxmox_guest' and result.get('created'):
@@ -177,7 +217,7 @@ def merge_rows(rows):
     return out
 
 
-def render_table(rows, widths=(10, 11, 34, 48, 48)):
+def render_table(rows, widths=(10, 11, 40, 48, 48)):
     """The plan as text: a title line, the table, a count per kind."""
     rows = merge_rows(rows)
     if not rows:

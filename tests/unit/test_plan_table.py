@@ -70,6 +70,39 @@ def test_stack_compose_and_env_diffs():
     ]
 
 
+def test_stack_rows_from_portainer_stacks_own_diff():
+    """portainer_stack's diff as the module writes it (headers 'stack NAME compose|env (...)', the env as YAML with
+    secrets masked): a compose line by its number, an env value by its variable name."""
+    compose = 'services:\n  qdrant:\n    image: qdrant/qdrant:%s\n'
+    env = "QDRANT__LOG_LEVEL: %s\nQDRANT__SERVICE__API_KEY: '********(hmac:%s)'\nTELEMETRY: 'true'\n"
+    result = {'diff': [
+        {'before': compose % 'v1.13.4', 'after': compose % 'v1.13.5',
+         'before_header': 'stack qdrant_service compose (deployed)', 'after_header': 'stack qdrant_service compose (wanted)'},
+        {'before': env % ('INFO', '1a2b'), 'after': env % ('DEBUG', '1a2b') + 'NEW: x\n',
+         'before_header': 'stack qdrant_service env (deployed, secrets masked)',
+         'after_header': 'stack qdrant_service env (wanted, secrets masked)'}]}
+    assert rows('thinkheads.phoenix.portainer_stack', result, label='qdrant_service (production)', host='1001') == [
+        ('stack', 'qdrant_service compose[3]', '    image: qdrant/qdrant:v1.13.4', '    image: qdrant/qdrant:v1.13.5'),
+        ('stack', 'qdrant_service env.NEW', '-', 'x'),
+        ('stack', 'qdrant_service env.QDRANT__LOG_LEVEL', 'INFO', 'DEBUG'),
+    ]
+    # a rotated secret: the masks differ, the value never shows
+    rotated = {'diff': [dict(result['diff'][1], before=env % ('INFO', '1a2b'), after=env % ('INFO', '9f8e'))]}
+    assert rows('portainer_stack', rotated) == [
+        ('stack', 'qdrant_service env.QDRANT__SERVICE__API_KEY', '********(hmac:1a2b)', '********(hmac:9f8e)')]
+    # a new stack: every variable from nothing; a removed one: every variable to nothing
+    created = {'diff': [dict(result['diff'][1], before='', after='A: 1\n')]}
+    assert rows('portainer_stack', created) == [('stack', 'qdrant_service env.A', '-', '1')]
+    removed = {'diff': [dict(result['diff'][1], before='A: 1\n', after='')]}
+    assert rows('portainer_stack', removed) == [('stack', 'qdrant_service env.A', '1', '-')]
+    # an env text that is not a mapping is shown line by line
+    odd = {'diff': [dict(result['diff'][1], before='- a\n', after='- b\n')]}
+    assert rows('portainer_stack', odd) == [('stack', 'qdrant_service env[1]', '- a', '- b')]
+    # the table names the stack's change in full
+    line = render_table(plan_rows('1001', 'portainer_stack', None, 't', dict(result, changed=True))).splitlines()[4]
+    assert line.split(' | ')[2].strip() == 'qdrant_service env.NEW'
+
+
 def test_role_file_diffs_dns_and_routes():
     dns = {'diff': {'before': '10.0.0.2 a.home.arpa\n', 'after': '10.0.0.2 a.home.arpa\n10.0.0.3 b.home.arpa\n',
                     'after_header': '/etc/phoenix/hosts'}}
