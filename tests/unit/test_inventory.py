@@ -200,6 +200,32 @@ def test_platform_rules_option_turns_warnings_into_errors(tmp_path, reference_tr
     assert 'stacks/qdrant_service/docker-compose.yml: /services/qdrant/ports' in result.stderr
 
 
+# what playbooks/sync.yml renders a stack with: the one environment view, the inventory's platform_rules
+RENDER_AS_SYNC = (
+    "msg={{ phoenix_stacks.qdrant_service.compose | thinkheads.phoenix.render_stack('qdrant_service', "
+    "stack=phoenix_stacks.qdrant_service, environment='production', platform_rules=phoenix_platform_rules, "
+    "values=dict(names | zip(names))) }}")
+NAMES = ("names={{ (phoenix_stacks.qdrant_service | thinkheads.phoenix.stack_environment('production')).variables "
+         "| selectattr('value_from', 'defined') | map(attribute='value_from') | list }}")
+
+
+def test_warning_mode_renders_the_stack_validation_accepted(tmp_path, reference_tree):
+    """platform_rules: warning (docs/migration.md) accepts the reference's qdrant stack, which publishes a port, with
+    a warning; rendering it as sync.yml does warns again instead of failing. The same switch at error fails there."""
+    path = inventory_file(tmp_path, reference_tree, platform_rules='warning')
+    base = ['ansible', 'phoenix-hypervisor', '-i', path, '-c', 'local', '-m', 'ansible.builtin.debug',
+            '-e', 'ansible_python_interpreter=%s' % sys.executable, '-e', NAMES, '-a', RENDER_AS_SYNC]
+    result = run(base)
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out
+    assert 'stack qdrant_service: stacks/qdrant_service/docker-compose.yml: service qdrant of stack qdrant_service ' \
+           'uses "ports"' in ' '.join(out.split()), out
+    assert 'traefik.swarm.network' in out
+    failed = run(base + ['-e', 'phoenix_platform_rules=error'])
+    assert failed.returncode != 0
+    assert 'service qdrant of stack qdrant_service uses "ports"' in ' '.join((failed.stdout + failed.stderr).split())
+
+
 def test_cache_is_used_until_a_config_file_changes(tmp_path, phoenix_tree):
     cache_dir = tmp_path / 'cache'
     path = inventory_file(tmp_path, phoenix_tree, cache=True, cache_plugin='ansible.builtin.jsonfile',
