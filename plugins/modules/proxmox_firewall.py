@@ -18,13 +18,17 @@ description:
     Unchanged rules are not touched.
   - O(scope=cluster) reconciles cluster-wide firewall aliases and IP sets (with their entries); aliases and
     IP sets not listed are left alone unless O(purge=true).
-  - A run that finds nothing to change makes two read calls and no write.
-  - A guest that does not exist yet (Proxmox answers that its config file does not exist) is an error, except in
-    check mode, where its firewall is taken as empty (the state of a guest that is about to be created). The run
-    then reports the options and rules it would set, with a diff from nothing, and reads nothing more.
-  - On a cluster the guest is read on O(node); one that is not there is looked up on every node through one
-    C(GET /cluster/resources) and its firewall is set on the node that holds it. A guest known not to exist yet
-    (O(guest_exists=false), as C(playbooks/create.yml) passes in check mode) costs that one read alone.
+  - A guest's firewall is one cluster-wide file in Proxmox (C(/etc/pve/firewall/<vmid>.fw)). Any node's path
+    reads and writes it, wherever the guest lives, so the guest is read and written on O(node) with no lookup of
+    its node. Proxmox does not check that the guest exists (a missing guest reads as an empty firewall, and a
+    write would create the file), so the module does.
+  - A run that finds nothing to change in a non-empty firewall makes two read calls and no write. Before any
+    write, and when the firewall reads back empty, one C(GET /cluster/resources) confirms that a node holds the
+    guest (its firewall is then addressed on that node). O(guest_exists=true) skips that lookup.
+  - A guest that no node holds is an error before any write, except in check mode, where its firewall is taken
+    as empty (the state of a guest that is about to be created). The run then reports the options and rules it
+    would set, with a diff from nothing. A guest known not to exist yet (O(guest_exists=false), as
+    C(playbooks/create.yml) passes in check mode) costs the lookup alone.
 extends_documentation_fragment:
   - thinkheads.phoenix.proxmox
 options:
@@ -75,10 +79,12 @@ options:
   guest_exists:
     description:
       - What the caller already knows about the guest (O(scope=guest)), such as the C(exists) that
-        M(thinkheads.phoenix.proxmox_guest) returned. With V(false) (a guest whose creation check mode only
-        predicted) one C(GET /cluster/resources) confirms that no node has it, and the firewall is planned from
-        nothing without reading it. Should a node have it after all, it is read there as usual.
-      - Unset, the module finds out itself (a read on O(node), and the cluster lookup when the guest is not there).
+        M(thinkheads.phoenix.proxmox_guest) returned.
+      - V(true) is trusted (no cluster lookup, also before writes). V(false) (a guest whose creation check mode
+        only predicted) has one C(GET /cluster/resources) confirm that no node has it, and the firewall is
+        planned from nothing without reading it; should a node have it after all, it is read there as usual.
+      - Unset, the module looks the guest up in C(/cluster/resources) when it is about to write or the firewall
+        reads back empty.
     type: bool
 attributes:
   check_mode:
@@ -179,7 +185,9 @@ api_calls:
   type: int
   sample: 2
 guest_exists:
-  description: Whether the guest exists on Proxmox (V(false) only in check mode; a missing guest fails otherwise).
+  description:
+    - Whether the guest exists on Proxmox (V(false) only in check mode; a missing guest fails otherwise).
+    - V(true) without a lookup when the firewall was unchanged and not empty, or O(guest_exists=true) was given.
   returned: when O(scope=guest)
   type: bool
   sample: true
@@ -188,7 +196,7 @@ guest_exists:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.thinkheads.phoenix.plugins.module_utils.proxmox import (
-    HAS_PROXMOXER, PveClient, PveError, guest_missing, proxmox_argument_spec,
+    HAS_PROXMOXER, PveClient, PveError, proxmox_argument_spec,
 )
 from ansible_collections.thinkheads.phoenix.plugins.module_utils.proxmox_firewall import (
     adopt_macro_spelling, api_rule, current_rule, describe, desired_options, plan_options, plan_rules,
@@ -206,7 +214,6 @@ class FirewallRunner:
         self.ops = []
         self.changed = False
         self.diff = {'before': {}, 'after': {}}
-        self._located = None        # the guest's /cluster/resources entry once looked up ({} when none)
 
     def write(self, method, path, **params):
         self.changed = True
@@ -221,34 +228,39 @@ class FirewallRunner:
         if self.params['vmid'] is None:
             self.module.fail_json(msg='vmid is required with scope=guest')
         vmid = self.params['vmid']
-        base = 'nodes/%s/%s/%d/firewall' % (self.client.node, kind, vmid)
+        # A guest's firewall is one cluster-wide file (/etc/pve/firewall/<vmid>.fw): every node's path reads and
+        # writes it, wherever the guest lives. Proxmox does not check that the guest exists: a missing one reads
+        # as an empty firewall, and a write would create the file. Existence is therefore checked here.
         desired_opts = {'enable': self.params['enabled'], 'policy_in': self.params['policy_in'],
                         'policy_out': self.params['policy_out']}
-        result = {'guest_exists': True}
-        if self.params['guest_exists'] is False and self._located is None:
+        hint = self.params['guest_exists']
+        exists = True if hint else None
+        if hint is False:
             # known to be absent (its creation only predicted): the one cluster-wide lookup confirms it
-            found = self.located(vmid, kind)
-            if found:
-                self.client.node = found
-                return self.guest()
-            self.missing(vmid, kind, None)
-            result['guest_exists'] = False
-            current_opts = {}
+            exists = self.exists(vmid, kind)
+        if exists is False:
+            current_opts, raw = {}, []
         else:
-            try:
-                current_opts = self.client.get(base + '/options') or {}
-            except PveError as exc:
-                if not guest_missing(exc, vmid):
-                    raise
-                # not on this node: where /cluster/resources finds it in the cluster (migrated, or placed elsewhere)
-                found = self.located(vmid, kind)
-                if found and found != self.client.node:
-                    self.client.node = found
-                    return self.guest()
-                self.missing(vmid, kind, exc)
-                result['guest_exists'] = False
-                current_opts = {}
+            base = self.base(kind, vmid)
+            current_opts = self.client.get(base + '/options') or {}
+            raw = []
+            if self.params['rules'] is not None:
+                raw = sorted(self.client.get(base + '/rules') or [], key=lambda r: int(r.get('pos', 0)))
         opt_changes = plan_options(desired_opts, current_opts)
+        current = [current_rule(r) for r in raw]
+        desired = None
+        rule_ops = []
+        if self.params['rules'] is not None:
+            desired = adopt_macro_spelling([api_rule(r) for r in self.params['rules']], current)
+            rule_ops = plan_rules(desired, current)
+        empty = not raw and not [k for k in current_opts if k != 'digest']
+        if exists is None and (opt_changes or rule_ops or empty):
+            # about to write, or nothing read back (what a missing guest reads as): one cluster-wide lookup
+            exists = self.exists(vmid, kind)
+        if exists is False:
+            self.missing(vmid, kind)
+        base = self.base(kind, vmid)
+        result = {'guest_exists': exists is not False}
         if result['guest_exists']:
             self.diff['before']['options'] = dict((k, current_opts.get(k)) for k in desired_opts
                                                   if desired_opts[k] is not None)
@@ -262,38 +274,35 @@ class FirewallRunner:
             if current_opts.get('digest'):
                 params['digest'] = current_opts['digest']
             self.write('put', base + '/options', **params)
-        if self.params['rules'] is not None:
-            desired = [api_rule(r) for r in self.params['rules']]
-            raw = sorted((self.client.get(base + '/rules') if result['guest_exists'] else None) or [],
-                         key=lambda r: int(r.get('pos', 0)))
-            current = [current_rule(r) for r in raw]
-            desired = adopt_macro_spelling(desired, current)
+        if desired is not None:
             self.diff['before']['rules'] = [describe(r) for r in current]
             self.diff['after']['rules'] = [describe(r) for r in desired]
             work = list(current)
-            for op in plan_rules(desired, current):
+            for op in rule_ops:
                 self.apply_rule_op(base, op, work)
             result['rules'] = [describe(r) for r in desired]
         return result
 
-    def located(self, vmid, kind):
-        """The node /cluster/resources places the guest on (None when no node has one of this kind)."""
-        found = self.client.locate(vmid)
-        self._located = found or {}
-        if found and found.get('node') and found.get('type') == kind:
-            return str(found['node'])
-        return None
+    def base(self, kind, vmid):
+        """The firewall's path, on the node that holds the guest when a lookup found it (any node answers)."""
+        return 'nodes/%s/%s/%d/firewall' % (self.client.node, kind, vmid)
 
-    def missing(self, vmid, kind, exc):
-        """A guest no node has: an error, except in check mode (its creation is only predicted; empty firewall)."""
+    def exists(self, vmid, kind):
+        """Whether /cluster/resources lists the guest (of this kind) on some node; that node is then used."""
+        found = self.client.locate(vmid)
+        if found and found.get('node') and found.get('type') == kind:
+            self.client.node = str(found['node'])
+            return True
+        return False
+
+    def missing(self, vmid, kind):
+        """A guest no node has: an error before any write, except in check mode (its creation is only predicted)."""
         if self.module.check_mode:
             return
-        said = exc.message.split('): ', 1)[-1].strip() if exc is not None else 'no cluster node has it'
         self.module.fail_json(
-            msg='guest %d (%s) does not exist on node %s: create it first (thinkheads.phoenix.proxmox_guest, '
-                'playbooks/create.yml), then set its firewall. Proxmox: %s' % (vmid, kind, self.client.node, said),
-            status=exc.status if exc is not None else None, vmid=vmid, guest_exists=False, operations=[],
-            changed=False)
+            msg='guest %d (%s) does not exist on any node of the cluster: create it first '
+                '(thinkheads.phoenix.proxmox_guest, playbooks/create.yml), then set its firewall' % (vmid, kind),
+            vmid=vmid, guest_exists=False, operations=[], changed=False)
 
     def apply_rule_op(self, base, op, work):
         if op[0] == 'move':

@@ -116,8 +116,11 @@ def test_firewall_module_sets_a_missing_guest_from_nothing_in_check_mode(pve, to
     assert result['operations'][0] == 'options enable=1'
     assert len([op for op in result['operations'] if op.startswith('insert')]) == len(rules)
     assert 'does not exist yet (check mode)' in result['msg']
-    # the options read that said so, and one GET /cluster/resources that finds it on no other node either
-    assert result['api_calls'] == 2 + pve.login_calls
+    # Proxmox answers a missing guest's firewall as empty (options, rules): the one GET /cluster/resources that
+    # follows finds no node with the guest
+    assert result['api_calls'] == 3 + pve.login_calls, result['api_calls']
+    reads = [(r['method'], r['path']) for r in pve.requests() if r['path'] != '/access/ticket']
+    assert reads[-1] == ('GET', '/cluster/resources'), reads
     assert pve.writes() == []
 
 
@@ -139,7 +142,7 @@ def test_firewall_of_a_guest_known_to_be_missing_costs_one_read(pve, topology, g
     # outside check mode the same guest is a clear error, still without a write
     failed = run(pve, 'proxmox_firewall', args)
     assert failed.get('failed') is True and failed['guest_exists'] is False, failed
-    assert failed['msg'].startswith('guest %d (%s) does not exist on node pve: create it first'
+    assert failed['msg'].startswith('guest %d (%s) does not exist on any node of the cluster: create it first'
                                     % (gid, 'lxc' if guest['type'] == 'lxc' else 'qemu')), failed['msg']
     assert pve.writes() == []
 
@@ -152,7 +155,8 @@ def test_firewall_module_fails_clearly_for_a_missing_guest(pve, topology, gid):
                                            'rules': guest['firewall']['rules']})
     assert result.get('failed') is True
     kind = 'lxc' if guest['type'] == 'lxc' else 'qemu'
-    assert result['msg'].startswith('guest %d (%s) does not exist on node pve: create it first' % (gid, kind)), result
+    assert result['msg'].startswith('guest %d (%s) does not exist on any node of the cluster: create it first'
+                                    % (gid, kind)), result
     assert result['guest_exists'] is False and result['changed'] is False
     assert 'module_stderr' not in result and 'Traceback' not in str(result.get('exception', ''))
     assert pve.writes() == []
@@ -221,7 +225,7 @@ def test_sync_dry_run_for_guests_that_do_not_exist_then_a_clear_error(pve, inven
 
     real = playbook(pve, inventory, 'sync.yml', '-l', '801')
     assert real.returncode != 0
-    assert 'guest 801 (lxc) does not exist on node pve: create it first' in flat(real.stdout)
+    assert 'guest 801 (lxc) does not exist on any node of the cluster: create it first' in flat(real.stdout)
     assert 'Traceback' not in real.out
     assert pve.writes() == []
 

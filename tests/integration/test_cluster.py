@@ -260,3 +260,52 @@ def test_firewall_with_a_wrong_missing_hint_reads_the_guest_where_it_is(cluster,
     paths = [r['path'] for r in cluster.requests() if r['path'] != '/access/ticket']
     assert paths[0] == '/cluster/resources' and all('/nodes/pve3/' in p for p in paths[1:]), paths
     assert cluster.writes() == []
+
+
+def firewall_paths(pve):
+    return [(r['method'], r['path']) for r in pve.requests() if r['path'] != '/access/ticket']
+
+
+def test_firewall_of_a_guest_moved_to_another_node_needs_no_node_lookup(cluster, topology, guests):
+    # the config still says pve1, the guest lives on pve2: its firewall is one cluster-wide file, readable anywhere
+    guest = lxc(topology, 2117, 'pve2', storage_pool='local-lvm')
+    assert run(cluster, guest_args(guest)).get('created') is True
+    rule = {'type': 'in', 'action': 'ACCEPT', 'proto': 'tcp', 'dport': '22', 'enable': 1}
+    args = {'vmid': 2117, 'kind': 'lxc', 'enabled': True, 'node': 'pve1', 'rules': [rule]}
+    cluster.clear_log()
+    first = run_module('proxmox_firewall', args, env=cluster.env)
+    assert first['changed'] is True and first['guest_exists'] is True, first
+    # before writing, the one existence check; the writes then go to the node that holds the guest
+    assert firewall_paths(cluster).count(('GET', '/cluster/resources')) == 1, firewall_paths(cluster)
+    assert cluster.writes() and all('/nodes/pve2/' in r['path'] for r in cluster.writes())
+    cluster.clear_log()
+    again = run_module('proxmox_firewall', args, env=cluster.env)
+    assert again['changed'] is False and again['guest_exists'] is True, again
+    assert firewall_paths(cluster) == [('GET', '/nodes/pve1/lxc/2117/firewall/options'),
+                                       ('GET', '/nodes/pve1/lxc/2117/firewall/rules')], firewall_paths(cluster)
+    assert again['api_calls'] == 2 + cluster.login_calls
+    # what the caller knows (proxmox_guest's `exists`) spares the lookup before a write too
+    cluster.clear_log()
+    known = run_module('proxmox_firewall', dict(args, guest_exists=True, rules=[rule, dict(rule, dport='443')]),
+                       env=cluster.env)
+    assert known['changed'] is True, known
+    assert ('GET', '/cluster/resources') not in firewall_paths(cluster), firewall_paths(cluster)
+    rules = cluster.api_get('nodes/pve3/lxc/2117/firewall/rules')
+    assert sorted(r['dport'] for r in rules) == ['22', '443'], rules
+
+
+def test_firewall_is_never_written_for_a_guest_no_node_has(cluster, guests):
+    args = {'vmid': 2198, 'kind': 'lxc', 'enabled': True, 'node': 'pve2',
+            'rules': [{'type': 'in', 'action': 'ACCEPT', 'proto': 'tcp', 'dport': '22', 'enable': 1}]}
+    cluster.clear_log()
+    failed = run_module('proxmox_firewall', args, env=cluster.env)
+    assert failed.get('failed') is True and failed['changed'] is False, failed
+    assert 'guest 2198 (lxc) does not exist' in failed['msg'], failed['msg']
+    assert cluster.writes() == []
+    # Proxmox would have accepted the write (it checks no guest): nothing was created
+    assert cluster.api_get('nodes/pve1/lxc/2198/firewall/rules') == []
+    assert set(cluster.api_get('nodes/pve1/lxc/2198/firewall/options')) == {'digest'}
+    # check mode plans it from nothing, still without a write
+    planned = run_module('proxmox_firewall', args, env=cluster.env, check=True)
+    assert planned['changed'] is True and planned['guest_exists'] is False, planned
+    assert cluster.writes() == []
