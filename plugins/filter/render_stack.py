@@ -115,7 +115,7 @@ from ansible.errors import AnsibleFilterError
 from ansible.utils.display import Display
 
 from ansible_collections.thinkheads.phoenix.plugins.module_utils.stack_render import (
-    DEFAULT_NETWORK_LABEL, DEFAULT_ROUTED_NETWORK, StackRenderError, environment_view, render,
+    DEFAULT_NETWORK_LABEL, DEFAULT_ROUTED_NETWORK, StackRenderError, render,
 )
 from ansible_collections.thinkheads.phoenix.plugins.module_utils.stack_rules import ERROR
 
@@ -136,14 +136,6 @@ def render_stack(compose, name, stack=None, environment=None, values=None, env=N
     return rendered
 
 
-def stack_environment(stack, environment=None):
-    """The settings of one environment of a stack; see stack_environment.yml."""
-    try:
-        return environment_view(stack, environment)
-    except StackRenderError as exc:
-        raise AnsibleFilterError(str(exc)) from None
-
-
 class FilterModule(object):
     def filters(self):
-        return {'render_stack': render_stack, 'stack_environment': stack_environment}
+        return {'render_stack': render_stack}

@@ -334,3 +334,22 @@ def test_compose_secret_errors_name_the_secret():
     with pytest.raises(StackRenderError, match='secret db_pass: only "environment"'):
         render(SECRET_COMPOSE.replace('environment: DB_PASS', 'environment: DB_PASS\n    name: other'), 's',
                _secret_stack(), values=values)
+
+
+def test_stack_environment_is_the_one_view():
+    """sync.yml, render_stack and routing pick a stack's environment with the same function."""
+    from ansible_collections.thinkheads.phoenix.plugins.filter.stack_environment import stack_environment
+    from ansible_collections.thinkheads.phoenix.plugins.module_utils import routing, stack_rules
+    testing = {'variables': [{'name': 'T', 'value': '1'}], 'files': [], 'services': {}, 'routers': {}}
+    stack = {'name': 's', 'environment': 'production', 'variables': [], 'other_environments': {'testing': testing}}
+    assert stack_environment(stack) is stack and stack_environment(stack, 'production') is stack
+    assert stack_environment(stack, 'testing') is testing
+    with pytest.raises(AnsibleFilterError, match='stack s has no settings for environment "staging" '
+                                                 r'\(resolved: production, testing\)'):
+        stack_environment(stack, 'staging')
+    assert stack_rules.environment_view(stack, 'staging', required=False) is None
+    assert routing.environment_view is stack_rules.environment_view
+    with pytest.raises(StackRenderError, match='no settings for environment "staging"'):
+        render('services:\n  a:\n    image: x\n', 's', stack, environment='staging')
+    assert render('services:\n  a:\n    image: x\n', 's', stack, environment='testing')['env'] == [
+        {'name': 'T', 'value': '1'}]
