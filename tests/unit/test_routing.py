@@ -51,7 +51,12 @@ def by_router(plan):
 def test_lab_routes(lab):
     plan = routing.route_plan(guests_of(lab), lab.stacks)
     routes = by_router(plan)
-    assert sorted(routes) == ['guest-portainer', 'stack-qdrant', 'stack-thinkheads-app']
+    assert sorted(routes) == ['guest-granite-embedding', 'guest-portainer', 'stack-qdrant', 'stack-thinkheads-app']
+    # the lab's 801 serves the vLLM test double over HTTPS with its Step-CA certificate
+    granite = routes['guest-granite-embedding']
+    assert granite['backend'] == 'https://10.77.0.141:8000'
+    assert granite['hosts'] == ['granite-embedding.internal.thinkheads.ai']
+    assert granite['server_name'] == 'granite-embedding.internal.thinkheads.ai'
     portainer = routes['guest-portainer']
     assert portainer['backend'] == 'https://10.77.0.111:9443'
     assert portainer['hosts'] == ['portainer.internal.thinkheads.ai']
@@ -213,7 +218,8 @@ def test_empty_plan_is_valid_yaml():
 def test_gateway_hostnames(lab, reference):
     plan = routing.route_plan(guests_of(lab), lab.stacks)
     assert routing.gateway_hostnames(plan, lab.domain) == [
-        'app.internal.thinkheads.ai', 'portainer.internal.thinkheads.ai', 'qdrant.internal.thinkheads.ai']
+        'app.internal.thinkheads.ai', 'granite-embedding.internal.thinkheads.ai', 'portainer.internal.thinkheads.ai',
+        'qdrant.internal.thinkheads.ai']
     assert routing.gateway_hostnames(plan, 'example.org', extra=['gw.example.org']) == ['gw.example.org']
     plan = routing.route_plan(guests_of(reference), reference.stacks)
     assert 'granite-embedding.internal.thinkheads.ai' in routing.gateway_hostnames(plan, reference.domain)
@@ -228,14 +234,15 @@ def test_dns_records_lab(lab):
     assert table['traefik.internal.thinkheads.ai'] == '10.77.0.12'
     assert table['swarm-worker.internal.thinkheads.ai'] == '10.77.0.102'
     assert table['ca.internal.thinkheads.ai'] == '10.77.0.10'
-    for routed in ('app', 'portainer', 'qdrant'):
+    for routed in ('app', 'granite-embedding', 'portainer', 'qdrant'):
         assert table['%s.internal.thinkheads.ai' % routed] == '10.77.0.153'
     assert 'template-base.internal.thinkheads.ai' not in table  # templates do not run
     assert [r['name'] for r in records] == sorted(table)
     lines = routing.hosts_file_lines(records)
     assert lines[0] == '10.77.0.10 step-ca.internal.thinkheads.ai ca.internal.thinkheads.ai'
     assert lines[-1] == ('10.77.0.153 nginx-gateway.internal.thinkheads.ai app.internal.thinkheads.ai '
-                         'portainer.internal.thinkheads.ai qdrant.internal.thinkheads.ai')
+                         'granite-embedding.internal.thinkheads.ai portainer.internal.thinkheads.ai '
+                         'qdrant.internal.thinkheads.ai')
 
 
 def test_dns_routed_name_wins_over_guest_name(reference):
