@@ -168,12 +168,12 @@ options:
     description: Checks run at the same time.
     type: int
     default: 16
+extends_documentation_fragment:
+  - thinkheads.phoenix.attributes
 attributes:
   check_mode:
-    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
 notes:
   - Run it on the controller (C(delegate_to) or C(hosts) C(localhost)); it needs network access to the guests.

@@ -93,12 +93,12 @@ options:
     description: Retries (with exponential backoff) on connection errors and HTTP 502/503/504.
     type: int
     default: 5
+extends_documentation_fragment:
+  - thinkheads.phoenix.attributes
 attributes:
   check_mode:
-    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
 '''
 

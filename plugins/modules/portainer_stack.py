@@ -14,6 +14,7 @@ author:
   - Thinkheads platform team (@thinkheads)
 extends_documentation_fragment:
   - thinkheads.phoenix.portainer
+  - thinkheads.phoenix.attributes
 description:
   - Creates, updates or deletes a Swarm stack. With O(backend=portainer) it uses Portainer CE 2.x's API
     (C(POST /api/stacks/create/swarm/string), C(PUT /api/stacks/{id}), C(DELETE /api/stacks/{id})); with
@@ -136,10 +137,8 @@ options:
     type: str
 attributes:
   check_mode:
-    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
 '''
 

@@ -14,6 +14,7 @@ author:
   - Thinkheads platform team (@thinkheads)
 extends_documentation_fragment:
   - thinkheads.phoenix.portainer
+  - thinkheads.phoenix.attributes
 description:
   - Lists Portainer's Swarm stacks of one environment (C(GET /api/stacks), kept by their C(EndpointId), since
     Portainer's own C(EndpointID) filter never returns Swarm stacks) and the Swarm stacks whose services carry the
@@ -29,8 +30,9 @@ options:
     type: int
 attributes:
   check_mode:
-    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
+  diff_mode:
+    support: none
 '''
 
 EXAMPLES = r'''

@@ -31,6 +31,7 @@ description:
     C(playbooks/create.yml) passes in check mode) costs the lookup alone.
 extends_documentation_fragment:
   - thinkheads.phoenix.proxmox
+  - thinkheads.phoenix.attributes
 options:
   scope:
     description: What to manage.
@@ -88,10 +89,8 @@ options:
     type: bool
 attributes:
   check_mode:
-    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
 requirements:
   - proxmoxer

@@ -37,6 +37,7 @@ description:
     O(restart_pending=true) it reboots the guest to apply them.
 extends_documentation_fragment:
   - thinkheads.phoenix.proxmox
+  - thinkheads.phoenix.attributes
 options:
   guest:
     description:
@@ -134,10 +135,8 @@ options:
     default: false
 attributes:
   check_mode:
-    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
 requirements:
   - proxmoxer

@@ -20,12 +20,11 @@ description:
     sources of the guests being created exist.
 extends_documentation_fragment:
   - thinkheads.phoenix.proxmox
+  - thinkheads.phoenix.attributes
 attributes:
   check_mode:
-    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
 requirements:
   - proxmoxer

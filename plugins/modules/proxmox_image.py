@@ -29,6 +29,7 @@ description:
     or C(import) volumes, or from an absolute path for root@pam only); without O(url) the module fails saying so.
 extends_documentation_fragment:
   - thinkheads.phoenix.proxmox
+  - thinkheads.phoenix.attributes
 options:
   name:
     description:
@@ -83,10 +84,8 @@ options:
     type: str
 attributes:
   check_mode:
-    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
 requirements:
   - proxmoxer

@@ -77,12 +77,12 @@ options:
     description: Seconds to wait for the config lock before failing (Proxmox's own tools wait 10).
     type: int
     default: 10
+extends_documentation_fragment:
+  - thinkheads.phoenix.attributes
 attributes:
   check_mode:
-    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
 '''
 

@@ -24,6 +24,7 @@ description:
   - Only reads; never writes. Used once by the preflight play of C(playbooks/create.yml), before any write.
 extends_documentation_fragment:
   - thinkheads.phoenix.proxmox
+  - thinkheads.phoenix.attributes
 options:
   privileges:
     description:
@@ -33,10 +34,8 @@ options:
     elements: str
 attributes:
   check_mode:
-    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
 requirements:
   - proxmoxer

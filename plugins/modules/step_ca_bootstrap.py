@@ -22,10 +22,6 @@ description:
 requirements:
   - cryptography
 options:
-  ca_url:
-    description: URL of the CA, for example V(https://ca.internal:9000).
-    type: str
-    required: true
   fingerprint:
     description:
       - SHA-256 fingerprint of the root certificate (hex; colons and case are ignored), as printed by
@@ -52,23 +48,16 @@ options:
     description: Mode of O(dest).
     type: raw
     default: '0644'
-  timeout:
-    description: Timeout in seconds of each request to the CA.
-    type: int
-    default: 15
-  retries:
-    description: Retries (with exponential backoff) on connection failures and HTTP 502/503/504.
-    type: int
-    default: 3
 notes:
   - The request for the root is made without TLS verification (there is nothing to verify against yet);
     the pinned fingerprint is what makes the downloaded root trustworthy.
+extends_documentation_fragment:
+  - thinkheads.phoenix.step_ca
+  - thinkheads.phoenix.attributes
 attributes:
   check_mode:
-    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
 seealso:
   - module: thinkheads.phoenix.step_ca_certificate

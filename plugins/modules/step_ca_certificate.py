@@ -38,10 +38,6 @@ requirements:
   - cryptography
   - jwcrypto
 options:
-  ca_url:
-    description: URL of the CA, for example V(https://ca.internal:9000).
-    type: str
-    required: true
   root:
     description:
       - Path of the CA's root certificate (PEM) on the target, as written by M(thinkheads.phoenix.step_ca_bootstrap).
@@ -130,10 +126,6 @@ options:
     choices: [unspecified, key_compromise, ca_compromise, affiliation_changed, superseded, cessation_of_operation,
               certificate_hold, privilege_withdrawn, aa_compromise]
     default: unspecified
-  timeout:
-    description: Timeout in seconds of each request to the CA.
-    type: int
-    default: 15
   lock_file:
     description:
       - Lock file shared with the renewal timer (C(phoenix-cert-renew --lock)); taken before writing.
@@ -155,12 +147,13 @@ options:
     default: 3
 notes:
   - The CA URL must be reachable from the target; TLS is always verified against O(root).
+extends_documentation_fragment:
+  - thinkheads.phoenix.step_ca
+  - thinkheads.phoenix.attributes
 attributes:
   check_mode:
-    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
 seealso:
   - module: thinkheads.phoenix.step_ca_bootstrap

@@ -32,12 +32,12 @@ options:
   key_path:
     description: Private key to check against the certificate (RV(key_matches)).
     type: path
+extends_documentation_fragment:
+  - thinkheads.phoenix.attributes
 attributes:
   check_mode:
-    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
 seealso:
   - module: thinkheads.phoenix.step_ca_certificate

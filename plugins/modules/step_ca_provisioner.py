@@ -67,12 +67,12 @@ options:
     description: Keep a timestamped copy of C(ca.json) before changing it.
     type: bool
     default: false
+extends_documentation_fragment:
+  - thinkheads.phoenix.attributes
 attributes:
   check_mode:
-    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
 notes:
   - The diff and the returned provisioner show the encrypted key shortened; the password never appears.
