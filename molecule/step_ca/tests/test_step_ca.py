@@ -162,10 +162,12 @@ def timer_held(host):
     """The renewal timer stopped while a test runs its service by hand: the timer (every 5 minutes, the web
     certificate due 10 s after issue) would otherwise renew between the test's reads now and then. A run it already
     started is waited out; the timer is started again afterwards."""
+    def service_state():
+        return host.run('systemctl is-active phoenix-cert-renew.service').stdout.strip()
+
     host.run_expect([0], 'systemctl stop phoenix-cert-renew.timer')
     try:
-        wait_for(lambda: host.run('systemctl is-active phoenix-cert-renew.service').stdout.strip(),
-                 lambda state: state != 'activating', 'a renewal the timer started to end', timeout=120)
+        wait_for(service_state, lambda state: state != 'activating', 'a renewal the timer started to end', timeout=120)
         yield
     finally:
         host.run_expect([0], 'systemctl start phoenix-cert-renew.timer')
