@@ -89,3 +89,24 @@ def test_rule_create_normalizes_like_pve(api, make_ct):
     assert rules[2]["ipversion"] == 4
     response = api.post(f"{base}/rules", type="in", action="ACCEPT", macro="nosuchmacro")
     assert response.status_code == 400 and "unknown macro 'nosuchmacro'" in response.json()["errors"]["macro"]
+
+
+def test_a_clone_gets_a_copy_of_the_source_firewall(api, make_ct):
+    # pve-firewall Firewall/Helpers.pm clone_vmfw_conf, called by both clone_vm handlers
+    source = make_ct(871)
+    base = "/nodes/pve/lxc/{}/firewall"
+    api.data("PUT", base.format(source) + "/options", enable=1, policy_in="DROP")
+    api.data("POST", base.format(source) + "/rules", type="in", action="ACCEPT", proto="tcp", dport="22", enable=1)
+    status = api.run("POST", f"/nodes/pve/lxc/{source}/clone", newid=872, hostname="fw-clone", full=1)
+    assert status["exitstatus"] == "OK", status
+    assert [r["dport"] for r in _rules(api, base.format(872))] == ["22"]
+    assert api.data("GET", base.format(872) + "/options")["policy_in"] == "DROP"
+    # a copy, not a shared config: a change to the clone leaves the source as it was
+    api.data("DELETE", base.format(872) + "/rules/0")
+    assert _rules(api, base.format(872)) == [] and [r["dport"] for r in _rules(api, base.format(source))] == ["22"]
+    # a source without a firewall config gives a clone without one
+    api.data("PUT", base.format(source) + "/options", delete="enable,policy_in")
+    api.data("DELETE", base.format(source) + "/rules/0")
+    status = api.run("POST", f"/nodes/pve/lxc/{source}/clone", newid=874, hostname="fw-none", full=1)
+    assert status["exitstatus"] == "OK", status
+    assert _rules(api, base.format(874)) == [] and "enable" not in api.data("GET", base.format(874) + "/options")

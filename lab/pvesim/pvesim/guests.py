@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import os
 import re
@@ -1074,6 +1075,12 @@ def clone(sim: Sim, req: Request):
     except Exception:
         sim.remove_conf(kind, newid)
         raise
+    # pve-firewall src/PVE/Firewall/Helpers.pm clone_vmfw_conf (called by qemu-server API2/Qemu.pm and pve-container
+    # API2/LXC.pm clone_vm before the disks are copied): the clone gets a copy of the source's <vmid>.fw, or none
+    fw_guests = sim.firewall.setdefault("guests", {})
+    fw_guests.pop(str(newid), None)
+    if str(vmid) in fw_guests:
+        fw_guests[str(newid)] = copy.deepcopy(fw_guests[str(vmid)])
     # pve-container src/PVE/API2/LXC.pm clone_vm: the source CT (a template too) holds lock 'disk' until the clone
     # task ends, so a second clone of it meanwhile answers 'CT is locked (disk)'; qemu-server only flocks the source
     source_locked = kind == "lxc"
