@@ -81,7 +81,9 @@ def test_swarm_stack_is_found_by_swarm_id_and_never_by_endpoint_id(portainer):
         assert portainer.writes() == []
     gone = ok(portainer.module('portainer_stack', {'name': 'phx-swarm-filter', 'state': 'absent',
                                                    'wait_timeout': 120}))
-    assert gone['changed'] and gone['deploys'] == 1
+    # one removal; Docker may still hold the stack's network for tasks that are stopping ("in use"), and
+    # portainer_stack then removes again with backoff, each a counted request
+    assert gone['changed'] and gone['deploys'] >= 1, gone
     wait_equal(lambda: portainer.services('phx-swarm-filter'), {}, 'services of phx-swarm-filter after its removal')
     assert ok(portainer.module('portainer_stack', {'name': 'phx-swarm-filter', 'state': 'absent'}))['changed'] is False
 
