@@ -232,7 +232,8 @@ def test_prune_and_removal(portainer):
         thread.join()
     for stack, gone in removed.items():
         ok(gone)
-        assert gone['changed'] and gone['stack_action'] == 'deleted' and gone['deploys'] == 1
+        # removed again with backoff while Docker still holds the network for stopping tasks: one request or more
+        assert gone['changed'] and gone['stack_action'] == 'deleted' and gone['deploys'] >= 1, gone
         wait_equal(lambda s=stack: portainer.services(s), {}, 'services of %s after its removal' % stack)
     again = ok(portainer.module('portainer_stack', {'name': 'phx-swarm-prune', 'state': 'absent'}))
     assert again['changed'] is False
