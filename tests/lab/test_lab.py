@@ -312,11 +312,16 @@ def test_gateway_traefik_and_edge_renewals_are_served_and_lose_no_request(first_
     steady, bounded loop of requests through all three: every request succeeds over verified TLS, and each hop then
     serves its new certificate (read off the wire, not from the files)."""
     assert first_up.returncode == 0, "the first run failed"
-    loop = ("ok=0; bad=0; for i in $(seq 1 120); do "
-            "code=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 5 --capath /nonexistent --cacert /root-ca.pem "
-            "https://app.internal.thinkheads.ai/ 2>/dev/null || true); "
-            "if [ \"$code\" = 200 ]; then ok=$((ok+1)); else bad=$((bad+1)); echo \"request $i: $code\"; fi; "
-            "sleep 0.1; done; echo \"ok=$ok bad=$bad\"")
+    # A request is lost when it fails (no answer, a reset, a TLS error, a non-200), not when it is slow: on a loaded
+    # 2-core CI machine one request through four hops can take seconds while the renewals run beside it. So the
+    # per-request limit is generous, and each failure is printed with curl's exit code, its error and its duration.
+    loop = ("ok=0; bad=0; slowest=0; for i in $(seq 1 120); do "
+            "out=$(curl -sS -o /dev/null -w '%{http_code} %{time_total} %{exitcode} %{errormsg}' --max-time 60 "
+            "--capath /nonexistent --cacert /root-ca.pem https://app.internal.thinkheads.ai/ 2>/dev/null || true); "
+            "set -- $out; code=$1; "
+            "slowest=$(printf '%s\\n%s\\n' \"$slowest\" \"$2\" | sort -g | tail -n 1); "
+            "if [ \"$code\" = 200 ]; then ok=$((ok+1)); else bad=$((bad+1)); echo \"request $i: $out\"; fi; "
+            "sleep 0.1; done; echo \"slowest ${slowest}s\"; echo \"ok=$ok bad=$bad\"")
     served_before = {ip: served_serial(address) for ip, address in HOPS.items()}
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
         requests = pool.submit(client, loop)
@@ -579,10 +584,12 @@ def test_guide_removing_a_stack_removes_its_route_dns_and_firewall(user_copy):
     status = poll(lambda: route_status("my-app.internal.thinkheads.ai"), lambda value: not value.endswith(" 200"),
                   timeout=60, interval=3)
     assert not status.endswith(" 200"), f"my-app still answers: {status}"
-    address = client("dig +short my-app.internal.thinkheads.ai").stdout.strip()
+    address = poll(lambda: client("dig +short my-app.internal.thinkheads.ai").stdout.strip(), lambda value: value == "",
+                   timeout=30, interval=2)
     assert address == "", f"my-app.internal.thinkheads.ai still resolves to {address}"
     for host in ROUTES:
-        assert route_status(host) == "10.77.0.153 200", host
+        status = poll(lambda host=host: route_status(host), lambda value: value == "10.77.0.153 200", timeout=30, interval=2)
+        assert status == "10.77.0.153 200", f"{host}: {status}"
 
 
 def test_down_leaves_nothing(first_up):
