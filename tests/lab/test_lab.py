@@ -584,8 +584,9 @@ def test_guide_removing_a_stack_removes_its_route_dns_and_firewall(user_copy):
     status = poll(lambda: route_status("my-app.internal.thinkheads.ai"), lambda value: not value.endswith(" 200"),
                   timeout=60, interval=3)
     assert not status.endswith(" 200"), f"my-app still answers: {status}"
-    address = poll(lambda: client("dig +short my-app.internal.thinkheads.ai").stdout.strip(), lambda value: value == "",
-                   timeout=30, interval=2)
+    def resolved() -> str:
+        return client("dig +short my-app.internal.thinkheads.ai").stdout.strip()
+    address = poll(resolved, lambda value: value == "", timeout=30, interval=2)
     assert address == "", f"my-app.internal.thinkheads.ai still resolves to {address}"
     for host in ROUTES:
         status = poll(lambda host=host: route_status(host), lambda value: value == "10.77.0.153 200", timeout=30, interval=2)
