@@ -52,7 +52,7 @@ def playbook(pve, inventory, name, *extra):
                ANSIBLE_FORCE_COLOR='0', **pve.env)
     cmd = [os.path.join(BIN, 'ansible-playbook'), 'playbooks/%s' % name, '-i', inventory,
            # the guests and the hypervisor are simulated: run every task on the controller
-           '-e', 'ansible_connection=local', '-e', 'ansible_python_interpreter=%s' % sys.executable,
+           '-e', 'ansible_connection=local', '-e', 'ansible_python_interpreter=%s' % sys.executable, '-e', 'phoenix_progress=false',
            '-e', 'phoenix_create_conf_dir=%s/etc/pve/lxc' % pve.state_dir,
            '-e', 'phoenix_create_storage=local-lvm',
            '-e', 'phoenix_create_apply_features=false', '-e', 'phoenix_create_gpu_preflight=false',

@@ -17,7 +17,7 @@ def playbook(pve, name, *extra):
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, 'ansible.cfg'), ANSIBLE_NOCOLOR='1', **pve.env)
     cmd = [os.path.join(BIN, 'ansible-playbook'), 'playbooks/%s' % name,
            # the guests and the hypervisor are simulated: run every task on the controller
-           '-e', 'ansible_connection=local', '-e', 'ansible_python_interpreter=%s' % sys.executable,
+           '-e', 'ansible_connection=local', '-e', 'ansible_python_interpreter=%s' % sys.executable, '-e', 'phoenix_progress=false',
            '-e', 'phoenix_create_conf_dir=%s/etc/pve/lxc' % pve.state_dir,
            '-e', 'phoenix_create_storage=local-lvm',
            # pvesim only: no guest runs, so no feature role and no GPU device check on this machine

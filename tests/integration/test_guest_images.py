@@ -177,7 +177,7 @@ def create(pve, inventory, *extra):
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, 'ansible.cfg'), ANSIBLE_NOCOLOR='1',
                ANSIBLE_FORCE_COLOR='0', **pve.env)
     cmd = [os.path.join(BIN, 'ansible-playbook'), 'playbooks/create.yml', '-i', inventory, '-l', '9000',
-           '-e', 'ansible_connection=local', '-e', 'ansible_python_interpreter=%s' % sys.executable,
+           '-e', 'ansible_connection=local', '-e', 'ansible_python_interpreter=%s' % sys.executable, '-e', 'phoenix_progress=false',
            '-e', 'phoenix_create_storage=local-lvm', '-e', 'phoenix_create_apply_features=false'] + list(extra)
     return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600, check=False)
 

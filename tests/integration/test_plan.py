@@ -83,7 +83,7 @@ def playbook(pve, topology, name, *extra, portainer=None):
                ANSIBLE_FORCE_COLOR='0', **pve.env)
     cmd = [os.path.join(BIN, 'ansible-playbook'), 'playbooks/%s' % name,
            '-i', str(topology / 'inventory' / 'phoenix.yml'),
-           '-e', 'ansible_connection=local', '-e', 'ansible_python_interpreter=%s' % sys.executable,
+           '-e', 'ansible_connection=local', '-e', 'ansible_python_interpreter=%s' % sys.executable, '-e', 'phoenix_progress=false',
            '-e', 'phoenix_create_conf_dir=%s/etc/pve/lxc' % pve.state_dir,
            '-e', 'phoenix_create_apply_features=false', '-e', 'phoenix_create_gpu_preflight=false',
            '-e', 'phoenix_create_ostemplate=%s' % OSTEMPLATE] + pve.image_vars(NOBLE) + list(extra)

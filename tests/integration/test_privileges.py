@@ -106,7 +106,7 @@ def test_create_playbook_stops_in_its_preflight_before_any_write(sim, tmp_path):
     control.clear_requests()
     result = subprocess.run(
         [os.path.join(BIN, 'ansible-playbook'), 'playbooks/create.yml', '-i', str(root / 'inventory' / 'phoenix.yml'),
-         '-e', 'ansible_connection=local', '-e', 'ansible_python_interpreter=%s' % sys.executable,
+         '-e', 'ansible_connection=local', '-e', 'ansible_python_interpreter=%s' % sys.executable, '-e', 'phoenix_progress=false',
          '-e', 'phoenix_create_apply_features=false', '-e', 'phoenix_create_gpu_preflight=false'],
         cwd=REPO, env=run_env, capture_output=True, text=True, timeout=600, check=False)
     out = ' '.join((result.stdout + result.stderr).split())

@@ -38,7 +38,7 @@ def playbook(pve, inventory, *extra):
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, 'ansible.cfg'), ANSIBLE_NOCOLOR='1',
                ANSIBLE_FORCE_COLOR='0', **pve.env)
     cmd = [os.path.join(BIN, 'ansible-playbook'), 'playbooks/create.yml', '-i', inventory,
-           '-e', 'ansible_connection=local', '-e', 'ansible_python_interpreter=%s' % sys.executable,
+           '-e', 'ansible_connection=local', '-e', 'ansible_python_interpreter=%s' % sys.executable, '-e', 'phoenix_progress=false',
            '-e', 'phoenix_create_conf_dir=%s/etc/pve/lxc' % pve.state_dir,
            '-e', 'phoenix_create_storage=local-lvm',
            '-e', 'phoenix_create_apply_features=false', '-e', 'phoenix_create_gpu_preflight=false',
