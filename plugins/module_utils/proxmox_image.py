@@ -16,7 +16,7 @@ One source of truth for the rules the config model, the ``proxmox_image`` module
   content is therefore not used as it is: it is downloaded again as ``import`` content when a source is known,
   otherwise the error says how to proceed.
 
-``ImageManager`` looks a file up (one ``GET .../content`` per content type asked), and when it is missing and a
+``ImageStorage`` looks a file up (one ``GET .../content`` per content type asked), and when it is missing and a
 source is known downloads it with ``POST /nodes/{node}/storage/{storage}/download-url`` (Proxmox verifies the
 checksum) or, for an OS template in Proxmox's appliance index, ``POST /nodes/{node}/aplinfo``, and waits for the
 task. A failed task raises with its log.
@@ -106,7 +106,7 @@ class ImageError(Exception):
     """The image is missing and cannot be brought, or its download failed."""
 
 
-class ImageManager:
+class ImageStorage:
     """Find or bring one file on one storage of one node."""
 
     def __init__(self, client, storage, name, content=None, image_format='qcow2'):

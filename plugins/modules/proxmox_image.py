@@ -161,8 +161,9 @@ from ansible_collections.thinkheads.phoenix.plugins.module_utils.proxmox import 
     HAS_PROXMOXER, PveClient, PveError, proxmox_argument_spec,
 )
 from ansible_collections.thinkheads.phoenix.plugins.module_utils.proxmox_image import (
-    ImageManager, checksum_errors, content_of, name_errors, url_errors,
+    checksum_errors, content_of, name_errors, url_errors,
 )
+from ansible_collections.thinkheads.phoenix.plugins.module_utils.proxmox_image_manager import ImageManager
 from ansible_collections.thinkheads.phoenix.plugins.module_utils.validation import check_options
 
 
@@ -178,102 +179,6 @@ def _input_errors(params):
     if params['checksum'] and not params['url']:
         errors.append('checksum: given without url')
     return errors
-
-
-class ImageRunner:
-
-    def __init__(self, module, client):
-        self.module = module
-        self.client = client
-        params = module.params
-        self.manager = ImageManager(client, params['storage'], params['name'], params['content'],
-                                    params['image_format'])
-        self.result = dict(changed=False, volid='', import_from='', ostemplate='', source='storage', size=0)
-
-    def _done(self, entry, source):
-        volid = entry['volid']
-        self.result.update(volid=volid, source=source, size=int(entry.get('size') or 0))
-        if self.manager.content == 'vztmpl':
-            self.result['ostemplate'] = volid
-        else:
-            self.result['import_from'] = volid if volid.split(':', 1)[1].startswith('import/') else ''
-
-    def _missing(self, why):
-        params = self.module.params
-        content, filename = self.manager.target
-        msg = ('%s is not on storage %s of node %s (looked for %s) and %s' % (
-            params['name'], params['storage'], self.client.node,
-            ', '.join('%s:%s/%s' % (params['storage'], c, f) for c, f in self.manager.names), why))
-        if params['hint']:
-            msg += '; ' + params['hint']
-        self.module.fail_json(msg=msg, api_calls=len(self.client.calls), changed=False)
-
-    def run(self):
-        params = self.module.params
-        entry = self.manager.find()
-        if entry is not None and (entry['content'] != 'iso' or self.manager.content == 'iso'):
-            self._done(entry, 'storage')
-            return self.result
-        content, filename = self.manager.target
-        planned = {'volid': '%s:%s/%s' % (params['storage'], content, filename), 'size': 0}
-        if params['url']:
-            source = 'url'
-        elif entry is not None:
-            self.module.fail_json(
-                msg='%s is on storage %s as ISO content (%s), but Proxmox imports a VM disk only from an import '
-                    'volume (or an absolute path, root@pam only); give url (and checksum) so that Proxmox downloads '
-                    'it as %s, or copy it to %s on the node' % (
-                        params['name'], params['storage'], entry['volid'], planned['volid'],
-                        'the import directory of the storage (template/import/%s)' % filename),
-                api_calls=len(self.client.calls), changed=False)
-        elif content == 'vztmpl' and params['appliance_index'] and self.manager.appliance() is not None:
-            source = 'appliance_index'
-        else:
-            self._missing('no source is given (url%s)' % (
-                '; it is not in the appliance index either' if content == 'vztmpl' and params['appliance_index']
-                else ''))
-        self.result.update(changed=True, diff=dict(
-            before={}, after={'volid': planned['volid'], 'source': params['url'] if source == 'url' else source},
-            before_header='storage %s' % params['storage'], after_header='storage %s' % params['storage']))
-        if self.module.check_mode:
-            self._done(planned, source)
-            return self.result
-        try:
-            if source == 'url':
-                status = self.manager.download(params['url'], params['checksum'], params['checksum_algorithm'],
-                                               params['verify_certificates'], timeout=params['download_timeout'])
-            else:
-                status = self.manager.download_appliance(timeout=params['download_timeout'])
-        except PveError as exc:
-            if not exc.ambiguous:
-                what = 'downloading %s to storage %s failed' % (params['name'], params['storage'])
-                raise PveError('%s: %s' % (what, exc.message), status=exc.status, errors=exc.errors) from exc
-            status = self.recover(exc)
-        self.result['task'] = (status or {}).get('exitstatus', 'OK')
-        self.manager._listing.clear()
-        entry = self.manager.find()
-        if entry is None:
-            raise PveError('the download of %s ended with %s, but storage %s does not list %s' % (
-                params['name'], self.result['task'], params['storage'], planned['volid']))
-        self._done(entry, source)
-        return self.result
-
-    def recover(self, exc):
-        """The answer to the download POST was lost: wait for the file or for the download tasks to end."""
-        self.client.notes.append('POST download-url: answer lost (%s); waiting for the file instead of sending the '
-                                 'request again' % exc.message)
-        waited = 0.0
-        while waited < self.module.params['download_timeout']:
-            self.manager._listing.clear()
-            if self.manager.find() is not None:
-                return {'exitstatus': 'OK'}
-            tasks = self.client.get('nodes/%s/tasks' % self.client.node, typefilter='download', source='active') or []
-            if not tasks and waited > 0:
-                break
-            self.client.pause(2.0)
-            waited += 2.0
-        raise PveError('the download of %s was sent but its answer was lost, and the file did not appear; run again'
-                       % self.module.params['name'])
 
 
 def main():
@@ -302,7 +207,7 @@ def main():
     client = None
     try:
         client = PveClient(**module.params)
-        result = ImageRunner(module, client).run()
+        result = ImageManager(module, client).run()
     except PveError as exc:
         for note in (client.notes if client else []):
             module.warn(note)
