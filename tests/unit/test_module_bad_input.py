@@ -26,7 +26,7 @@ import pytest
 from phoenix_testlib import REPO  # also puts the collection on sys.path
 
 from ansible.module_utils.testing import patch_module_args
-from ansible_collections.thinkheads.phoenix.plugins.module_utils import validation
+from ansible_collections.thinkheads.phoenix.plugins.module_utils import validation, validation_rules
 
 PACKAGE = 'ansible_collections.thinkheads.phoenix.plugins.modules.'
 MODULES = sorted(m.name for m in pkgutil.iter_modules([os.path.join(REPO, 'plugins', 'modules')]))
@@ -476,7 +476,7 @@ def test_guest_shape_accepts_every_normalized_guest(tree):
     guests = model.ordered_guests()
     assert guests
     for guest in guests:
-        assert validation.shape_errors('guest', guest, validation.GUEST) == [], guest['id']
+        assert validation.shape_errors('guest', guest, validation_rules.GUEST) == [], guest['id']
     health = validation.MODULE_RULES['phoenix_health']['guests']['shape']
     assert validation.shape_errors('guests', guests, health) == []
 
