@@ -57,7 +57,9 @@ ENDPOINT_CREATE_AGENT = 2
 
 
 def portainer_argument_spec():
-    """Connection options shared by the Portainer modules (documented once, in the thinkheads.phoenix.portainer doc fragment)."""
+    """Connection options of the Portainer modules. portainer_stack and portainer_stack_info document them through
+    the thinkheads.phoenix.portainer doc fragment; portainer_bootstrap changes some of them (url required, more
+    retries, its own username and password) and documents its options itself."""
     from ansible.module_utils.basic import env_fallback
     return dict(
         url=dict(type='str', fallback=(env_fallback, ['PHOENIX_PORTAINER_URL'])),

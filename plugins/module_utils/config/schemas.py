@@ -954,10 +954,9 @@ _GUEST_COMMON = {
     "features": _array(
         _string("A feature name.", pattern=FEATURE_PATTERN),
         "Features applied to the guest after it is created, in order. Features with a role in "
-        "the collection: step_ca, trusted_ca, traefik, nginx (the nginx_gateway role), docker, "
-        "nvidia, vllm. Others "
-        "(base_setup, step_cli, ollama, ...) are accepted for existing configs and set nothing "
-        "up. The inventory also puts the guest in a 'feature_<name>' group for each.",
+        "the collection: step_ca, trusted_ca, traefik, nginx and nginx_gateway (the nginx_gateway role), "
+        "docker, nvidia, vllm. Others (base_setup, step_cli, ollama, ...) are accepted for existing "
+        "configs and set nothing up. The inventory also puts the guest in a 'feature_<name>' group for each.",
         uniqueItems=True,
     ),
     "network_config": _ref("network_config", "The guest's network interface."),
