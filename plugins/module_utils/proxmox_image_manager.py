@@ -74,7 +74,7 @@ class ImageManager:
         try:
             if source == 'url':
                 status = self.store.download(params['url'], params['checksum'], params['checksum_algorithm'],
-                                               params['verify_certificates'], timeout=params['download_timeout'])
+                                             params['verify_certificates'], timeout=params['download_timeout'])
             else:
                 status = self.store.download_appliance(timeout=params['download_timeout'])
         except PveError as exc:
