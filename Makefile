@@ -177,8 +177,10 @@ check: | python-check
 
 # Phoenix in a box: Docker engine (installed and started if missing), locally built images, pvesim as the
 # hypervisor, site.yml, health table. Exits non-zero unless every guest is healthy. See lab/README.md.
+# NODES=2: a two-node Proxmox cluster (the Swarm manager and worker on different nodes).
+NODES ?= 1
 lab: tools
-	python lab/lab.py up
+	python lab/lab.py up --nodes $(NODES)
 
 lab-down: venv
 	python lab/lab.py down

@@ -2,6 +2,7 @@
 """Phoenix in a box: the platform on one machine, on Docker.
 
     lab/lab.py up        engine, images, keys, network, hypervisor (pvesim), site.yml, health table
+    lab/lab.py up --nodes 2   the same on a two-node Proxmox cluster (make lab NODES=2)
     lab/lab.py down      remove every lab container, network and volume (nothing else)
     lab/lab.py health    the health table of a running lab (exit 1 when something is unhealthy)
     lab/lab.py status    what exists: containers, network, volumes, the Proxmox API
@@ -65,6 +66,14 @@ GUEST_PREFIX = "phoenix-"
 STATE_VOLUME = "phoenix-lab-pve"     # pvesim's state dir (/etc/pve lives in it)
 MNT_VOLUME = "phoenix-lab-mnt"       # the hypervisor's /mnt/pve (guest bind mounts come from it)
 NODE = "pve"
+# `up --nodes 2` (make lab NODES=2): a two-node cluster. pvesim on the first hypervisor serves the whole cluster
+# (one process, one state: what pmxcfs keeps in /etc/pve); the second node is a hypervisor container of its own that
+# mounts the same state and /mnt/pve volumes (the cluster file system, shared storage) and answers SSH, so what the
+# playbooks do on the node holding a guest runs there. lab/etc is rewritten for it under .cache/lab/cluster/etc.
+CLUSTER_NODES = {"pve2": {"host": "phoenix-hypervisor-pve2", "ip": "10.77.0.14"}}
+CLUSTER_STORAGE = "shared"           # pvesim's shared storage of a cluster (NFS-like, seen by every node)
+CLUSTER_PLACEMENT = {1002: "pve2"}   # the Swarm worker away from the manager (1001 stays on the first node)
+NODE_LABEL = "org.thinkheads.phoenix.lab.node"
 TOKEN_ID = "root@pam!phoenix-lab"
 API_PORT = 8006
 # The lab's image mirror: lab/pvesim/image_server.py on the lab network's host address, serving the cloud image the
@@ -131,7 +140,8 @@ def run(cmd: list[str], phase: str, env: dict | None = None, log: Path | None = 
 # only what the lab needs before Ansible runs and for the health table)
 
 
-def load_topology(config_dir: Path = CONFIG_DIR) -> dict:
+def load_topology(config_dir: Path | None = None) -> dict:
+    config_dir = config_dir or CONFIG_DIR
     hyp = json.loads((config_dir / "phoenix_hypervisor_config.json").read_text())
     iface = hyp["network"]["interfaces"]
     address = iface["address"]
@@ -145,8 +155,59 @@ def load_topology(config_dir: Path = CONFIG_DIR) -> dict:
     for conf in vms:
         guests.append(_guest(int(conf["vmid"]), "qemu", conf))
     guests.sort(key=lambda g: (g["template"] is False, g["vmid"]))
+    cluster = sorted((hyp.get("cluster") or {}).get("nodes") or {})
+    hypervisors = [{"name": HYPERVISOR, "node": NODE, "ip": ip, "api": True}]
+    hypervisors += [{"name": CLUSTER_NODES[n]["host"], "node": n, "ip": CLUSTER_NODES[n]["ip"], "api": False}
+                    for n in cluster if n in CLUSTER_NODES]
     return {"ip": ip, "prefix": int(prefix), "subnet": subnet, "gateway": iface.get("gateway"),
-            "bridge": iface.get("name", "vmbr0"), "guests": guests, "domain": hyp.get("domain_name", "")}
+            "bridge": iface.get("name", "vmbr0"), "guests": guests, "domain": hyp.get("domain_name", ""),
+            "hypervisors": hypervisors, "nodes": [h["node"] for h in hypervisors]}
+
+
+def cluster_config_dir(nodes: int, source: Path = LAB / "etc", target: Path | None = None) -> Path:
+    """The lab configs for `nodes` Proxmox nodes: lab/etc itself for one; for two a copy under .cache/lab/cluster/etc
+    whose hypervisor config describes the cluster (nodes pve and pve2, the shared storage), whose VMs' disks are on
+    the shared storage (Proxmox clones onto another node only from shared storage: the template 9000 lives on pve)
+    and which places the Swarm worker 1002 on pve2."""
+    if nodes == 1:
+        return source
+    if nodes != 1 + len(CLUSTER_NODES):
+        raise LabError(f"the lab runs 1 or {1 + len(CLUSTER_NODES)} nodes, not {nodes}")
+    target = target or CACHE / "cluster" / "etc"
+    target.mkdir(parents=True, exist_ok=True)
+    for file in sorted(source.glob("*.json")):
+        data = json.loads(file.read_text())
+        if isinstance(data, dict) and isinstance(data.get("$schema"), str) \
+                and not data["$schema"].startswith(("http:", "https:", "/")):
+            data["$schema"] = os.path.relpath((file.parent / data["$schema"]).resolve(), target)
+        if file.name == "phoenix_hypervisor_config.json":
+            data["cluster"] = {
+                "node": NODE,
+                "nodes": {NODE: {"description": f"{HYPERVISOR}: pvesim serves the cluster's API"},
+                          **{n: {"description": f"{c['host']}: the cluster file system and SSH"}
+                             for n, c in CLUSTER_NODES.items()}},
+                "shared_storages": [CLUSTER_STORAGE],
+            }
+        elif file.name == "phoenix_vm_configs.json":
+            data.setdefault("vm_defaults", {})["storage_pool"] = CLUSTER_STORAGE
+            for vm in data.get("vms") or []:
+                if "storage_pool" in vm:
+                    vm["storage_pool"] = CLUSTER_STORAGE
+                if int(vm["vmid"]) in CLUSTER_PLACEMENT:
+                    vm["node"] = CLUSTER_PLACEMENT[int(vm["vmid"])]
+        _write(target / file.name, json.dumps(data, indent=2) + "\n")
+    return target
+
+
+def use_config_dir(config_dir: Path) -> None:
+    global CONFIG_DIR
+    CONFIG_DIR = config_dir
+
+
+def running_nodes(client) -> int:
+    """How many Proxmox nodes the existing lab has (its hypervisor containers), 0 when none exists."""
+    containers = client.containers.list(all=True, filters={"label": [f"{LABEL}=1", f"{ROLE_LABEL}=hypervisor"]})
+    return len(containers)
 
 
 def _network_of(cidr: str) -> str:
@@ -190,6 +251,8 @@ class Paths:
         self.ca_file = self.tls / "ca.pem"
         self.inventory_dir = cache / "inventory"
         self.inventory = self.inventory_dir / "phoenix.yml"
+        # NODES=2 only: the cluster's other nodes as hosts (a static YAML inventory beside the plugin's file)
+        self.cluster_inventory = self.inventory_dir / "cluster-nodes.yml"
         self.extra_vars = cache / "extra-vars.yml"
         self.pvesim_env = cache / "hypervisor" / "pvesim.env"
         self.logs = cache / "logs"
@@ -385,6 +448,30 @@ phoenix_create_connection_timeout: 120
         for stale in host_vars.glob("*.yml"):
             if stale.name not in wanted:
                 stale.unlink()
+    write_cluster_inventory(paths, topo)
+
+
+def write_cluster_inventory(paths: Paths, topo: dict) -> None:
+    """NODES=2: the other nodes' hypervisor containers as hosts (group cluster_nodes, not hypervisor: the plays of
+    the hypervisor group, DNS and the cluster firewall, run once for the cluster), and phoenix_pve_node_hosts, which
+    the playbooks read to run a guest's node-local tasks on the host of its node. NODES=1: neither exists."""
+    others = [h for h in topo["hypervisors"] if not h["api"]]
+    if not others:
+        if paths.cluster_inventory.exists():
+            paths.cluster_inventory.unlink()
+        return
+    hosts = "".join(f"        {h['name']}:\n          ansible_host: {h['ip']}\n"
+                    "          ansible_python_interpreter: /usr/bin/python3\n" for h in others)
+    node_hosts = json.dumps({h["node"]: h["name"] for h in topo["hypervisors"]})
+    _write(paths.cluster_inventory, f"""# Generated by lab/lab.py up --nodes {len(topo['hypervisors'])}: the cluster's other Proxmox nodes (their
+# hypervisor containers share pvesim's state, the cluster file system /etc/pve). Pass it with a second -i.
+all:
+  vars:
+    phoenix_pve_node_hosts: {node_hosts}
+  children:
+    cluster_nodes:
+      hosts:
+{hosts}""")
 
 
 def pve_env(paths: Paths, topo: dict, secrets: dict) -> dict:
@@ -432,7 +519,7 @@ def ensure_volume(client, name: str):
 def pvesim_args(topo: dict, secrets: dict) -> str:
     args = [
         f"--listen 0.0.0.0:{API_PORT}", "--state-dir /var/lib/pvesim", "--tls-dir /etc/pvesim/tls",
-        f"--node {NODE}", f"--token {TOKEN_ID}={secrets['token_secret']}",
+        *(f"--node {node}" for node in topo["nodes"]), f"--token {TOKEN_ID}={secrets['token_secret']}",
         f"--password root@pam:{secrets['token_secret']}", f"--task-seconds {TASK_SECONDS}",
         "--backend docker", f"--docker-bridge {topo['bridge']}={NETWORK}",
         f"--docker-path-map /mnt/pve={MNT_VOLUME}", "--docker-authorized-keys /etc/pvesim/authorized_keys",
@@ -496,6 +583,46 @@ def ensure_hypervisor(client, paths: Paths, topo: dict, secrets: dict):
     else:
         say("hypervisor", f"{HYPERVISOR} is running")
     return container
+
+
+def ensure_node_hosts(client, paths: Paths, topo: dict, secrets: dict) -> None:
+    """The cluster's other nodes (NODES=2): the hypervisor image without pvesim (its unit needs /opt/pvesim), the
+    first node's state volume at /var/lib/pvesim (so /etc/pve is the same cluster file system) and /mnt/pve,
+    hostname the node's name, SSH with the lab key. Re-created only when the image or these settings change."""
+    image = client.images.get(HYPERVISOR_IMAGE)
+    for host in (h for h in topo["hypervisors"] if not h["api"]):
+        volumes = {
+            "/sys/fs/cgroup": {"bind": "/sys/fs/cgroup", "mode": "rw"},
+            STATE_VOLUME: {"bind": "/var/lib/pvesim", "mode": "rw"},
+            MNT_VOLUME: {"bind": "/mnt/pve", "mode": "rw"},
+        }
+        digest = hashlib.sha256(json.dumps([image.id, volumes, host, secrets["public_key"], RUN_OPTIONS],
+                                           sort_keys=True).encode()).hexdigest()[:16]
+        try:
+            container = client.containers.get(host["name"])
+        except docker.errors.NotFound:
+            container = None
+        if container is not None and container.labels.get(SPEC_LABEL) != digest:
+            say("hypervisor", f"{host['name']} was made from other settings or images: re-creating it")
+            container.remove(force=True)
+            container = None
+        if container is None:
+            endpoint = client.api.create_endpoint_config(ipv4_address=host["ip"])
+            host_config = client.api.create_host_config(
+                binds=volumes, network_mode=NETWORK, restart_policy={"Name": "no"}, **_host_run_options())
+            client.api.create_container(
+                HYPERVISOR_IMAGE, name=host["name"], hostname=host["node"], host_config=host_config,
+                networking_config=client.api.create_networking_config({NETWORK: endpoint}),
+                labels={LABEL: "1", ROLE_LABEL: "hypervisor", SPEC_LABEL: digest, NODE_LABEL: host["node"]},
+                environment={"PHOENIX_SSH_AUTHORIZED_KEY": secrets["public_key"]})
+            container = client.containers.get(host["name"])
+            say("hypervisor", f"created {host['name']} (node {host['node']}, {host['ip']}, the cluster file system "
+                              f"of {HYPERVISOR}, no pvesim of its own)")
+        if container.status != "running":
+            container.start()
+            say("hypervisor", f"started {host['name']}")
+        else:
+            say("hypervisor", f"{host['name']} is running")
 
 
 def _host_run_options() -> dict:
@@ -562,7 +689,8 @@ def run_playbook(paths: Paths, topo: dict, secrets: dict, playbook: str = "playb
     paths.logs.mkdir(parents=True, exist_ok=True)
     log = paths.logs / f"{phase}-{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}.log"
     ansible = ROOT / ".venv" / "bin" / "ansible-playbook"
-    cmd = [str(ansible if ansible.exists() else "ansible-playbook"), "-i", str(paths.inventory),
+    cluster = ["-i", str(paths.cluster_inventory)] if paths.cluster_inventory.exists() else []
+    cmd = [str(ansible if ansible.exists() else "ansible-playbook"), "-i", str(paths.inventory), *cluster,
            "-e", f"@{paths.extra_vars}", playbook, *(extra or [])]
     env = {"ANSIBLE_FORKS": str(len(topo["guests"]) + 1), **os.environ, **pve_env(paths, topo, secrets),
            "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
@@ -641,14 +769,15 @@ def port_open(ip: str, port: int, timeout: float = 3) -> bool:
         return False
 
 
-def guest_health(client, paths: Paths, api: Api | None, guest: dict) -> dict:
+def guest_health(client, paths: Paths, api: Api | None, guest: dict, node: str | None = None) -> dict:
+    """`node`: where /cluster/resources finds the guest (None: not found there; its status is asked on NODE)."""
     name = f"{GUEST_PREFIX}{guest['vmid']}"
-    row = {"guest": f"{guest['vmid']} {guest['name']}", "kind": guest["kind"], "ip": guest["ip"] or "-",
-           "state": "missing", "ssh": "-", "services": "-", "healthy": False}
+    row = {"guest": f"{guest['vmid']} {guest['name']}", "kind": guest["kind"], "node": node or "-",
+           "ip": guest["ip"] or "-", "state": "missing", "ssh": "-", "services": "-", "healthy": False}
     pve_status = None
     if api is not None:
         try:
-            pve_status = api.get(f"/nodes/{NODE}/{guest['kind']}/{guest['vmid']}/status/current")
+            pve_status = api.get(f"/nodes/{node or NODE}/{guest['kind']}/{guest['vmid']}/status/current")
         except (urllib.error.URLError, OSError, ValueError):
             pve_status = None
     try:
@@ -691,17 +820,27 @@ def guest_health(client, paths: Paths, api: Api | None, guest: dict) -> dict:
     return row
 
 
-def hypervisor_health(client, paths: Paths, api: Api | None, topo: dict) -> dict:
-    row = {"guest": HYPERVISOR, "kind": "host", "ip": topo["ip"], "state": "missing", "ssh": "-", "services": "-",
-           "healthy": False}
+def hypervisor_health(client, paths: Paths, api: Api | None, topo: dict, host: dict | None = None) -> dict:
+    host = host or topo["hypervisors"][0]
+    row = {"guest": host["name"], "kind": "host", "node": host["node"], "ip": host["ip"], "state": "missing",
+           "ssh": "-", "services": "-", "healthy": False}
     try:
-        container = client.containers.get(HYPERVISOR)
+        container = client.containers.get(host["name"])
     except docker.errors.NotFound:
         return row
     row["state"] = container.status
     if container.status != "running":
         return row
-    ok, detail = ssh_ok(paths, topo["ip"])
+    if not host["api"]:
+        # another node of the cluster: reachable as itself, and its /etc/pve is the cluster's (the first node's
+        # directory, which pvesim makes there, is visible)
+        ok, detail = ssh_ok(paths, host["ip"], f"test -d /etc/pve/nodes/{NODE} && hostname")
+        row["ssh"] = "ok" if ok else f"FAIL {detail[:40]}"
+        row["services"] = (f"/etc/pve shared with {HYPERVISOR} (nodes/{NODE} seen); API on {topo['ip']}"
+                           if ok else "no cluster file system")
+        row["healthy"] = ok and detail == host["node"]
+        return row
+    ok, detail = ssh_ok(paths, host["ip"])
     row["ssh"] = "ok" if ok else f"FAIL {detail[:40]}"
     api_ok = False
     if api is not None:
@@ -786,18 +925,21 @@ def route_rows(paths: Paths, topo: dict) -> list[dict]:
 
 def health(client, paths: Paths, topo: dict, secrets: dict | None) -> bool:
     api = Api(paths, topo, secrets) if secrets and paths.ca_file.exists() else None
+    nodes = guest_nodes(api)
     with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
-        futures = [pool.submit(hypervisor_health, client, paths, api, topo)]
-        futures += [pool.submit(guest_health, client, paths, api, guest) for guest in topo["guests"]]
+        futures = [pool.submit(hypervisor_health, client, paths, api, topo, host) for host in topo["hypervisors"]]
+        futures += [pool.submit(guest_health, client, paths, api, guest, nodes.get(guest["vmid"]))
+                    for guest in topo["guests"]]
         rows = [f.result() for f in futures]
     rows += route_rows(paths, topo)
-    columns = [("guest", "GUEST"), ("kind", "TYPE"), ("ip", "IP"), ("state", "STATE"), ("ssh", "SSH"),
-               ("services", "SERVICES")]
-    widths = {key: max(len(title), *(len(str(r[key])) for r in rows)) for key, title in columns}
+    columns = [("guest", "GUEST"), ("kind", "TYPE"), ("node", "NODE"), ("ip", "IP"), ("state", "STATE"),
+               ("ssh", "SSH"), ("services", "SERVICES")]
+    widths = {key: max(len(title), *(len(str(r.get(key, "-"))) for r in rows)) for key, title in columns}
     print()
     print("  ".join(title.ljust(widths[key]) for key, title in columns) + "  HEALTH")
     for row in rows:
-        print("  ".join(str(row[key]).ljust(widths[key]) for key, _t in columns) + ("  ok" if row["healthy"] else "  UNHEALTHY"))
+        print("  ".join(str(row.get(key, "-")).ljust(widths[key]) for key, _t in columns)
+              + ("  ok" if row["healthy"] else "  UNHEALTHY"))
     bad = [r["guest"] for r in rows if not r["healthy"]]
     print()
     if bad:
@@ -805,6 +947,16 @@ def health(client, paths: Paths, topo: dict, secrets: dict | None) -> bool:
         return False
     say("health", f"all {len(rows)} healthy")
     return True
+
+
+def guest_nodes(api: Api | None) -> dict[int, str]:
+    """vmid -> the node /cluster/resources lists the guest on (empty when the API does not answer)."""
+    if api is None:
+        return {}
+    try:
+        return {int(r["vmid"]): str(r["node"]) for r in api.get("/cluster/resources?type=vm") if r.get("node")}
+    except (urllib.error.URLError, OSError, ValueError, KeyError, TypeError):
+        return {}
 
 
 def read_secrets(paths: Paths) -> dict | None:
@@ -819,13 +971,30 @@ def read_secrets(paths: Paths) -> dict | None:
 # Commands
 
 
+def lab_nodes(args) -> int:
+    """`up --nodes N`, else NODES / PHOENIX_LAB_NODES from the environment, else 1."""
+    value = args.nodes if args.nodes is not None else (os.environ.get("NODES") or os.environ.get("PHOENIX_LAB_NODES")
+                                                        or "1")
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise LabError(f"NODES={value!r} is no number of nodes") from exc
+
+
 def cmd_up(args) -> int:
     paths = Paths()
+    nodes = lab_nodes(args)
+    use_config_dir(cluster_config_dir(nodes))
     topo = load_topology()
-    timings = {}
+    timings = {"nodes": nodes} if nodes > 1 else {}
     if not args.no_engine:
         run([LAB / "engine" / "ensure-engine.sh"], "engine")
     client = engine()
+    existing = running_nodes(client)
+    if existing and existing != nodes:
+        raise LabError(f"a lab of {existing} node(s) exists; `lab/lab.py down` before `up` with {nodes} node(s)")
+    if nodes > 1:
+        say("cluster", f"{nodes} nodes ({', '.join(topo['nodes'])}), configs {CONFIG_DIR}")
     if not args.no_build:
         run([LAB / "images" / "build.sh"], "images", env={"PHOENIX_LAB_SKIP_ENGINE": "1"})
     run([LAB / "tools" / "build-go-tools.sh"], "tools")
@@ -865,6 +1034,8 @@ def _up(args, paths: Paths, topo: dict, client, secrets: dict, timings: dict) ->
     container = ensure_hypervisor(client, paths, topo, secrets)
     api = Api(paths, topo, secrets)
     version = wait_for_api(api, container)
+    # after the API: pvesim has made the cluster file system (etc/pve/nodes/<node>) the other nodes mount
+    ensure_node_hosts(client, paths, topo, secrets)
     timings["ready_s"] = round(time.monotonic() - T0, 1)
     say("api", f"Proxmox API {version.get('version')} answers at https://{topo['ip']}:{API_PORT}")
     restart_guests(client, api)
@@ -940,15 +1111,25 @@ def cmd_down(args) -> int:
     return 0
 
 
+def existing_config_dir(client) -> None:
+    """health and status of a running lab: its configs are the cluster's when it has more than one node."""
+    nodes = running_nodes(client)
+    if nodes > 1:
+        use_config_dir(cluster_config_dir(nodes))
+
+
 def cmd_health(args) -> int:
     paths = Paths()
-    return 0 if health(engine(), paths, load_topology(), read_secrets(paths)) else 1
+    client = engine()
+    existing_config_dir(client)
+    return 0 if health(client, paths, load_topology(), read_secrets(paths)) else 1
 
 
 def cmd_status(args) -> int:
     paths = Paths()
-    topo = load_topology()
     client = engine()
+    existing_config_dir(client)
+    topo = load_topology()
     label = {"label": f"{LABEL}=1"}
     for container in sorted(client.containers.list(all=True, filters=label), key=lambda c: c.name):
         nets = container.attrs.get("NetworkSettings", {}).get("Networks", {})
@@ -977,6 +1158,8 @@ def main(argv=None) -> int:
     up.add_argument("--no-engine", action="store_true", help="do not run lab/engine/ensure-engine.sh")
     up.add_argument("--no-build", action="store_true", help="do not run lab/images/build.sh")
     up.add_argument("--no-site", action="store_true", help="start the lab without running site.yml")
+    up.add_argument("--nodes", type=int, default=None,
+                    help="Proxmox nodes: 1 (default) or 2, a cluster (default: NODES or PHOENIX_LAB_NODES, else 1)")
     up.add_argument("ansible_args", nargs="*", help="extra ansible-playbook arguments (after --)")
     sub.add_parser("down", help="remove every lab container, network and volume")
     sub.add_parser("health", help="print the health table")
