@@ -38,7 +38,11 @@ description:
     playbooks connect to)."
   - "Hypervisor host variables: C(phoenix_hypervisor) (the normalized hypervisor config), C(phoenix_stacks) (every
     stack, resolved for O(environment)), C(phoenix_certificates) and C(phoenix_guest_order) (guest IDs in creation
-    order). Guests reach them through C(hostvars[groups['hypervisor'][0]])."
+    order). The data is stored on this one host only."
+  - "The platform facts on C(all): C(phoenix_hypervisor), C(phoenix_stacks) and C(phoenix_certificates) are one
+    short template each (C({{ hostvars['<hypervisor_host>'].phoenix_stacks }})), so every host, guest or not, reads
+    them as the hypervisor's dicts under the same names. Plays and roles use these names directly; only the raw
+    C(ansible-inventory --list) output shows the templates on the other hosts."
   - "Variables on C(all), kept small because C(ansible-inventory --list) copies them into every host:
     C(phoenix_domain), C(phoenix_environment) and C(phoenix_platform_rules) (O(platform_rules), the level the
     P(thinkheads.phoenix.render_stack#filter) filter gives the ports/expose rule at deploy time)."
@@ -140,6 +144,9 @@ CODE_FILES = (os.path.abspath(__file__),)
 # The one trusted template of the inventory: every guest's phoenix_guest, decoded from its own phoenix_guest_json.
 # It reads only the host's own variables, so it also resolves through hostvars['<guest>'] from another host.
 GUEST_TEMPLATE = '{{ phoenix_guest_json | ansible.builtin.from_json }}'
+# The platform facts plays read: stored once, on the hypervisor host; every other host reads them through one short
+# template on 'all' (a nested value on 'all' would be copied into every host's listing).
+PLATFORM_FACTS = ('phoenix_hypervisor', 'phoenix_stacks', 'phoenix_certificates')
 
 
 def _group_name(text):
@@ -277,6 +284,9 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         inv.set_variable(hyp_name, 'phoenix_stacks', config.stacks)
         inv.set_variable(hyp_name, 'phoenix_certificates', config.certificates)
         inv.set_variable(hyp_name, 'phoenix_guest_order', [g['id'] for g in guests])
+        for fact in PLATFORM_FACTS:
+            # on the hypervisor itself its host variable wins over the group's template
+            inv.set_variable('all', fact, trust_as_template('{{ hostvars[%s].%s }}' % (json.dumps(hyp_name), fact)))
         self._construct(hyp_name, strict)
 
         for guest in guests:

@@ -105,7 +105,9 @@ def test_hostvars(project_listing):
     assert order['103'] < order['102'] < order['801']
     assert order['1001'] < order['1002']
     assert guest['phoenix_domain'] == 'internal.thinkheads.ai'
-    assert 'phoenix_stacks' not in guest and 'phoenix_hypervisor' not in guest
+    # the platform facts are stored on the hypervisor only: every other host lists one short template per name
+    for fact in ('phoenix_hypervisor', 'phoenix_stacks', 'phoenix_certificates'):
+        assert guest[fact] == '{{ hostvars["phoenix-hypervisor"].%s }}' % fact, fact
     hyp = hostvars['phoenix-hypervisor']
     assert [str(i) for i in hyp['phoenix_guest_order']] == sorted(order, key=order.get)
     assert sorted(hyp['phoenix_stacks']) == ['qdrant_service', 'thinkheads_ai_app']
