@@ -408,6 +408,61 @@ def test_second_up_converges_with_no_change(first_up):
     assert "hypervisor: phoenix-hypervisor is running" in proc.stdout
 
 
+def swarm_service_versions() -> str:
+    """Each Swarm service of the lab with the version of its spec (a deploy, even of the same spec, raises it)."""
+    proc = docker("exec", "phoenix-1001", "sh", "-c",
+                  "docker service inspect --format '{{.Spec.Name}} {{.Version.Index}}' $(docker service ls -q)")
+    assert proc.returncode == 0, show(proc)
+    return "\n".join(sorted(proc.stdout.split("\n")))
+
+
+def plan_table_rows(stdout: str) -> list[tuple[str, ...]]:
+    """[(host, kind, change, before, after)] of the PLAN table that ends a check-mode run."""
+    assert "PLAN: " in stdout, stdout[-4000:]
+    rows = []
+    for line in stdout[stdout.rindex("PLAN: "):].splitlines()[3:]:
+        if line.startswith("by kind:") or not line.strip():
+            break
+        rows.append(tuple(cell.strip() for cell in line.split(" | ")))
+    return rows
+
+
+def test_plan_of_the_whole_platform_names_exactly_the_three_changes_and_writes_nothing(plan_copy):
+    """On the converged lab, with one guest key (801's memory), one firewall rule (102's ACME rule port: the fifth
+    rule, numbered from 1 as in the plan) and one
+    stack value (qdrant's log level) changed in a copy of the configs: `site.yml --check --diff`, the whole platform
+    with no limit and no tag, ends with a plan of exactly those three rows, and nothing is written (pvesim's state
+    and every Swarm service's spec version are the same afterwards)."""
+
+    def change_guests(data):
+        data["lxc_configs"]["801"]["memory_mb"] = 2048
+        rules = data["lxc_configs"]["102"]["firewall"]["rules"]
+        acme = next(rule for rule in rules if rule.get("comment") == "ACME http-01 validation by Step-CA")
+        acme["dport"] = "8080"
+    edit_json(plan_copy / "etc" / "phoenix_lxc_configs.json", change_guests)
+
+    def change_stack(data):
+        variables = data["docker_stacks"]["qdrant_service"]["environments"]["production"]["variables"]
+        next(v for v in variables if v["name"] == "QDRANT__LOG_LEVEL")["value"] = "DEBUG"
+    edit_json(plan_copy / "etc" / "phoenix_stacks_config.json", change_stack)
+    state, services = pvesim_state(), swarm_service_versions()
+    plan = playbook(plan_copy, "playbooks/site.yml", "--check", "--diff")
+    assert plan.returncode == 0, show(plan)
+    assert pvesim_state() == state, "the plan changed pvesim's state"
+    assert swarm_service_versions() == services, "the plan deployed a stack"
+    rows = plan_table_rows(plan.stdout)
+    by_change = {row[:3]: row[3:] for row in rows}
+    expected = {("801", "guest", "memory"), ("102", "firewall", "rules[5]"),
+                ("1002", "stack", "qdrant_service env.QDRANT__LOG_LEVEL")}
+    assert len(rows) == 3 and set(by_change) == expected, (
+        f"the plan should name exactly the three changes:\n{plan.stdout[plan.stdout.rindex('PLAN: '):]}")
+    assert by_change[("801", "guest", "memory")] == ("1024", "2048")
+    assert by_change[("1002", "stack", "qdrant_service env.QDRANT__LOG_LEVEL")] == ("INFO", "DEBUG")
+    assert "dport=8080" in by_change[("102", "firewall", "rules[5]")][1], by_change
+    assert re.search(r"^PLAN: 3 changes on 3 hosts \(check mode, nothing was written\)$", plan.stdout, re.M), (
+        plan.stdout[plan.stdout.rindex("PLAN: "):])
+
+
 # --------------------------------------------------------------------------------------------------
 # The guide's workflows, verbatim, on the running lab: a user's copy of the configs, edited as the guide says,
 # then the guide's commands. Each test builds on the one before it (a new guest, then its route and a new stack,
@@ -455,7 +510,11 @@ NEW_STACK_MANIFEST = {
 def user_copy(first_up, tmp_path_factory):
     """The lab's configs, stacks and inventory copied where the workflow tests edit them as a user would."""
     assert first_up.returncode == 0, "the first run failed"
-    root = tmp_path_factory.mktemp("workflows")
+    return copy_lab_configs(tmp_path_factory.mktemp("workflows"))
+
+
+def copy_lab_configs(root: Path) -> Path:
+    """The lab's configs, stacks and inventory under root, the inventory pointing at the copies."""
     shutil.copytree(REPO / "lab" / "etc", root / "etc")
     shutil.copytree(REPO / "lab" / "stacks", root / "stacks")
     shutil.copytree(CACHE / "inventory", root / "inventory")
@@ -463,6 +522,13 @@ def user_copy(first_up, tmp_path_factory):
     plugin.write_text(plugin.read_text().replace(str(REPO / "lab" / "etc"), str(root / "etc"))
                       .replace(str(REPO / "lab" / "stacks"), str(root / "stacks")))
     return root
+
+
+@pytest.fixture(scope="module")
+def plan_copy(first_up, tmp_path_factory):
+    """Another copy of the lab's configs, for the plan test's changes (the workflow tests keep their own)."""
+    assert first_up.returncode == 0, "the first run failed"
+    return copy_lab_configs(tmp_path_factory.mktemp("plan"))
 
 
 def edit_json(path: Path, change) -> None:
@@ -584,6 +650,7 @@ def test_guide_removing_a_stack_removes_its_route_dns_and_firewall(user_copy):
     status = poll(lambda: route_status("my-app.internal.thinkheads.ai"), lambda value: not value.endswith(" 200"),
                   timeout=60, interval=3)
     assert not status.endswith(" 200"), f"my-app still answers: {status}"
+
     def resolved() -> str:
         return client("dig +short my-app.internal.thinkheads.ai").stdout.strip()
     address = poll(resolved, lambda value: value == "", timeout=30, interval=2)
