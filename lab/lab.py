@@ -973,8 +973,8 @@ def read_secrets(paths: Paths) -> dict | None:
 
 def lab_nodes(args) -> int:
     """`up --nodes N`, else NODES / PHOENIX_LAB_NODES from the environment, else 1."""
-    value = args.nodes if args.nodes is not None else (os.environ.get("NODES") or os.environ.get("PHOENIX_LAB_NODES")
-                                                        or "1")
+    from_env = os.environ.get("NODES") or os.environ.get("PHOENIX_LAB_NODES") or "1"
+    value = args.nodes if args.nodes is not None else from_env
     try:
         return int(value)
     except ValueError as exc:
