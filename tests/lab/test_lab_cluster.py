@@ -51,7 +51,9 @@ def show(proc):
 
 
 def table_of(stdout: str) -> list[str]:
-    return stdout[stdout.rindex("\nGUEST "):].splitlines()[1:]
+    """The rows of lab.py's health table (up to the blank line after it: playbooks/health.yml's table follows)."""
+    rows = stdout[stdout.rindex("\nGUEST "):].splitlines()[1:]
+    return rows[:rows.index("")] if "" in rows else rows
 
 
 def row_of(table: list[str], name: str) -> str:
