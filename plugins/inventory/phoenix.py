@@ -269,6 +269,9 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         inv.set_variable('all', 'phoenix_environment', config.environment)
         # the stack rules' one switch, for the plays that render stacks (same level as the model's findings)
         inv.set_variable('all', 'phoenix_platform_rules', self.get_option('platform_rules'))
+        # the JWK provisioner every certificate request names (step_ca.provisioner_name of the hypervisor config)
+        inv.set_variable('all', 'phoenix_ca_provisioner',
+                         (config.hypervisor.get('step_ca') or {}).get('provisioner_name') or 'services')
         # phoenix_guest: one template on the group, resolved per host from that host's phoenix_guest_json.
         inv.set_variable('phoenix', 'phoenix_guest', trust_as_template(GUEST_TEMPLATE))
         # feature -> role for create.yml's feature play (the feature registry)
