@@ -190,9 +190,9 @@ EXAMPLES = r'''
 - name: Check the platform
   thinkheads.phoenix.phoenix_health:
     guests: "{{ groups['phoenix'] | map('extract', hostvars, 'phoenix_guest') | list }}"
-    hypervisor: "{{ hostvars[groups['hypervisor'][0]].phoenix_hypervisor }}"
-    stacks: "{{ hostvars[groups['hypervisor'][0]].phoenix_stacks }}"
-    domain: "{{ hostvars[groups['hypervisor'][0]].phoenix_domain }}"
+    hypervisor: "{{ phoenix_hypervisor }}"
+    stacks: "{{ phoenix_stacks }}"
+    domain: "{{ phoenix_domain }}"
     ca_file: /etc/phoenix/step-ca-root.crt
     nameservers: [10.0.0.13]
   register: phoenix_health
@@ -212,8 +212,8 @@ EXAMPLES = r'''
 - name: Check the platform with the Proxmox state, failing on warnings too (firewall drift, a missing API key)
   thinkheads.phoenix.phoenix_health:
     guests: "{{ groups['phoenix'] | map('extract', hostvars, 'phoenix_guest') | list }}"
-    hypervisor: "{{ hostvars[groups['hypervisor'][0]].phoenix_hypervisor }}"
-    stacks: "{{ hostvars[groups['hypervisor'][0]].phoenix_stacks }}"
+    hypervisor: "{{ phoenix_hypervisor }}"
+    stacks: "{{ phoenix_stacks }}"
     domain: internal.thinkheads.ai
     pve_guests: "{{ phoenix_pve_state.guests | default(omit) }}"
     pve_error: "{{ phoenix_pve_state.msg if phoenix_pve_state.failed | default(false) else omit }}"
@@ -230,8 +230,8 @@ EXAMPLES = r'''
 - name: Quick check of DNS, the gateway and Step-CA only, with Traefik's ping measured on its guest
   thinkheads.phoenix.phoenix_health:
     guests: "{{ groups['phoenix'] | map('extract', hostvars, 'phoenix_guest') | list }}"
-    hypervisor: "{{ hostvars[groups['hypervisor'][0]].phoenix_hypervisor }}"
-    stacks: "{{ hostvars[groups['hypervisor'][0]].phoenix_stacks }}"
+    hypervisor: "{{ phoenix_hypervisor }}"
+    stacks: "{{ phoenix_stacks }}"
     ca_file: /etc/phoenix/step-ca-root.crt
     nameservers: [10.0.0.13]
     skip: [proxmox, firewall, portainer, portainer_agent, qdrant, vllm]
