@@ -11,6 +11,7 @@ __metaclass__ = type
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.thinkheads.phoenix.plugins.module_utils import platform_plans as plans
 from ansible_collections.thinkheads.phoenix.plugins.module_utils import routing
 
 
@@ -57,6 +58,10 @@ def ca_url(host, port=None):
     return _call('ca_url', routing.ca_url, host, port=port)
 
 
+def platform_plans(guests, stacks=None, hypervisor=None, domain=None):
+    return _call('platform_plans', plans.platform_plans, guests, stacks, hypervisor=hypervisor, domain=domain)
+
+
 class FilterModule(object):
 
     def filters(self):
@@ -68,4 +73,5 @@ class FilterModule(object):
             'dns_hosts_lines': dns_hosts_lines,
             'guest_firewall': guest_firewall,
             'ca_url': ca_url,
+            'platform_plans': platform_plans,
         }

@@ -43,6 +43,13 @@ description:
     short template each (C({{ hostvars['<hypervisor_host>'].phoenix_stacks }})), so every host, guest or not, reads
     them as the hypervisor's dicts under the same names. Plays and roles use these names directly; only the raw
     C(ansible-inventory --list) output shows the templates on the other hosts."
+  - "The derived plans, stored on the hypervisor host and published on C(all) the same way (one short template
+    each), computed once from the model (C(plugins/module_utils/platform_plans.py), the same as
+    P(thinkheads.phoenix.platform_plans#filter)): C(phoenix_routes) (the route plan of every guest and stack,
+    P(thinkheads.phoenix.phoenix_routes#filter)), C(phoenix_dns_records) (P(thinkheads.phoenix.dns_records#filter)),
+    C(phoenix_guest_firewalls) (guest ID as text -> the guest's firewall, P(thinkheads.phoenix.guest_firewall#filter)
+    with the Swarm edge port 8443) and C(phoenix_endpoints) (C(ca_url), C(ca_provisioner), C(ca_name),
+    C(portainer_url), C(traefik_ip), C(gateway_ip) and the guest IDs behind them)."
   - "Variables on C(all), kept small because C(ansible-inventory --list) copies them into every host:
     C(phoenix_domain), C(phoenix_environment) and C(phoenix_platform_rules) (O(platform_rules), the level the
     P(thinkheads.phoenix.render_stack#filter) filter gives the ports/expose rule at deploy time)."
@@ -132,6 +139,8 @@ from ansible_collections.thinkheads.phoenix.plugins.module_utils.config.features
 from ansible_collections.thinkheads.phoenix.plugins.module_utils.config.model import (
     HYPERVISOR_FILE, PhoenixConfig, load_config,
 )
+from ansible_collections.thinkheads.phoenix.plugins.module_utils.platform_plans import platform_plans
+from ansible_collections.thinkheads.phoenix.plugins.module_utils.routing import RoutingError
 
 FILE_NAMES = ('phoenix.yml', 'phoenix.yaml')
 FILE_SUFFIXES = ('.phoenix.yml', '.phoenix.yaml')
@@ -147,6 +156,10 @@ GUEST_TEMPLATE = '{{ phoenix_guest_json | ansible.builtin.from_json }}'
 # The platform facts plays read: stored once, on the hypervisor host; every other host reads them through one short
 # template on 'all' (a nested value on 'all' would be copied into every host's listing).
 PLATFORM_FACTS = ('phoenix_hypervisor', 'phoenix_stacks', 'phoenix_certificates')
+# The derived plans (module_utils/platform_plans.py), computed once per inventory load and published the same way:
+# variable name -> key of platform_plans' result.
+PLAN_FACTS = (('phoenix_routes', 'routes'), ('phoenix_dns_records', 'dns_records'),
+              ('phoenix_guest_firewalls', 'firewalls'), ('phoenix_endpoints', 'endpoints'))
 
 
 def _group_name(text):
@@ -287,7 +300,17 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         inv.set_variable(hyp_name, 'phoenix_stacks', config.stacks)
         inv.set_variable(hyp_name, 'phoenix_certificates', config.certificates)
         inv.set_variable(hyp_name, 'phoenix_guest_order', [g['id'] for g in guests])
-        for fact in PLATFORM_FACTS:
+        published = PLATFORM_FACTS
+        try:
+            plans = platform_plans(guests, config.stacks, config.hypervisor, config.domain)
+        except RoutingError as exc:
+            # nothing published: the roles' defaults and the boilerplate fall back to the filters, which report it
+            self.display.warning('Phoenix inventory: the derived plans are not published: %s' % exc)
+        else:
+            for fact, key in PLAN_FACTS:
+                inv.set_variable(hyp_name, fact, plans[key])
+            published += tuple(fact for fact, _key in PLAN_FACTS)
+        for fact in published:
             # on the hypervisor itself its host variable wins over the group's template
             inv.set_variable('all', fact, trust_as_template('{{ hostvars[%s].%s }}' % (json.dumps(hyp_name), fact)))
         self._construct(hyp_name, strict)
