@@ -224,7 +224,7 @@ def task_stop(sim: Sim, req: Request):
 
 @route("GET", "/cluster/resources")
 def cluster_resources(sim: Sim, req: Request):
-    from .guests import _status
+    from .guests.power import _status
 
     # pve-manager PVE/API2/Cluster.pm resources: every guest of the cluster's vmlist with the node that holds it,
     # every node, and each storage once per node it is available on (a shared one too, with `shared` 1)
