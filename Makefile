@@ -48,12 +48,16 @@ RUFF_PATHS := $(wildcard plugins tests benchmarks lab molecule scripts)
 
 # The stages of `make test` and `make check`, in order (scripts/run_stages.py runs and times them).
 # `&A+B` starts a lane in the background (its stages one after the other, output in build/stage-A.log, shown when it
-# ends); `wait` joins the lanes. On 2 cores: lint, sanity, schemas and release checks are mostly single-threaded
-# and share the machine well with the two-worker pytest stages; the Go-built tools and the lab images (downloads,
-# compiles, debootstrap) build meanwhile. After the first `wait`, the lab test (10 minutes, mostly waiting on guests
-# over SSH) runs beside the Step-CA, Swarm and molecule tests, which use other names, networks and subnets.
-TEST_STAGES  := venv &tools &images &lint+schemas-check+release-check sanity unit integration inventory-check wait \
-                &lab-test stepca-test swarm-test molecule wait
+# ends); `&A@X,Y` is a lane that starts once the lanes holding X and Y have ended; `wait` joins the lanes, `wait@X,Y`
+# only those holding X and Y. On 2 cores: lint, sanity, schemas and release checks are mostly single-threaded and
+# share the machine well with the two-worker pytest stages; the Go-built tools and the lab images (downloads,
+# compiles, debootstrap) build meanwhile. As soon as the tools and images exist, the lab test (the longest stage,
+# mostly waiting on guests over SSH) and the Step-CA and Swarm tests (mostly waiting on a CA and a Swarm) start in the
+# background, beside sanity, unit and integration (no Docker there); molecule follows in the foreground. Each of
+# them uses its own container names, networks and subnets.
+TEST_STAGES  := venv &tools &images &lint+schemas-check+release-check \
+                &lab-test@tools,images &stepca-test+swarm-test@tools,images \
+                sanity unit integration inventory-check wait@tools,images molecule wait
 CHECK_STAGES := venv &lint unit integration-quick wait
 
 # ansible-test needs the collection under .../ansible_collections/<namespace>/<name>.
@@ -140,7 +144,7 @@ unit: venv
 
 # Modules and playbooks against pvesim (or a real Proxmox when PHOENIX_PVE_URL is set), and pvesim itself.
 integration: venv
-	pytest -q -n $(PYTEST_WORKERS) tests/pvesim tests/integration
+	pytest -q -n $(PYTEST_WORKERS) --durations=15 tests/pvesim tests/integration
 
 # The same without the whole-platform walkthroughs (tests marked `walkthrough`: the reference deployment, the
 # single-node README, progress output), for `make check`.
@@ -215,7 +219,7 @@ stepca-test: tools
 swarm-test: venv
 	lab/engine/ensure-engine.sh
 	lab/images/build.sh guest vm
-	PHOENIX_REQUIRE_SWARM=1 pytest -q tests/swarm
+	PHOENIX_REQUIRE_SWARM=1 pytest -q --durations=5 tests/swarm
 
 # Opt-in, on a machine with an NVIDIA GPU: the real vLLM serving granite-embedding-english-r2 (needs PyPI and Hugging Face).
 gpu-test: venv
@@ -223,7 +227,7 @@ gpu-test: venv
 
 # The lab end to end (up from nothing, health, a second converge, internal networks, down leaves nothing).
 lab-test: tools
-	PHOENIX_REQUIRE_LAB=1 pytest -q tests/lab
+	PHOENIX_REQUIRE_LAB=1 pytest -q --durations=0 tests/lab
 
 clean:
 	rm -rf build tests/output .pytest_cache .ruff_cache

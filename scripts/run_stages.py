@@ -6,11 +6,12 @@
 
     scripts/run_stages.py [--out build/test-times.txt] STAGE...
 
-Each stage is `make STAGE`. `&A+B+...` starts a lane in the background: its stages run one after the other (output
-to build/stage-<A>.log, printed when the lane is joined) while the run goes on; `wait` joins every lane (also done
-at the end). The first failing stage stops the run: it is marked FAILED, the later ones `not run`, and the exit
-status is non-zero; lanes already started are joined first, so their rows are complete. The table is printed and,
-with --out, written to that file, in every case (also after Ctrl-C).
+Each stage is `make STAGE`. `&A+B+...` starts a lane in the background: its stages run one after the other (output to
+build/stage-<A>.log, printed when the lane is joined) while the run goes on; `&A+B@X,Y` is a lane that first waits for
+the lanes holding the stages X and Y (and runs nothing if one of them failed). `wait` joins every lane (also done at
+the end); `wait@X,Y` joins only the lanes holding X and Y. The first failing stage stops the run: it is marked FAILED,
+the later ones `not run`, and the exit status is non-zero; lanes already started are joined first, so their rows are
+complete. The table is printed and, with --out, written to that file, in every case (also after Ctrl-C).
 
 `busy` is how much of the machine's CPU (all cores, from /proc/stat) was in use while the stage ran: a stage that
 waits (on containers, a CA, a Swarm) shows a low figure and is a candidate for a background lane.
@@ -77,13 +78,21 @@ def run_stage(make, stage, log=None):
 class Lane(threading.Thread):
     """Stages run one after the other in the background; rows as (stage, seconds, busy, result)."""
 
-    def __init__(self, make, stages):
+    def __init__(self, make, stages, after=()):
         super().__init__(daemon=True)
-        self.make, self.stages = make, stages
+        self.make, self.stages, self.after = make, stages, list(after)
         self.log = os.path.join('build', 'stage-%s.log' % stages[0])
         self.rows, self.code = [], 0
 
     def run(self):
+        for lane in self.after:
+            lane.join()
+        if any(lane.code for lane in self.after):
+            with open(self.log, 'a') as handle:
+                handle.write('=== not run: the lane %s failed\n' % ', '.join(
+                    '+'.join(lane.stages) for lane in self.after if lane.code))
+            self.rows += [('&' + stage, None, '', 'not run') for stage in self.stages]
+            return
         for index, stage in enumerate(self.stages):
             code, seconds, busy = run_stage(self.make, stage, self.log)
             self.rows.append(('&' + stage, seconds, busy, 'passed' if code == 0 else 'FAILED'))
@@ -93,10 +102,19 @@ class Lane(threading.Thread):
                 return
 
 
-def join(lanes, results):
-    """Wait for the lanes in start order and add their rows; the first failure's exit code, or 0."""
+def holding(lanes, names):
+    """The lanes that hold one of the stages NAMES (a comma-separated string), in start order."""
+    wanted = set(names.split(','))
+    unknown = wanted - {stage for lane in lanes for stage in lane.stages}
+    if unknown:
+        raise SystemExit('run_stages: no lane started before holds %s' % ', '.join(sorted(unknown)))
+    return [lane for lane in lanes if wanted & set(lane.stages)]
+
+
+def join(lanes, results, only=None):
+    """Wait for the lanes (or ONLY those) in start order and add their rows; the first failure's exit code, or 0."""
     failed = 0
-    for lane in lanes:
+    for lane in list(only if only is not None else lanes):
         while lane.is_alive():
             lane.join(1)
         print('=== background lane %s ended (exit %d); its output (%s):' % ('+'.join(lane.stages), lane.code, lane.log),
@@ -106,7 +124,7 @@ def join(lanes, results):
         sys.stdout.flush()
         results += lane.rows
         failed = failed or lane.code
-    del lanes[:]
+        lanes.remove(lane)
     return failed
 
 
@@ -117,21 +135,27 @@ def main(argv=None):
                         help='Makefile targets, run in this order (&A+B: a background lane; wait: join the lanes)')
     args = parser.parse_args(argv)
     make = os.environ.get('MAKE') or 'make'
-    results, lanes, status = [], [], 0
+    results, lanes, started_lanes, status = [], [], [], 0
     started = time.monotonic()
     stages = list(args.stages) + (['wait'] if args.stages[-1] != 'wait' else [])
-    planned = [name for stage in stages if stage != 'wait' for name in stage.lstrip('&').split('+')]
+    planned = [name for stage in stages if stage.partition('@')[0] != 'wait'
+               for name in stage.lstrip('&').partition('@')[0].split('+')]
     for index, stage in enumerate(stages):
-        if stage == 'wait':
-            if lanes:
-                print('=== waiting for the background lanes: %s' % ', '.join('+'.join(lane.stages) for lane in lanes),
+        if stage == 'wait' or stage.startswith('wait@'):
+            only = holding(started_lanes, stage[5:]) if '@' in stage else list(lanes)
+            only = [lane for lane in only if lane in lanes]
+            if only:
+                print('=== waiting for the background lanes: %s' % ', '.join('+'.join(lane.stages) for lane in only),
                       flush=True)
-                status = join(lanes, results)
+                status = join(lanes, results, only)
         elif stage.startswith('&'):
-            lane = Lane(make, stage[1:].split('+'))
+            spec, _at, after = stage[1:].partition('@')
+            lane = Lane(make, spec.split('+'), holding(started_lanes, after) if after else ())
+            started_lanes.append(lane)
             os.makedirs('build', exist_ok=True)
             open(lane.log, 'w').close()
-            print('=== lane %s started in the background (output: %s)' % ('+'.join(lane.stages), lane.log), flush=True)
+            print('=== lane %s started in the background%s (output: %s)' % (
+                '+'.join(lane.stages), ', after %s' % after if after else '', lane.log), flush=True)
             lane.start()
             lanes.append(lane)
         else:

@@ -91,7 +91,9 @@ def test_readme_walkthrough_works_as_written(pvesim, tmp_path, image_server):
     env.pop('ANSIBLE_INVENTORY', None)
     test_vars = ('\n# test host: no SSH, no feature roles\nansible_connection: local\n'
                  'ansible_python_interpreter: %s\nphoenix_create_apply_features: false\n'
-                 'phoenix_create_conf_dir: %s/etc/pve/lxc\n' % (sys.executable, state))
+                 'phoenix_create_conf_dir: %s/etc/pve/lxc\n'
+                 # pvesim's tasks end at once: poll the background jobs every 2 s, not every 15 s (the default)
+                 'phoenix_progress_interval: 2\n' % (sys.executable, state))
     outputs = []
     for command in commands:
         if command.startswith('export '):

@@ -64,3 +64,29 @@ def test_a_failing_lane_stage_skips_the_rest_of_its_lane_and_fails_the_run(tmp_p
     assert rows['&after'][-2:] == ['not', 'run']
     assert rows['slow'][-2:] == ['not', 'run']
     assert order == ['ok-ran', 'bad-ran'] or order == ['bad-ran', 'ok-ran']
+
+
+def test_a_lane_after_another_starts_when_that_one_ends_and_wait_at_joins_only_the_named_lanes(tmp_path):
+    # &slow: one second; &after@slow waits for it; `wait@slow` joins &slow only, `ok` runs while &after may still run
+    proc, rows, order = run(tmp_path, '&slow', '&after@slow', 'wait@slow', 'ok', 'wait')
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert order.index('slow-ran') < order.index('after-ran'), order
+    assert order.index('slow-ran') < order.index('ok-ran'), order
+    assert rows['&slow'][-1] == 'passed' and rows['&after'][-1] == 'passed' and rows['ok'][-1] == 'passed'
+    assert 'after slow' in proc.stdout
+
+
+def test_a_lane_after_a_failed_lane_runs_nothing(tmp_path):
+    proc, rows, order = run(tmp_path, '&bad', '&after@bad', 'ok', 'wait')
+    assert proc.returncode == 2
+    assert rows['&bad'][-1] == 'FAILED'
+    assert rows['&after'][-2:] == ['not', 'run']
+    assert 'after-ran' not in order and 'ok-ran' in order
+
+
+def test_a_lane_after_an_unknown_stage_is_refused(tmp_path):
+    (tmp_path / 'Makefile').write_text(MAKEFILE)
+    proc = subprocess.run([sys.executable, str(SCRIPT), '&after@nosuch', 'ok'], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=60, env=dict(os.environ, MAKEFLAGS=''), check=False)
+    assert proc.returncode != 0 and 'no lane started before holds nosuch' in proc.stderr
+    assert not (tmp_path / 'order.txt').exists()
