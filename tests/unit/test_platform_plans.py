@@ -119,3 +119,156 @@ def test_the_filter_gives_the_same_plans():
     assert _roundtrip(filters.platform_plans(guests, stacks=config.stacks, hypervisor=config.hypervisor,
                                              domain=config.domain)) == \
         _roundtrip(plans.platform_plans(config.ordered_guests(), config.stacks, config.hypervisor, config.domain))
+
+
+# --------------------------------------------------------------------------------------------------------------
+# what plays read: the published plans (or those the boilerplate binds) against the filters as plays ran them
+
+
+SEE_THE_PLANS = '''
+- name: The derived plans each guest reads, and what the filters give from the same inputs
+  hosts: phoenix
+  gather_facts: false
+  vars_files:
+    - {roles}/dns/defaults/main.yml
+    - {roles}/traefik/defaults/main.yml
+    - {roles}/nginx_gateway/defaults/main.yml
+  vars:
+    all_guests: "{{{{ groups['phoenix'] | map('extract', hostvars, 'phoenix_guest') | list }}}}"
+    filter_routes: "{{{{ all_guests | thinkheads.phoenix.phoenix_routes(stacks=phoenix_stacks) }}}}"
+  tasks:
+    - name: Write them
+      ansible.builtin.copy:
+        content: >-
+          {{{{ {{'routes': phoenix_routes, 'records': phoenix_dns_records, 'endpoints': phoenix_endpoints,
+                'firewall': phoenix_guest_firewalls[phoenix_guest.id | string],
+                'roles': {{'dns': dns_records, 'traefik': traefik_routes, 'gateway': nginx_gateway_routes}},
+                'filters': {{'routes': filter_routes,
+                  'records': all_guests | thinkheads.phoenix.dns_records(plan=filter_routes, domain=phoenix_domain
+                    | default(''), ca_name=phoenix_hypervisor.step_ca.dns_name | default('') or none, extra=[]),
+                  'firewall': phoenix_guest | thinkheads.phoenix.guest_firewall(stacks=phoenix_stacks,
+                    plan=filter_routes, edge_port=8443),
+                  'ca_url': hostvars[groups['feature_step_ca'][0]].ansible_host | thinkheads.phoenix.ca_url}}}}
+             | to_json }}}}
+        dest: "{{{{ out }}}}/{{{{ inventory_hostname }}}}.json"
+        mode: '0600'
+      delegate_to: localhost
+'''
+
+
+def _ansible(args):
+    import subprocess
+    import sys
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, 'ansible.cfg'), ANSIBLE_NOCOLOR='1')
+    binary = os.path.join(os.path.dirname(sys.executable), args[0])
+    return subprocess.run([binary] + args[1:] + ['-e', 'ansible_python_interpreter=%s' % sys.executable], cwd=REPO,
+                          env=env, capture_output=True, text=True, timeout=300, check=False)
+
+
+def _check_seen(out, hosts):
+    for host in hosts:
+        seen = json.loads((out / ('%s.json' % host)).read_text())
+        filtered = seen['filters']
+        assert seen['routes'] == filtered['routes'], host
+        assert seen['records'] == filtered['records'], host
+        assert seen['firewall'] == filtered['firewall'], host
+        assert seen['endpoints']['ca_url'] == filtered['ca_url'], host
+        # the roles' defaults bind the published values
+        assert seen['roles'] == {'dns': filtered['records'], 'traefik': filtered['routes'],
+                                 'gateway': filtered['routes']}, host
+        assert len(seen['routes']['routes']) >= 2 and seen['records'], host
+
+
+def _play(tmp_path):
+    play = tmp_path / 'see.yml'
+    play.write_text(SEE_THE_PLANS.format(roles=os.path.join(REPO, 'roles')))
+    out = tmp_path / 'out'
+    out.mkdir()
+    return play, out
+
+
+def test_plays_read_the_published_plans(tmp_path):
+    play, out = _play(tmp_path)
+    result = _ansible(['ansible-playbook', 'playbooks/boilerplate.yml', str(play), '-l', '801,1002,103',
+                       '-e', 'out=%s' % out])
+    text = result.stdout + result.stderr
+    assert result.returncode == 0, text
+    # published by the inventory: the boilerplate derives nothing
+    assert 'skipping: [' in text.split('TASK [Derive the platform plans once')[1].split('TASK [')[0], text
+    _check_seen(out, ['801', '1002', '103'])
+
+
+def test_a_static_inventory_gets_the_plans_bound(tmp_path):
+    import yaml
+    # ansible-inventory marks inventory strings as never templated ({'__ansible_unsafe': text}): unwrap them
+    listing = json.loads(_ansible(['ansible-inventory', '--list']).stdout,
+                         object_hook=lambda obj: obj['__ansible_unsafe'] if set(obj) == {'__ansible_unsafe'} else obj)
+    hostvars = listing['_meta']['hostvars']
+    hyp = hostvars['phoenix-hypervisor']
+    guests = dict((name, {'phoenix_guest': json.loads(hostvars[name]['phoenix_guest_json']),
+                          'ansible_host': hostvars[name].get('ansible_host'), 'ansible_connection': 'local'})
+                  for name in hostvars if 'phoenix_guest_json' in hostvars[name])
+    features = {}
+    for name, data in guests.items():
+        for feature in data['phoenix_guest']['features']:
+            features.setdefault('feature_%s' % feature, {'hosts': {}})['hosts'][name] = None
+    order = [str(i) for i in hyp['phoenix_guest_order']]
+    inventory = tmp_path / 'static.yml'
+    children = {'phoenix': {'hosts': dict((name, guests[name]) for name in order)},
+                'hypervisor': {'hosts': {'phoenix-hypervisor': dict(
+                    (k, hyp[k]) for k in ('phoenix_hypervisor', 'phoenix_stacks', 'phoenix_certificates'))}}}
+    children.update(dict((group, {'hosts': dict((h, None) for h in order if h in members['hosts'])})
+                         for group, members in features.items()))
+    inventory.write_text(yaml.safe_dump({'all': {'vars': {'phoenix_domain': hyp['phoenix_hypervisor']['domain']},
+                                                 'children': children}}, sort_keys=False))
+    play, out = _play(tmp_path)
+    result = _ansible(['ansible-playbook', '-i', str(inventory), 'playbooks/boilerplate.yml', str(play),
+                       '-e', 'out=%s' % out])
+    text = result.stdout + result.stderr
+    assert result.returncode == 0, text
+    derive = text.split('TASK [Derive the platform plans once')[1].split('TASK [')[0]
+    bind = text.split('TASK [Bind the platform plans on every host]')[1].split('TASK [')[0]
+    assert 'ok: [' in derive and 'ok: [' in bind and 'phoenix-hypervisor' in bind, text
+    _check_seen(out, ['801', '1002', '103'])
+
+
+ROLE_DEFAULTS_ALONE = '''
+- name: The roles' defaults without the Phoenix inventory (as the molecule scenarios run them)
+  hosts: localhost
+  gather_facts: false
+  vars_files:
+    - {roles}/dns/defaults/main.yml
+    - {roles}/traefik/defaults/main.yml
+    - {roles}/nginx_gateway/defaults/main.yml
+    # a later vars file wins, as the scenarios' variables win over the roles' defaults
+    - {given}
+  tasks:
+    - name: Write them
+      ansible.builtin.copy:
+        content: "{{{{ {{'dns': dns_records, 'traefik': traefik_routes, 'gateway': nginx_gateway_routes}} | to_json }}}}"
+        dest: "{{{{ out }}}}/alone.json"
+        mode: '0600'
+'''
+
+
+def test_the_role_defaults_still_derive_the_plans_without_the_inventory(tmp_path):
+    config = _load('lab')
+    guests = _roundtrip(config.ordered_guests())
+    stacks = _roundtrip(config.stacks)
+    given = tmp_path / 'given.json'
+    given.write_text(json.dumps({
+        'dns_guests': guests, 'dns_stacks': stacks, 'dns_hypervisor': {'step_ca': {'dns_name': 'ca.example.test'}},
+        'dns_domain': 'example.test', 'traefik_guests': guests, 'traefik_stacks': stacks,
+        'nginx_gateway_guests': guests, 'nginx_gateway_stacks': stacks}))
+    play = tmp_path / 'alone.yml'
+    play.write_text(ROLE_DEFAULTS_ALONE.format(roles=os.path.join(REPO, 'roles'), given=given))
+    out = tmp_path / 'out'
+    out.mkdir()
+    result = _ansible(['ansible-playbook', '-i', 'localhost,', '-c', 'local', str(play), '-e', 'out=%s' % out])
+    assert result.returncode == 0, result.stdout + result.stderr
+    seen = json.loads((out / 'alone.json').read_text())
+    routes = _roundtrip(filters.phoenix_routes(guests, stacks=stacks))
+    assert seen['traefik'] == routes and seen['gateway'] == routes
+    assert seen['dns'] == _roundtrip(filters.dns_records(guests, plan=routes, domain='example.test',
+                                                         ca_name='ca.example.test', extra=[]))
+    assert any(r['name'] == 'ca.example.test' for r in seen['dns'])
