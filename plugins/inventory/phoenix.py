@@ -145,7 +145,7 @@ from ansible_collections.thinkheads.phoenix.plugins.module_utils.routing import 
 FILE_NAMES = ('phoenix.yml', 'phoenix.yaml')
 FILE_SUFFIXES = ('.phoenix.yml', '.phoenix.yaml')
 _GROUP_SAFE = re.compile(r'[^A-Za-z0-9_]')
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3
 # The code that builds the model: a cached model is also dropped when any of it changes (an upgraded collection).
 _PLUGINS_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CODE_DIRS = (os.path.join(_PLUGINS_DIR, 'module_utils'),)
@@ -236,7 +236,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             except KeyError:
                 cached = None
             if isinstance(cached, dict) and cached.get('fingerprint') == fingerprint:
-                return PhoenixConfig.from_dict(cached['model'])
+                config = PhoenixConfig.from_dict(cached['model'])
+                return config, cached.get('plans') or self._plans(config)
             update_cache = True
 
         config = load_config(config_dir, stacks_dir, environment=environment, platform_rules=platform_rules)
@@ -247,11 +248,22 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                                wrap_text=False)
             raise AnsibleParserError('Phoenix inventory %s is invalid: %d error(s), listed above'
                                      % (path, len(config.report.errors)))
+        plans = self._plans(config)
         if update_cache:
             if fingerprint is None:
                 fingerprint = _fingerprint(config_dir, stacks_dir, options)
-            self._cache[cache_key] = {'fingerprint': fingerprint, 'model': config.as_dict()}
-        return config
+            # the derived plans are kept with the model: they follow from it and from the same code
+            self._cache[cache_key] = {'fingerprint': fingerprint, 'model': config.as_dict(), 'plans': plans}
+        return config, plans
+
+    def _plans(self, config):
+        """The derived plans of the model (module_utils/platform_plans.py), or None when they cannot be derived."""
+        try:
+            return platform_plans(config.ordered_guests(), config.stacks, config.hypervisor, config.domain)
+        except RoutingError as exc:
+            # nothing published: the roles' defaults and the boilerplate fall back to the filters, which report it
+            self.display.warning('Phoenix inventory: the derived plans are not published: %s' % exc)
+            return None
 
     def parse(self, inventory, loader, path, cache=True):
         super(InventoryModule, self).parse(inventory, loader, path, cache=cache)
@@ -265,13 +277,13 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             self.display.warning('Phoenix inventory %s: cache not usable, the configs are validated on every run: %s'
                                  % (path, exc))
             self.set_option('cache', False)
-        config = self._load_model(path, cache)
+        config, plans = self._load_model(path, cache)
         if config.report.warnings:
             self.display.warning('Phoenix configuration warnings:\n%s' % '\n'.join(
                 '  %s' % finding for finding in config.report.sorted_warnings()))
-        self._populate(config)
+        self._populate(config, plans)
 
-    def _populate(self, config):
+    def _populate(self, config, plans=None):
         inv = self.inventory
         strict = self.get_option('strict')
         for group in ('phoenix', 'hypervisor', 'lxc', 'vm', 'templates', 'gpu', 'vllm', 'traefik_services',
@@ -301,12 +313,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         inv.set_variable(hyp_name, 'phoenix_certificates', config.certificates)
         inv.set_variable(hyp_name, 'phoenix_guest_order', [g['id'] for g in guests])
         published = PLATFORM_FACTS
-        try:
-            plans = platform_plans(guests, config.stacks, config.hypervisor, config.domain)
-        except RoutingError as exc:
-            # nothing published: the roles' defaults and the boilerplate fall back to the filters, which report it
-            self.display.warning('Phoenix inventory: the derived plans are not published: %s' % exc)
-        else:
+        if plans is not None:
             for fact, key in PLAN_FACTS:
                 inv.set_variable(hyp_name, fact, plans[key])
             published += tuple(fact for fact, _key in PLAN_FACTS)

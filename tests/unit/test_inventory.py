@@ -422,3 +422,41 @@ def test_an_exported_listing_still_gives_plays_the_guests(tmp_path):
     own = json.loads((out / 'own-801.json').read_text())
     assert own == json.loads(parse_listing(exported.read_text())['_meta']['hostvars']['801']['phoenix_guest_json'])
     assert own['gpus'] == [0] and own['fqdn'].startswith('granite-embedding.')
+
+
+def test_the_derived_plans_are_published_once_and_follow_the_configs_through_the_cache(tmp_path, phoenix_tree):
+    """phoenix_routes, phoenix_dns_records, phoenix_guest_firewalls and phoenix_endpoints: stored on the hypervisor
+    host (every other host lists one short template per name), equal to platform_plans of the model, kept in the
+    cache with the model and derived again when a config changes."""
+    sys.path.insert(0, os.path.join(REPO, 'collections'))
+    from ansible_collections.thinkheads.phoenix.plugins.module_utils.platform_plans import platform_plans
+    cache_dir = tmp_path / 'cache'
+    path = inventory_file(tmp_path, phoenix_tree, cache=True, cache_plugin='ansible.builtin.jsonfile',
+                          cache_connection=str(cache_dir))
+    names = ('phoenix_routes', 'phoenix_dns_records', 'phoenix_guest_firewalls', 'phoenix_endpoints')
+
+    def check(data):
+        config = phoenix_tree.load()
+        expected = json.loads(json.dumps(platform_plans(config.ordered_guests(), config.stacks, config.hypervisor,
+                                                        config.domain)))
+        hostvars = data['_meta']['hostvars']
+        hyp = hostvars['phoenix-hypervisor']
+        assert [hyp[name] for name in names] == [expected[key] for key in
+                                                 ('routes', 'dns_records', 'firewalls', 'endpoints')]
+        for host in GUESTS:
+            for name in names:
+                assert hostvars[host][name] == '{{ hostvars["phoenix-hypervisor"].%s }}' % name, (host, name)
+        return hyp
+
+    first = check(listing(path))
+    assert any(cache_dir.iterdir())
+    backend = dict((r['router'], r) for r in first['phoenix_routes']['routes'])['guest-granite-embedding']['backend']
+    assert backend.endswith(':8000'), backend
+    cached = check(listing(path))
+    assert cached == first
+    data = phoenix_tree.read('phoenix_lxc_configs.json')
+    data['lxc_configs']['801']['traefik_service']['port'] = 8001
+    phoenix_tree.write('phoenix_lxc_configs.json', data)
+    changed = check(listing(path))
+    routes = dict((r['router'], r) for r in changed['phoenix_routes']['routes'])
+    assert routes['guest-granite-embedding']['backend'] == backend[:-len('8000')] + '8001'
