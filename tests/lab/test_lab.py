@@ -14,32 +14,20 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-LAB_PY = REPO / "lab" / "lab.py"
-PYTHON = REPO / ".venv" / "bin" / "python"
-LABEL = "org.thinkheads.phoenix.lab=1"
-RECAP = re.compile(r"^(\S+)\s+:\s+ok=\d+\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
-
-
-def lab(*args, timeout=1800):
-    python = str(PYTHON if PYTHON.exists() else sys.executable)
-    return subprocess.run([python, str(LAB_PY), *args], cwd=REPO, capture_output=True, text=True, timeout=timeout,
-                          check=False)
-
-
-def docker(*args):
-    return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=120, check=False)
-
-
-def show(proc):
-    return f"exit {proc.returncode}\n--- stdout (end) ---\n{proc.stdout[-6000:]}\n--- stderr ---\n{proc.stderr[-3000:]}"
-
+# the helpers beside this file (pytest puts tests/lab on sys.path)
+from lab_checks import (
+    CACHE, LABEL, RECAP, REPO, assert_converged_without_change, assert_down_leaves_nothing, docker, lab, poll, pve_get,
+    show,
+)
+from lab_client import FORCED_RENEWAL, HOPS, client, route_status, served_serial, service_errors, ssh
+from lab_workflows import (
+    NEW_GUEST, NEW_STACK_COMPOSE, NEW_STACK_MANIFEST, copy_lab_configs, edit_json, plan_table_rows, playbook,
+    pvesim_state, recap_of, swarm_service_versions,
+)
 
 # `make lab-test` sets PHOENIX_REQUIRE_LAB=1: there, a lab that cannot run fails the suite instead of skipping it.
 REQUIRED = os.environ.get("PHOENIX_REQUIRE_LAB") == "1"
@@ -121,39 +109,6 @@ def test_lab_networks_are_internal(first_up):
         assert inspect["Internal"] is True, name
 
 
-# Each service the lab tests drive, and how to print what it logged at error level since a Unix time ({since}):
-# (container, shell command). Traefik and the edge log "ERR" (or level=error in the common format), step-ca
-# level=error, Nginx its error.log levels error and worse, dnsmasq and Portainer the journal's priority err.
-SERVICE_ERRORS = {
-    "Traefik (102)": ("phoenix-102", "journalctl -u traefik --since @{since} --no-pager -o cat "
-                                     "| sed 's/\\x1b\\[[0-9;]*m//g' | grep -E ' ERR |level=error' || true"),
-    "Swarm edge (1001)": ("phoenix-1001", "docker logs --since {since} phoenix-swarm-edge 2>&1 "
-                                          "| sed 's/\\x1b\\[[0-9;]*m//g' | grep -E ' ERR |level=error' || true"),
-    "Nginx (101)": ("phoenix-101", "awk -v since=\"$(date -u -d @{since} '+%Y/%m/%d %H:%M:%S')\" "
-                                   "'substr($0, 1, 19) >= since && /\\[(error|crit|alert|emerg)\\]/' "
-                                   "/var/log/nginx/error.log"),
-    "step-ca (103)": ("phoenix-103", "journalctl -u step-ca --since @{since} --no-pager -o cat "
-                                     "| grep -E 'level=(error|fatal)' || true"),
-    "dnsmasq (hypervisor)": ("phoenix-hypervisor", "journalctl -u dnsmasq --since @{since} -p err --no-pager -o cat"),
-    "Portainer (1001)": ("phoenix-1001", "journalctl -u portainer --since @{since} -p err --no-pager -o cat"),
-}
-
-
-def service_errors(since: int) -> dict[str, list[str]]:
-    """{service: error lines logged since the Unix time ``since``} for every service of SERVICE_ERRORS that logged
-    one. A service whose guest is gone (after `lab.py down`) is not asked."""
-    found = {}
-    for service, (container, command) in SERVICE_ERRORS.items():
-        proc = docker("exec", container, "bash", "-c", command.format(since=since))
-        if proc.returncode != 0 and "No such container" in proc.stderr:
-            continue
-        assert proc.returncode == 0, f"reading the log of {service}: {proc.stderr}"
-        lines = [line for line in proc.stdout.splitlines() if line.strip() and "-- No entries --" not in line]
-        if lines:
-            found[service] = lines
-    return found
-
-
 @pytest.fixture(autouse=True)
 def no_service_errors(request):
     """Every test of this module fails when a service of the lab logged an error while it ran (a test that
@@ -170,18 +125,6 @@ def no_service_errors(request):
 
 
 ROUTES = ("app.internal.thinkheads.ai", "qdrant.internal.thinkheads.ai", "portainer.internal.thinkheads.ai")
-
-
-def client(script: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    """Run a shell script in a throwaway client container on the lab network that uses only the lab DNS (the
-    hypervisor) and trusts only the lab's Step-CA root (mounted at /root-ca.pem; curl --capath /nonexistent drops
-    the system store). ``env``: environment variables of the script."""
-    root = REPO / ".cache" / "lab" / "inventory" / "pki" / "root_ca.crt"
-    assert root.exists(), f"{root} is missing: the step_ca role fetches it"
-    env_args = [arg for key, value in (env or {}).items() for arg in ("-e", f"{key}={value}")]
-    return docker("run", "--rm", "--network", "phoenix-vmbr0", "--ip", "10.77.0.250", "--dns", "10.77.0.13",
-                  *env_args, "-v", f"{root}:/root-ca.pem:ro", "--entrypoint", "/bin/bash", "phoenix-lab/guest:latest",
-                  "-c", script)
 
 
 def test_routes_answer_through_gateway_and_traefik_with_verified_tls(first_up):
@@ -257,54 +200,6 @@ def test_seed_routes_answer_through_the_gateway_with_verified_tls(first_up):
     assert [m["id"] for m in models["data"]] == [EMBEDDING_MODEL], models
     assert answers["embeddings"] == "2 768", f"embeddings through the route: {answers['embeddings']}"
     assert answers["nokey"] == "401", proc.stdout
-
-
-def ssh(ip: str, command: str) -> subprocess.CompletedProcess:
-    key = REPO / ".cache" / "lab" / "ssh" / "id_ed25519"
-    return subprocess.run(["ssh", "-i", str(key), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-                           "-o", "LogLevel=ERROR", "-o", "BatchMode=yes", f"root@{ip}", command],
-                          capture_output=True, text=True, timeout=300, check=False)
-
-
-# On a guest: renew every certificate now through the installed timer's own script, with a copy of its
-# configurations whose threshold is 99.9% of the lifetime (the renewal path is the timer's: mTLS /renew, atomic
-# swap, hooks), and print the serials before and after.
-FORCED_RENEWAL = r"""set -e
-rm -rf /tmp/phoenix-force && mkdir -p /tmp/phoenix-force
-for f in /etc/phoenix-certs/*.json; do
-  python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); d["renew_before"] = "99.9%"; json.dump(d, sys.stdout)' \
-    "$f" > "/tmp/phoenix-force/$(basename "$f")"
-done
-before=$(phoenix-cert-renew --list | python3 -c 'import json, sys; print(*[json.loads(l)["serial"] for l in sys.stdin])')
-phoenix-cert-renew --config-dir /tmp/phoenix-force
-after=$(phoenix-cert-renew --list | python3 -c 'import json, sys; print(*[json.loads(l)["serial"] for l in sys.stdin])')
-echo "before $before"
-echo "after $after"
-"""
-
-
-# The certificate each hop serves for a routed name, read off the wire: the gateway (101) to clients, Traefik
-# (102) to the gateway, the Swarm edge (1001) to Traefik.
-HOPS = {"10.77.0.153": "10.77.0.153:443", "10.77.0.12": "10.77.0.12:443", "10.77.0.111": "10.77.0.111:8443"}
-
-
-def served_serial(address: str, server_name: str = "app.internal.thinkheads.ai") -> str:
-    """The serial (hex, upper case, no leading zeros) of the certificate served at address for server_name, or the error."""
-    proc = subprocess.run(["bash", "-c", f"echo | timeout 10 openssl s_client -connect {address} -servername "
-                           f"{server_name} 2>/dev/null | openssl x509 -noout -serial"],
-                          capture_output=True, text=True, timeout=30, check=False)
-    serial = proc.stdout.strip().removeprefix("serial=").upper().lstrip("0")   # openssl pads to whole bytes
-    return serial or f"no certificate ({proc.stderr.strip()})"
-
-
-def poll(read, accept, timeout: float = 45, interval: float = 1):
-    """read() until accept(value) or the deadline; returns the last value (the caller asserts on it)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = read()
-        if accept(value) or time.monotonic() > deadline:
-            return value
-        time.sleep(interval)
 
 
 def test_gateway_traefik_and_edge_renewals_are_served_and_lose_no_request(first_up):
@@ -398,33 +293,7 @@ def test_health_table_reports_the_vllm_test_double_without_gpu(first_up):
 
 def test_second_up_converges_with_no_change(first_up):
     assert first_up.returncode == 0, "the first run failed"
-    proc = lab("up", "--no-build")
-    assert proc.returncode == 0, show(proc)
-    recap = RECAP.findall(proc.stdout)
-    assert recap, show(proc)
-    changed = {host: int(c) for host, c, _u, _f in recap if int(c)}
-    assert not changed, f"second site.yml run changed {changed}\n{show(proc)}"
-    assert all(int(u) == 0 and int(f) == 0 for _h, _c, u, f in recap)
-    assert "hypervisor: phoenix-hypervisor is running" in proc.stdout
-
-
-def swarm_service_versions() -> str:
-    """Each Swarm service of the lab with the version of its spec (a deploy, even of the same spec, raises it)."""
-    proc = docker("exec", "phoenix-1001", "sh", "-c",
-                  "docker service inspect --format '{{.Spec.Name}} {{.Version.Index}}' $(docker service ls -q)")
-    assert proc.returncode == 0, show(proc)
-    return "\n".join(sorted(proc.stdout.split("\n")))
-
-
-def plan_table_rows(stdout: str) -> list[tuple[str, ...]]:
-    """[(host, kind, change, before, after)] of the PLAN table that ends a check-mode run."""
-    assert "PLAN: " in stdout, stdout[-4000:]
-    rows = []
-    for line in stdout[stdout.rindex("PLAN: "):].splitlines()[3:]:
-        if line.startswith("by kind:") or not line.strip():
-            break
-        rows.append(tuple(cell.strip() for cell in line.split(" | ")))
-    return rows
+    assert_converged_without_change(lab("up", "--no-build"), "phoenix-hypervisor")
 
 
 def test_plan_of_the_whole_platform_names_exactly_the_three_changes_and_writes_nothing(plan_copy):
@@ -467,43 +336,7 @@ def test_plan_of_the_whole_platform_names_exactly_the_three_changes_and_writes_n
 # The guide's workflows, verbatim, on the running lab: a user's copy of the configs, edited as the guide says,
 # then the guide's commands. Each test builds on the one before it (a new guest, then its route and a new stack,
 # then the stack removed); they run after the second converge so that the lab's own configs stay as they were.
-
-CACHE = REPO / ".cache" / "lab"
-NEW_GUEST = {
-    "name": "hello", "clone_from_ctid": "900", "start_at_boot": True, "boot_order": 7, "boot_delay": 5,
-    "memory_mb": 512, "cores": 1, "storage_pool": "local-lvm", "storage_size_gb": 8, "unprivileged": True,
-    "network_config": {"name": "eth0", "bridge": "vmbr0", "ip": "10.77.0.145/24", "gw": "10.77.0.1",
-                       "nameservers": "10.77.0.13"},
-    "mac_address": "52:54:00:00:08:05", "gpu_assignment": "none", "portainer_role": "none",
-    "features": ["base_setup"], "dependencies": ["102"],
-    "traefik_service": {"name": "hello", "port": 8080},
-    "firewall": {"enabled": True, "policy_in": "DROP", "policy_out": "ACCEPT", "rules": [
-        {"type": "in", "action": "ACCEPT", "proto": "tcp", "dport": "22", "source": "10.77.0.0/24",
-         "comment": "SSH to hello from the internal network"},
-        {"type": "in", "action": "ACCEPT", "proto": "tcp", "dport": "8080", "source": "10.77.0.12",
-         "comment": "hello from Traefik"}]},
-}
-NEW_STACK_COMPOSE = """services:
-  web:
-    image: phoenix-lab/guest:latest
-    command: ["python3", "-m", "http.server", "8080"]
-    deploy:
-      placement:
-        constraints:
-          - node.labels.phoenix.role == worker
-"""
-# the guide's four labels, nothing more; the firewall rule is what section 2 of the guide adds for the port
-NEW_STACK_MANIFEST = {
-    "description": "The guide's example service.",
-    "environments": {"production": {
-        "services": {"web": {"traefik_labels": [
-            "traefik.enable=true",
-            "traefik.http.routers.my-app.rule=Host(`my-app.internal.thinkheads.ai`)",
-            "traefik.http.routers.my-app.entrypoints=websecure",
-            "traefik.http.services.my-app.loadbalancer.server.port=8080"]}},
-        "firewall_rules": [{"type": "in", "action": "ACCEPT", "proto": "tcp", "dport": "8080",
-                            "source": "10.77.0.0/24", "comment": "my-app from the Swarm edge"}]}},
-}
+# (The guide's new guest and stack, and the helpers, are in lab_workflows.py.)
 
 
 @pytest.fixture(scope="module")
@@ -513,65 +346,11 @@ def user_copy(first_up, tmp_path_factory):
     return copy_lab_configs(tmp_path_factory.mktemp("workflows"))
 
 
-def copy_lab_configs(root: Path) -> Path:
-    """The lab's configs, stacks and inventory under root, the inventory pointing at the copies."""
-    shutil.copytree(REPO / "lab" / "etc", root / "etc")
-    shutil.copytree(REPO / "lab" / "stacks", root / "stacks")
-    shutil.copytree(CACHE / "inventory", root / "inventory")
-    plugin = root / "inventory" / "phoenix.yml"
-    plugin.write_text(plugin.read_text().replace(str(REPO / "lab" / "etc"), str(root / "etc"))
-                      .replace(str(REPO / "lab" / "stacks"), str(root / "stacks")))
-    return root
-
-
 @pytest.fixture(scope="module")
 def plan_copy(first_up, tmp_path_factory):
     """Another copy of the lab's configs, for the plan test's changes (the workflow tests keep their own)."""
     assert first_up.returncode == 0, "the first run failed"
     return copy_lab_configs(tmp_path_factory.mktemp("plan"))
-
-
-def edit_json(path: Path, change) -> None:
-    data = json.loads(path.read_text())
-    change(data)
-    path.write_text(json.dumps(data, indent=2) + "\n")
-
-
-def playbook(root: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
-    return subprocess.run([str(REPO / ".venv" / "bin" / "ansible-playbook"), "-i", str(root / "inventory" / "phoenix.yml"),
-                           "-e", f"@{CACHE / 'extra-vars.yml'}", *args], cwd=REPO, capture_output=True, text=True,
-                          timeout=1200, check=False, env=env)
-
-
-def recap_of(proc: subprocess.CompletedProcess) -> dict[str, tuple[int, int, int]]:
-    return {h: (int(c), int(u), int(f)) for h, c, u, f in RECAP.findall(proc.stdout)}
-
-
-def pvesim_state() -> str:
-    """A digest of every file pvesim keeps its state in (guest configs, firewall, tasks, the docker backend)."""
-    proc = docker("exec", "phoenix-hypervisor", "bash", "-c",
-                  "cd /var/lib/pvesim && find . -type f -print0 | sort -z | xargs -0 sha256sum")
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout
-
-
-def pve_get(path: str):
-    import ssl
-    import urllib.request
-    secret = (CACHE / "pve-token-secret").read_text().strip()
-    request = urllib.request.Request(f"https://10.77.0.13:8006/api2/json{path}",
-                                     headers={"Authorization": f"PVEAPIToken=root@pam!phoenix-lab={secret}"})
-    context = ssl.create_default_context(cafile=str(CACHE / "tls" / "ca.pem"))
-    with urllib.request.urlopen(request, timeout=10, context=context) as response:
-        return json.loads(response.read())["data"]
-
-
-def route_status(host: str) -> str:
-    """`<address> <HTTP status>` of https://host/ from the lab client: DNS through the hypervisor, TLS verified."""
-    proc = client(f"echo $(dig +short {host}) $(curl -sS -o /dev/null -w '%{{http_code}}' --max-time 5 "
-                  f"--capath /nonexistent --cacert /root-ca.pem https://{host}/ 2>&1)")
-    return proc.stdout.strip() or proc.stderr.strip()
 
 
 def test_guide_new_lxc_service_dry_run_then_create(user_copy):
@@ -661,13 +440,4 @@ def test_guide_removing_a_stack_removes_its_route_dns_and_firewall(user_copy):
 
 
 def test_down_leaves_nothing(first_up):
-    proc = lab("down", timeout=300)
-    assert proc.returncode == 0, show(proc)
-    for kind in ("container", "network", "volume"):
-        args = [kind, "ls", "--filter", f"label={LABEL}", "--format", "{{.Name}}"]
-        if kind == "container":
-            args.insert(2, "-a")
-        left = docker(*args).stdout.split()
-        assert left == [], f"{kind}s left: {left}"
-    names = docker("ps", "-a", "--format", "{{.Names}}").stdout.split()
-    assert not [n for n in names if re.fullmatch(r"phoenix-(hypervisor|\d+)", n)], names
+    assert_down_leaves_nothing()

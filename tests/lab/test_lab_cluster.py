@@ -9,45 +9,20 @@ it needs a Docker engine, takes several minutes, and removes a running lab first
 
 from __future__ import annotations
 
-import json
 import os
 import re
-import ssl
 import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-LAB_PY = REPO / "lab" / "lab.py"
-PYTHON = REPO / ".venv" / "bin" / "python"
-CACHE = REPO / ".cache" / "lab"
-LABEL = "org.thinkheads.phoenix.lab=1"
-RECAP = re.compile(r"^(\S+)\s+:\s+ok=\d+\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
+# the helpers beside this file, shared with test_lab.py (pytest puts tests/lab on sys.path)
+from lab_checks import CACHE, REPO, assert_converged_without_change, assert_down_leaves_nothing, docker, lab, pve_get, show
+
 SECOND = ("phoenix-hypervisor-pve2", "pve2", "10.77.0.14")
+UP_TIMEOUT = 2400  # seconds allowed to `up --nodes 2`
 
 pytestmark = pytest.mark.skipif(os.environ.get("PHOENIX_LAB_NODES") != "2",
                                 reason="the two-node lab runs only with PHOENIX_LAB_NODES=2")
-
-
-def lab(*args, timeout=2400):
-    python = str(PYTHON if PYTHON.exists() else sys.executable)
-    started = time.monotonic()
-    proc = subprocess.run([python, str(LAB_PY), *args], cwd=REPO, capture_output=True, text=True, timeout=timeout,
-                          check=False)
-    proc.seconds = round(time.monotonic() - started, 1)
-    return proc
-
-
-def docker(*args):
-    return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=120, check=False)
-
-
-def show(proc):
-    return f"exit {proc.returncode}\n--- stdout (end) ---\n{proc.stdout[-6000:]}\n--- stderr ---\n{proc.stderr[-3000:]}"
 
 
 def table_of(stdout: str) -> list[str]:
@@ -62,15 +37,6 @@ def row_of(table: list[str], name: str) -> str:
     return row
 
 
-def pve_get(path: str):
-    secret = (CACHE / "pve-token-secret").read_text().strip()
-    request = urllib.request.Request(f"https://10.77.0.13:8006/api2/json{path}",
-                                     headers={"Authorization": f"PVEAPIToken=root@pam!phoenix-lab={secret}"})
-    context = ssl.create_default_context(cafile=str(CACHE / "tls" / "ca.pem"))
-    with urllib.request.urlopen(request, timeout=10, context=context) as response:
-        return json.loads(response.read())["data"]
-
-
 @pytest.fixture(scope="module")
 def cluster_up():
     script = REPO / "lab" / "engine" / "ensure-engine.sh"
@@ -79,7 +45,7 @@ def cluster_up():
         pytest.skip(f"no Docker engine can be started here (ensure-engine.sh exit {proc.returncode})")
     down = lab("down", timeout=300)
     assert down.returncode == 0, show(down)
-    proc = lab("up", "--nodes", "2")
+    proc = lab("up", "--nodes", "2", timeout=UP_TIMEOUT)
     print(f"\nlab.py up --nodes 2 from nothing: {proc.seconds}s (exit {proc.returncode})")
     yield proc
     lab("down", timeout=300)
@@ -144,25 +110,10 @@ def test_a_one_node_up_refuses_the_running_cluster(cluster_up):
 
 def test_second_up_converges_with_no_change(cluster_up):
     assert cluster_up.returncode == 0, "the first run failed"
-    proc = lab("up", "--nodes", "2", "--no-build")
+    proc = lab("up", "--nodes", "2", "--no-build", timeout=UP_TIMEOUT)
     print(f"\nlab.py up --nodes 2, second converge: {proc.seconds}s (exit {proc.returncode})")
-    assert proc.returncode == 0, show(proc)
-    recap = RECAP.findall(proc.stdout)
-    assert recap, show(proc)
-    changed = {host: int(c) for host, c, _u, _f in recap if int(c)}
-    assert not changed, f"second site.yml run changed {changed}\n{show(proc)}"
-    assert all(int(u) == 0 and int(f) == 0 for _h, _c, u, f in recap), show(proc)
-    assert f"hypervisor: {SECOND[0]} is running" in proc.stdout
+    assert_converged_without_change(proc, SECOND[0])
 
 
 def test_down_leaves_nothing(cluster_up):
-    proc = lab("down", timeout=300)
-    assert proc.returncode == 0, show(proc)
-    for kind in ("container", "network", "volume"):
-        args = [kind, "ls", "--filter", f"label={LABEL}", "--format", "{{.Name}}"]
-        if kind == "container":
-            args.insert(2, "-a")
-        left = docker(*args).stdout.split()
-        assert left == [], f"{kind}s left: {left}"
-    names = docker("ps", "-a", "--format", "{{.Names}}").stdout.split()
-    assert not [n for n in names if n.startswith("phoenix-hypervisor") or re.fullmatch(r"phoenix-\d+", n)], names
+    assert_down_leaves_nothing()
