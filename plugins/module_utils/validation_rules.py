@@ -13,7 +13,7 @@ import re
 
 from ansible_collections.thinkheads.phoenix.plugins.module_utils.proxmox_privs import PVE_PRIVILEGES
 from ansible_collections.thinkheads.phoenix.plugins.module_utils.validation_checks import (
-    WEEK, _each, _env, _ip, _nonempty_str, _nonneg_int, _san, _short, _ssh_key, _vmid, url_errors,
+    WEEK, _each, _env, _ip, _nonempty_str, _nonneg_int, _san, _short, _ssh_key, _vmid, mode_errors, url_errors,
 )
 
 # -- nested shapes -------------------------------------------------------------------------------------------------
@@ -33,6 +33,13 @@ GUEST = {
 FIREWALL_RULE = {'enable': 'bool', 'enabled': 'bool', '*': 'scalar'}
 FIREWALL_ALIAS = {'!name': _nonempty_str, '!cidr': _nonempty_str, 'comment': 'str'}
 FIREWALL_IPSET = {'!name': _nonempty_str, 'comment': 'str', 'entries': ['str']}
+
+
+def _abs_path(value):
+    return [] if isinstance(value, str) and value.startswith('/') else ['must be an absolute path, got %s' % _short(value)]
+
+
+FILE_ATTRIBUTES = {'!path': _abs_path, 'owner': _nonempty_str, 'group': _nonempty_str, 'mode': mode_errors}
 
 # -- the tables ----------------------------------------------------------------------------------------------------
 
@@ -61,6 +68,12 @@ MODULE_RULES = {
         'nameservers': dict(check=_each(_ip)),
         'extra_rows': dict(shape=[{'!section': 'str', '!status': 'str', 'check': 'str', 'target': 'str',
                                    'detail': 'str'}]),
+    },
+    'file_set': {
+        'directories': dict(shape=[FILE_ATTRIBUTES]),
+        'files': dict(shape=[dict(FILE_ATTRIBUTES, content='str', diff='bool', state=lambda v: [] if v in (
+            'present', 'absent') else ['must be present or absent, got %s' % _short(v)])]),
+        'prune': dict(shape=[{'!path': _abs_path, 'patterns': [_nonempty_str], 'keep': [_nonempty_str]}]),
     },
     'phoenix_validate': {'config_dir': dict(path='dir'), 'stacks_dir': dict(path='dir')},
     'portainer_bootstrap': {

@@ -1,0 +1,164 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026 Thinkheads
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A set of directories and small files on one host, converged in one pass (the file_set module).
+
+A role that lays down many small files (configurations, units, a library) pays one module run for the whole set
+instead of one round trip per file: every path is read, compared and, where it differs, written atomically, with its
+owner, group and mode. Files of a pruned directory that the set does not name are removed. Check mode reads only.
+"""
+
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
+
+import fnmatch
+import os
+import tempfile
+
+
+def _file_args(path, spec):
+    return {'path': path, 'mode': spec.get('mode'), 'owner': spec.get('owner'), 'group': spec.get('group'),
+            'secontext': None, 'attributes': None}
+
+
+def _read(path):
+    try:
+        with open(path, 'rb') as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return None
+
+
+class FileSetManager(object):
+    """Converges directories, files and pruned directories through an AnsibleModule (its check mode, its attributes
+    helpers); `run()` returns the module result."""
+
+    def __init__(self, module):
+        self.module = module
+        self.check = module.check_mode
+        self.changed_paths, self.removed, self.diffs = [], [], []
+        self.created = set()     # directories created (or, in check mode, that would be)
+
+    def _attributes(self, path, spec):
+        """Owner, group and mode of an existing PATH as SPEC says; True when something differs (was changed)."""
+        if path in self.created and self.check:
+            return False            # predicted only: nothing to compare yet
+        diff = {'before': {'path': path}, 'after': {'path': path}}
+        changed = self.module.set_fs_attributes_if_different(_file_args(path, spec), False, diff, expand=False)
+        if changed and diff['before'] != diff['after']:
+            self.diffs.append({'before_header': path + ' (attributes)', 'after_header': path + ' (attributes)',
+                               'before': '%s\n' % _attrs_text(diff['before']),
+                               'after': '%s\n' % _attrs_text(diff['after'])})
+        return changed
+
+    def directory(self, spec):
+        path = spec['path']
+        changed = False
+        if not os.path.isdir(path):
+            if os.path.lexists(path):
+                self.module.fail_json(msg='%s exists and is not a directory' % path, changed_paths=self.changed_paths)
+            self.diffs.append({'before_header': path, 'after_header': path, 'before': '(absent)\n',
+                               'after': '(directory)\n'})
+            if not self.check:
+                os.makedirs(path)
+            self.created.add(path)
+            changed = True
+        changed = self._attributes(path, spec) or changed
+        if changed:
+            self.changed_paths.append(path)
+
+    def file(self, spec):
+        path = spec['path']
+        if spec['state'] == 'absent':
+            if os.path.lexists(path):
+                self._remove(path, spec['diff'])
+            return
+        if os.path.isdir(path):
+            self.module.fail_json(msg='%s is a directory, not a file' % path, changed_paths=self.changed_paths)
+        wanted = str(spec['content']).encode('utf-8')
+        current = _read(path)
+        changed = False
+        if current != wanted:
+            if spec['diff']:
+                self.diffs.append({'before_header': path, 'after_header': path,
+                                   'before': '' if current is None else current.decode('utf-8', 'replace'),
+                                   'after': str(spec['content'])})
+            else:
+                self.diffs.append({'before_header': path, 'after_header': path,
+                                   'before': '(absent)\n' if current is None else '(content not shown)\n',
+                                   'after': '(new content not shown)\n'})
+            parent = os.path.dirname(path) or '.'
+            if not os.path.isdir(parent) and parent not in self.created and not self.check:
+                self.module.fail_json(msg='the directory of %s does not exist (name it in directories)' % path,
+                                      changed_paths=self.changed_paths)
+            if not self.check:
+                fd, tmp = tempfile.mkstemp(prefix='.%s.' % os.path.basename(path), dir=parent)
+                try:
+                    with os.fdopen(fd, 'wb') as handle:
+                        handle.write(wanted)
+                    self.module.atomic_move(tmp, path)
+                finally:
+                    if os.path.exists(tmp):
+                        os.unlink(tmp)
+            changed = True
+            if current is None and self.check:
+                self.changed_paths.append(path)
+                return
+        changed = self._attributes(path, spec) or changed
+        if changed:
+            self.changed_paths.append(path)
+
+    def _remove(self, path, show=True):
+        before = _read(path) if os.path.isfile(path) else None
+        self.diffs.append({'before_header': path, 'after_header': path,
+                           'before': (before.decode('utf-8', 'replace') if show and before is not None
+                                      else '(present)\n'), 'after': '(absent)\n'})
+        if not self.check:
+            os.unlink(path)
+        self.removed.append(path)
+
+    def prune(self, spec, named):
+        directory = spec['path']
+        if not os.path.isdir(directory):
+            return
+        for name in sorted(os.listdir(directory)):
+            path = os.path.join(directory, name)
+            if path in named or name in spec['keep'] or not os.path.isfile(path) or os.path.islink(path):
+                continue
+            if any(fnmatch.fnmatchcase(name, pattern) for pattern in spec['patterns']):
+                self._remove(path)
+
+    def run(self):
+        params = {
+            'directories': self.module.params['directories'],
+            'files': [dict({'state': 'present', 'diff': True, 'content': None}, **spec)
+                      for spec in self.module.params['files']],
+            'prune': [dict({'patterns': ['*'], 'keep': []}, **spec) for spec in self.module.params['prune']],
+        }
+        seen = set()
+        for spec in params['directories'] + params['files']:
+            if spec['path'] in seen:
+                self.module.fail_json(msg='%s is named twice in the set' % spec['path'])
+            if not os.path.isabs(spec['path']):
+                self.module.fail_json(msg='%s is not an absolute path' % spec['path'])
+            seen.add(spec['path'])
+        missing = [spec['path'] for spec in params['files'] if spec['state'] == 'present' and spec['content'] is None]
+        if missing:
+            self.module.fail_json(msg='no content for %s (content is required unless state is absent)'
+                                  % ', '.join(missing))
+        for spec in params['directories']:
+            self.directory(spec)
+        for spec in params['files']:
+            self.file(spec)
+        named = set(spec['path'] for spec in params['files'] if spec['state'] == 'present')
+        for spec in params['prune']:
+            self.prune(spec, named)
+        result = {'changed': bool(self.changed_paths or self.removed), 'changed_paths': self.changed_paths,
+                  'removed': self.removed}
+        if self.module._diff:
+            result['diff'] = self.diffs
+        return result
+
+
+def _attrs_text(values):
+    return ' '.join('%s=%s' % (key, values[key]) for key in sorted(values) if key != 'path')
