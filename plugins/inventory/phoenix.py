@@ -43,13 +43,16 @@ description:
     short template each (C({{ hostvars['<hypervisor_host>'].phoenix_stacks }})), so every host, guest or not, reads
     them as the hypervisor's dicts under the same names. Plays and roles use these names directly; only the raw
     C(ansible-inventory --list) output shows the templates on the other hosts."
-  - "The derived plans, stored on the hypervisor host and published on C(all) the same way (one short template
-    each), computed once from the model (C(plugins/module_utils/platform_plans.py), the same as
-    P(thinkheads.phoenix.platform_plans#filter)): C(phoenix_routes) (the route plan of every guest and stack,
-    P(thinkheads.phoenix.phoenix_routes#filter)), C(phoenix_dns_records) (P(thinkheads.phoenix.dns_records#filter)),
-    C(phoenix_guest_firewalls) (guest ID as text -> the guest's firewall, P(thinkheads.phoenix.guest_firewall#filter)
-    with the Swarm edge port 8443) and C(phoenix_endpoints) (C(ca_url), C(ca_provisioner), C(ca_name),
-    C(portainer_url), C(traefik_ip), C(gateway_ip) and the guest IDs behind them)."
+  - "The derived plans, computed once with the model (C(plugins/module_utils/platform_plans.py), the same as
+    P(thinkheads.phoenix.platform_plans#filter)) and kept in its cache: C(phoenix_routes) (the route plan of every
+    guest and stack, P(thinkheads.phoenix.phoenix_routes#filter)) and C(phoenix_dns_records)
+    (P(thinkheads.phoenix.dns_records#filter)), stored on the hypervisor host as JSON text (C(phoenix_routes_json),
+    C(phoenix_dns_records_json)) and decoded where read through one short template each on C(all);
+    C(phoenix_endpoints) (C(ca_url), C(ca_provisioner), C(ca_name), C(portainer_url), C(traefik_ip), C(gateway_ip)
+    and the guest IDs behind them), published like the platform facts; C(phoenix_guest_firewall_plan) on each guest
+    (its own rules, the rules of the stacks it deploys, the Swarm edge port 8443 from Traefik:
+    P(thinkheads.phoenix.guest_firewall#filter)): one template on the C(phoenix) group that decodes the guest's
+    C(phoenix_guest_firewall_json) where its stacks or the routes add rules, else gives the firewall of its own rules."
   - "Variables on C(all), kept small because C(ansible-inventory --list) copies them into every host:
     C(phoenix_domain), C(phoenix_environment) and C(phoenix_platform_rules) (O(platform_rules), the level the
     P(thinkheads.phoenix.render_stack#filter) filter gives the ports/expose rule at deploy time)."
@@ -140,7 +143,7 @@ from ansible_collections.thinkheads.phoenix.plugins.module_utils.config.model im
     HYPERVISOR_FILE, PhoenixConfig, load_config,
 )
 from ansible_collections.thinkheads.phoenix.plugins.module_utils.platform_plans import platform_plans
-from ansible_collections.thinkheads.phoenix.plugins.module_utils.routing import RoutingError
+from ansible_collections.thinkheads.phoenix.plugins.module_utils.routing import RoutingError, guest_firewall
 
 FILE_NAMES = ('phoenix.yml', 'phoenix.yaml')
 FILE_SUFFIXES = ('.phoenix.yml', '.phoenix.yaml')
@@ -156,10 +159,33 @@ GUEST_TEMPLATE = '{{ phoenix_guest_json | ansible.builtin.from_json }}'
 # The platform facts plays read: stored once, on the hypervisor host; every other host reads them through one short
 # template on 'all' (a nested value on 'all' would be copied into every host's listing).
 PLATFORM_FACTS = ('phoenix_hypervisor', 'phoenix_stacks', 'phoenix_certificates')
-# The derived plans (module_utils/platform_plans.py), computed once per inventory load and published the same way:
-# variable name -> key of platform_plans' result.
-PLAN_FACTS = (('phoenix_routes', 'routes'), ('phoenix_dns_records', 'dns_records'),
-              ('phoenix_guest_firewalls', 'firewalls'), ('phoenix_endpoints', 'endpoints'))
+# The derived plans (module_utils/platform_plans.py), computed once with the model and kept in its cache. The route
+# plan and the DNS records are stored on the hypervisor host as compact JSON text (a nested value costs ansible-core
+# per container, a string once) and decoded where read, through one template each on 'all'; the endpoints are a few
+# strings, published like the platform facts. A guest whose firewall gains rules from its stacks or the routes carries
+# that firewall as JSON text (never templated); one template on the 'phoenix' group decodes it, or, for every other
+# guest, gives the firewall of its own rules (the same filter over phoenix_guest alone: exactly what the full plan
+# holds for that guest), so most guests list nothing more.
+PLAN_TEXTS = (('phoenix_routes', 'routes'), ('phoenix_dns_records', 'dns_records'))
+FIREWALL_TEMPLATE = ('{{ phoenix_guest_firewall_json | ansible.builtin.from_json if phoenix_guest_firewall_json is defined'
+                     ' else phoenix_guest | thinkheads.phoenix.guest_firewall }}')
+
+
+def _json_text(value):
+    return json.dumps(value, separators=(',', ':'))
+
+
+def _published_plans(plans, guests):
+    """platform_plans' result as the inventory stores it (and caches it): JSON text but for the endpoints; a firewall
+    only where it differs from the guest's own (guest_firewall of the guest alone, what FIREWALL_TEMPLATE falls back
+    to)."""
+    firewalls = {}
+    for guest in guests:
+        key = str(guest['id'])
+        if plans['firewalls'][key] != guest_firewall(guest):
+            firewalls[key] = _json_text(plans['firewalls'][key])
+    return {'routes': _json_text(plans['routes']), 'dns_records': _json_text(plans['dns_records']),
+            'endpoints': plans['endpoints'], 'firewalls': firewalls}
 
 
 def _group_name(text):
@@ -259,7 +285,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
     def _plans(self, config):
         """The derived plans of the model (module_utils/platform_plans.py), or None when they cannot be derived."""
         try:
-            return platform_plans(config.ordered_guests(), config.stacks, config.hypervisor, config.domain)
+            guests = config.ordered_guests()
+            return _published_plans(platform_plans(guests, config.stacks, config.hypervisor, config.domain), guests)
         except RoutingError as exc:
             # nothing published: the roles' defaults and the boilerplate fall back to the filters, which report it
             self.display.warning('Phoenix inventory: the derived plans are not published: %s' % exc)
@@ -314,9 +341,13 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         inv.set_variable(hyp_name, 'phoenix_guest_order', [g['id'] for g in guests])
         published = PLATFORM_FACTS
         if plans is not None:
-            for fact, key in PLAN_FACTS:
-                inv.set_variable(hyp_name, fact, plans[key])
-            published += tuple(fact for fact, _key in PLAN_FACTS)
+            inv.set_variable(hyp_name, 'phoenix_endpoints', plans['endpoints'])
+            published += ('phoenix_endpoints',)
+            for fact, key in PLAN_TEXTS:
+                inv.set_variable(hyp_name, '%s_json' % fact, plans[key])
+                inv.set_variable('all', fact, trust_as_template(
+                    '{{ hostvars[%s].%s_json | ansible.builtin.from_json }}' % (json.dumps(hyp_name), fact)))
+            inv.set_variable('phoenix', 'phoenix_guest_firewall_plan', trust_as_template(FIREWALL_TEMPLATE))
         for fact in published:
             # on the hypervisor itself its host variable wins over the group's template
             inv.set_variable('all', fact, trust_as_template('{{ hostvars[%s].%s }}' % (json.dumps(hyp_name), fact)))
@@ -356,6 +387,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             # One flat string instead of a nested dict: ansible-core copies, tags and serializes a nested value
             # container by container, which cost about 3x its own per-host work at 5,000 guests.
             inv.set_variable(name, 'phoenix_guest_json', json.dumps(guest, separators=(',', ':')))
+            if plans is not None and name in plans['firewalls']:
+                inv.set_variable(name, 'phoenix_guest_firewall_json', plans['firewalls'][name])
             inv.set_variable(name, 'phoenix_guest_id', guest['id'])
             inv.set_variable(name, 'phoenix_guest_type', guest['type'])
             inv.set_variable(name, 'phoenix_order', guest['order'])

@@ -425,31 +425,49 @@ def test_an_exported_listing_still_gives_plays_the_guests(tmp_path):
 
 
 def test_the_derived_plans_are_published_once_and_follow_the_configs_through_the_cache(tmp_path, phoenix_tree):
-    """phoenix_routes, phoenix_dns_records, phoenix_guest_firewalls and phoenix_endpoints: stored on the hypervisor
-    host (every other host lists one short template per name), equal to platform_plans of the model, kept in the
-    cache with the model and derived again when a config changes."""
+    """phoenix_routes and phoenix_dns_records (JSON text on the hypervisor host, one template each on all),
+    phoenix_endpoints (on the hypervisor host, one template on all) and each guest's phoenix_guest_firewall_plan (its
+    own JSON text, one template on the phoenix group): equal to platform_plans of the model, kept in the cache with
+    the model and derived again when a config changes."""
     sys.path.insert(0, os.path.join(REPO, 'collections'))
     from ansible_collections.thinkheads.phoenix.plugins.module_utils.platform_plans import platform_plans
+    from ansible_collections.thinkheads.phoenix.plugins.module_utils.routing import guest_firewall
+    with_text = set()
     cache_dir = tmp_path / 'cache'
     path = inventory_file(tmp_path, phoenix_tree, cache=True, cache_plugin='ansible.builtin.jsonfile',
                           cache_connection=str(cache_dir))
-    names = ('phoenix_routes', 'phoenix_dns_records', 'phoenix_guest_firewalls', 'phoenix_endpoints')
-
     def check(data):
         config = phoenix_tree.load()
         expected = json.loads(json.dumps(platform_plans(config.ordered_guests(), config.stacks, config.hypervisor,
                                                         config.domain)))
         hostvars = data['_meta']['hostvars']
         hyp = hostvars['phoenix-hypervisor']
-        assert [hyp[name] for name in names] == [expected[key] for key in
-                                                 ('routes', 'dns_records', 'firewalls', 'endpoints')]
+        assert json.loads(hyp['phoenix_routes_json']) == expected['routes']
+        assert json.loads(hyp['phoenix_dns_records_json']) == expected['dns_records']
+        assert hyp['phoenix_endpoints'] == expected['endpoints']
         for host in GUESTS:
-            for name in names:
-                assert hostvars[host][name] == '{{ hostvars["phoenix-hypervisor"].%s }}' % name, (host, name)
-        return hyp
+            assert hostvars[host]['phoenix_endpoints'] == '{{ hostvars["phoenix-hypervisor"].phoenix_endpoints }}'
+            for name in ('phoenix_routes', 'phoenix_dns_records'):
+                assert hostvars[host][name] == \
+                    '{{ hostvars["phoenix-hypervisor"].%s_json | ansible.builtin.from_json }}' % name, (host, name)
+            # the firewall as JSON text where the stacks or the routes add rules; else the template gives the
+            # guest's own (test_platform_plans.py checks what plays read)
+            own = json.loads(json.dumps(guest_firewall(json.loads(hostvars[host]['phoenix_guest_json']))))
+            if 'phoenix_guest_firewall_json' in hostvars[host]:
+                assert json.loads(hostvars[host]['phoenix_guest_firewall_json']) == expected['firewalls'][host], host
+                assert expected['firewalls'][host] != own, host
+                with_text.add(host)
+            else:
+                assert expected['firewalls'][host] == own, host
+            assert hostvars[host]['phoenix_guest_firewall_plan'].startswith(
+                '{{ phoenix_guest_firewall_json | ansible.builtin.from_json if'), host
+        assert 'phoenix_guest_firewall_json' not in hyp
+        return dict(hyp, phoenix_routes=json.loads(hyp['phoenix_routes_json']))
 
     first = check(listing(path))
     assert any(cache_dir.iterdir())
+    # the Swarm manager (the edge rule) and the stack hosts carry their firewall; the others list nothing more
+    assert '1001' in with_text and 0 < len(with_text) < len(GUESTS), with_text
     backend = dict((r['router'], r) for r in first['phoenix_routes']['routes'])['guest-granite-embedding']['backend']
     assert backend.endswith(':8000'), backend
     cached = check(listing(path))

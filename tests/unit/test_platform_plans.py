@@ -141,7 +141,7 @@ SEE_THE_PLANS = '''
       ansible.builtin.copy:
         content: >-
           {{{{ {{'routes': phoenix_routes, 'records': phoenix_dns_records, 'endpoints': phoenix_endpoints,
-                'firewall': phoenix_guest_firewalls[phoenix_guest.id | string],
+                'firewall': phoenix_guest_firewall_plan,
                 'roles': {{'dns': dns_records, 'traefik': traefik_routes, 'gateway': nginx_gateway_routes}},
                 'filters': {{'routes': filter_routes,
                   'records': all_guests | thinkheads.phoenix.dns_records(plan=filter_routes, domain=phoenix_domain
