@@ -135,6 +135,10 @@ class FileSetManager(object):
                       for spec in self.module.params['files']],
             'prune': [dict({'patterns': ['*'], 'keep': []}, **spec) for spec in self.module.params['prune']],
         }
+        for spec in params['files']:
+            if not spec['diff'] and spec['content'] not in (None, ''):
+                # kept out of every output of the module (the task result, its invocation), not only the diff
+                self.module.no_log_values.add(str(spec['content']))
         seen = set()
         for spec in params['directories'] + params['files']:
             if spec['path'] in seen:

@@ -40,7 +40,9 @@ options:
       - C(content), the whole content (text; required unless C(state) is V(absent));
       - C(state), V(present) (default) or V(absent) (the file is removed);
       - C(owner), C(group), C(mode), as for O(directories) (a new file gets the umask's mode);
-      - C(diff) (default V(true)), V(false) for a file that holds a secret, whose content is never shown in a diff.
+      - C(diff) (default V(true)), V(false) for a file whose content must not be shown (a secret, a long library); it
+        is left out of the diff and masked in the task's result. A file that holds a secret also needs C(no_log) on
+        the task, which keeps the module's arguments out of the host's log.
     type: list
     elements: dict
     default: []
@@ -92,13 +94,14 @@ EXAMPLES = r'''
       - path: /etc/phoenix/certs
         patterns: ["*.json"]
 
-- name: A file that holds a secret (its content never shown in a diff)
+- name: A file that holds a secret (its content never shown in a diff, nor logged on the host)
   thinkheads.phoenix.file_set:
     files:
       - path: /etc/phoenix/api.env
         content: "API_KEY={{ vault_api_key }}\n"
         mode: "0600"
         diff: false
+  no_log: true
 '''
 
 RETURN = r'''

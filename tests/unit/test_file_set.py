@@ -95,6 +95,8 @@ def test_a_secret_file_never_shows_its_content(tmp_path):
                        'diff': False}]}
     result = run_module('file_set', args)
     assert result['changed'] is True and 's3cret' not in repr(result)
+    plan = run_module('file_set', dict(args, files=[dict(args['files'][0], content='API_KEY=n3w\n')]), check=True)
+    assert plan['changed'] is True and 'n3w' not in repr(plan)
     assert (tmp_path / 'api.env').read_text() == 'API_KEY=s3cret\n'
 
 
