@@ -331,7 +331,7 @@ def test_filters_wrap_errors(lab):
     from ansible.errors import AnsibleFilterError
     filters = routing_filters.FilterModule().filters()
     assert set(filters) == {'phoenix_routes', 'traefik_dynamic_config', 'gateway_hostnames', 'dns_records',
-                            'dns_hosts_lines', 'guest_firewall', 'ca_url'}
+                            'dns_hosts_lines', 'guest_firewall', 'ca_url', 'platform_plans'}
     plan = filters['phoenix_routes'](guests_of(lab), lab.stacks)
     assert filters['gateway_hostnames'](plan, lab.domain)
     with pytest.raises(AnsibleFilterError, match='phoenix_routes: the gateway'):
