@@ -97,7 +97,9 @@ lint: venv
 ifneq ($(strip $(RUFF_PATHS)),)
 	ruff check $(RUFF_PATHS)
 endif
-	ansible-lint
+	# ansible-lint writes its module mocks (awx.awx.*, .ansible-lint) under $$ANSIBLE_HOME and removes them when it
+	# ends: a home of this checkout's own, so that another checkout's ansible-lint ending meanwhile cannot remove them
+	ANSIBLE_HOME=$(CURDIR)/build/ansible-lint-home ansible-lint
 	python scripts/check_role_specs.py
 	python scripts/gen_docs.py --check
 	python awx/render.py --check
