@@ -343,6 +343,7 @@ class Sim(StorageMixin):
         fmt = schema.get("format") if isinstance(schema.get("format"), dict) else {}
         return print_property_string(fmt, data, first)
 
+    # -- faults ----------------------------------------------------------------------
 
     def _take_task_fault(self, specs: list[dict], task) -> dict | None:
         """The first fault spec matching the task (by `vmid` and `type`), used up after `times` matches."""

@@ -182,5 +182,3 @@ class StorageMixin:
             "active": 1, "enabled": 1, "total": scfg["total"], "used": used, "avail": scfg["total"] - used,
             "used_fraction": used / scfg["total"],
         }
-
-    # -- faults ----------------------------------------------------------------------
