@@ -436,6 +436,7 @@ def test_the_derived_plans_are_published_once_and_follow_the_configs_through_the
     cache_dir = tmp_path / 'cache'
     path = inventory_file(tmp_path, phoenix_tree, cache=True, cache_plugin='ansible.builtin.jsonfile',
                           cache_connection=str(cache_dir))
+
     def check(data):
         config = phoenix_tree.load()
         expected = json.loads(json.dumps(platform_plans(config.ordered_guests(), config.stacks, config.hypervisor,
