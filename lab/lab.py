@@ -16,6 +16,7 @@ See lab/README.md.
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 from pathlib import Path
@@ -23,7 +24,7 @@ from pathlib import Path
 VENV_PYTHON = Path(__file__).resolve().parents[1] / ".venv" / "bin" / "python"
 
 try:
-    import docker  # noqa: F401 - labctl needs it: checked before labctl is imported
+    importlib.import_module("docker")  # labctl needs the Docker SDK: checked before labctl is imported
 except ImportError:  # pragma: no cover - re-run with the project's virtual environment
     if VENV_PYTHON.exists() and Path(sys.executable).resolve() != VENV_PYTHON.resolve() \
             and not os.environ.get("PHOENIX_LAB_REEXEC"):
@@ -31,17 +32,26 @@ except ImportError:  # pragma: no cover - re-run with the project's virtual envi
         os.execv(str(VENV_PYTHON), [str(VENV_PYTHON), *sys.argv])
     sys.exit("lab.py needs the docker Python SDK: run `make venv` and use .venv/bin/python")
 
-# The lab's code lives in lab/labctl (one module per concern); lab.py is the entry point (Makefile, tests and
-# benchmarks run or import it), so every name of those modules is also an attribute of this module.
-from labctl.commands import *  # noqa: F403
-from labctl.commands import cmd_down, cmd_health, cmd_status, cmd_up
-from labctl.files import *  # noqa: F403
-from labctl.health import *  # noqa: F403
-from labctl.health import _unsafe_hook  # noqa: F401 - used by tests
-from labctl.hosts import *  # noqa: F403
-from labctl.settings import *  # noqa: F403
-from labctl.settings import LabError, say
-from labctl.topology import *  # noqa: F403
+# The lab's code lives in lab/labctl (one module per concern); lab.py is the entry point that Makefile, tests and
+# benchmarks run or import, so every name of those modules is also an attribute of this module (`lab.LAB`,
+# `lab.load_topology`, `lab.health`: the function), looked up in them.
+from labctl import commands as _commands  # noqa: E402
+from labctl import files as _files  # noqa: E402
+from labctl import health as _health  # noqa: E402
+from labctl import hosts as _hosts  # noqa: E402
+from labctl import settings as _settings  # noqa: E402
+from labctl import topology as _topology  # noqa: E402
+from labctl.commands import cmd_down, cmd_health, cmd_status, cmd_up  # noqa: E402
+from labctl.settings import LabError, say  # noqa: E402
+
+_MODULES = (_settings, _topology, _files, _hosts, _health, _commands)
+
+
+def __getattr__(name: str):
+    for module in _MODULES:
+        if hasattr(module, name):
+            return getattr(module, name)
+    raise AttributeError(f"module 'lab' has no attribute {name!r}")
 
 
 def main(argv=None) -> int:

@@ -32,9 +32,12 @@ import threading
 from http.server import ThreadingHTTPServer
 
 from .common import RATE_BAN_SECONDS, VERSION
-from .common import ApiError, RateLimiter, Store  # noqa: F401 - reached through portainersim.server by tests
+from .common import ApiError, RateLimiter, Store
 from .handler import Handler
 from .state import Sim
+
+# what tests and tools reach through portainersim.server
+__all__ = ["ApiError", "Handler", "RateLimiter", "Sim", "Store", "main", "parse_args"]
 
 
 def _self_signed(data_dir):

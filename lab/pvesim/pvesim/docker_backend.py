@@ -43,9 +43,11 @@ from .docker_engine import (
     DEFAULT_RUN_OPTIONS, KEYS_ENV, KIND_LABEL, LAB_LABEL, NEVER, QEMU_RUN_OPTIONS, SPEC_LABEL, VMID_LABEL, EngineClient,
     EngineError, container_spec, parse_property_string, spec_digest, ssh_keys_of,
 )
-from .docker_engine import guest_nics  # noqa: F401 - reached through this module by the tests
+from .docker_engine import guest_nics
 
-__all__ = ["DockerBackend", "EngineClient", "EngineError", "container_spec", "DEFAULT_RUN_OPTIONS"]
+# guest_nics, spec_digest, ssh_keys_of: reached through this module by the tests
+__all__ = ["DockerBackend", "EngineClient", "EngineError", "container_spec", "DEFAULT_RUN_OPTIONS", "guest_nics",
+           "spec_digest", "ssh_keys_of"]
 
 
 # ------------------------------------------------------------------------------------------

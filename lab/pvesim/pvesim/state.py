@@ -25,12 +25,11 @@ from .backend import Backend, Guest, MemoryBackend
 from .conf import GuestConf, parse_conf, write_conf
 from .errors import ApiError, fail
 from .schema import ApiSchema, parse_property_string, print_property_string
-from .storage import SHARED_STORAGES, STORAGES, StorageMixin, format_size
-from .storage import GIB  # noqa: F401 - reached through this module
+from .storage import GIB, SHARED_STORAGES, STORAGES, StorageMixin, format_size
 from .tasks import CONTEXT, TaskManager, current_node
 
 
-__all__ = ["Sim", "format_size", "STORAGES", "SHARED_STORAGES"]
+__all__ = ["Sim", "format_size", "STORAGES", "SHARED_STORAGES", "GIB"]  # GIB: imported from here by the guest modules
 
 
 CONF_DIRS = {"lxc": "lxc", "qemu": "qemu-server"}
