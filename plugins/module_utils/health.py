@@ -116,8 +116,12 @@ def _na(section, check, detail):
 
 
 def plan_checks(guests, hypervisor=None, stacks=None, domain='', options=None, pve_guests=None, firewalls=None,
-                pve_error=None):
-    """The checks for a platform: a list of dicts with either a 'func' to run or a fixed 'status'."""
+                pve_error=None, plan=None, records=None):
+    """The checks for a platform: a list of dicts with either a 'func' to run or a fixed 'status'.
+
+    ``plan`` and ``records``: the route plan and the DNS records as the inventory published them (phoenix_routes,
+    phoenix_dns_records); None derives them here from the running guests and the stacks, with the same functions.
+    """
     opts = dict(DEFAULTS)
     opts.update(dict((k, v) for k, v in (options or {}).items() if v is not None))
     hypervisor = hypervisor or {}
@@ -169,8 +173,10 @@ def plan_checks(guests, hypervisor=None, stacks=None, domain='', options=None, p
     # dns: every guest's FQDN -> its IP, every routed hostname -> the gateway, the CA's name -> the CA
     step_ca = hypervisor.get('step_ca') or {}
     try:
-        plan = route_plan(running, stacks)
-        records = dns_records(running, plan, domain, ca_name=step_ca.get('dns_name'))
+        if plan is None:
+            plan = route_plan(running, stacks)
+        if records is None:
+            records = dns_records(running, plan, domain, ca_name=step_ca.get('dns_name'))
     except RoutingError as exc:
         raise HealthError('cannot derive the routes: %s' % exc) from exc
     routes = derive_routes(plan)

@@ -42,6 +42,19 @@ options:
     description: The platform domain (C(phoenix_domain)); names routes whose C(traefik_service) has no host.
     type: str
     default: ''
+  routes:
+    description:
+      - The route plan, C(phoenix_routes) as the thinkheads.phoenix.phoenix inventory publishes it (what
+        P(thinkheads.phoenix.phoenix_routes#filter) gives for O(guests) and O(stacks)).
+      - Omitted, it is derived here from O(guests) and O(stacks).
+    type: dict
+  dns_records:
+    description:
+      - The records every name must resolve to, C(phoenix_dns_records) as the inventory publishes it
+        (P(thinkheads.phoenix.dns_records#filter)).
+      - Omitted, derived here from O(guests), the route plan, O(domain) and the CA's C(step_ca.dns_name).
+    type: list
+    elements: dict
   pve_guests:
     description:
       - The C(guests) result of M(thinkheads.phoenix.proxmox_guest_info). Each guest must exist and run (templates
@@ -306,6 +319,8 @@ def main():
             hypervisor=dict(type='dict', default={}),
             stacks=dict(type='dict', default={}),
             domain=dict(type='str', default=''),
+            routes=dict(type='dict'),
+            dns_records=dict(type='list', elements='dict'),
             pve_guests=dict(type='dict'),
             firewalls=dict(type='dict'),
             pve_error=dict(type='str'),
@@ -359,7 +374,7 @@ def main():
     try:
         checks = plan_checks(params['guests'], params['hypervisor'], params['stacks'], params['domain'], options,
                              pve_guests=params['pve_guests'], firewalls=params['firewalls'],
-                             pve_error=params['pve_error'])
+                             pve_error=params['pve_error'], plan=params['routes'], records=params['dns_records'])
     except HealthError as exc:
         module.fail_json(msg=str(exc))
     try:

@@ -272,3 +272,24 @@ def test_the_role_defaults_still_derive_the_plans_without_the_inventory(tmp_path
     assert seen['dns'] == _roundtrip(filters.dns_records(guests, plan=routes, domain='example.test',
                                                          ca_name='ca.example.test', extra=[]))
     assert any(r['name'] == 'ca.example.test' for r in seen['dns'])
+
+
+@pytest.mark.parametrize('tree', ['project', 'lab'])
+def test_the_health_checks_from_the_published_plans_are_the_ones_derived(tree):
+    """phoenix_health given phoenix_routes and phoenix_dns_records (health.yml) plans the same checks as when it
+    derives them from the guests and stacks."""
+    from ansible_collections.thinkheads.phoenix.plugins.module_utils import health
+    config = _load(tree)
+    guests, stacks = _roundtrip(config.ordered_guests()), _roundtrip(config.stacks)
+    hyp = _roundtrip(config.hypervisor)
+    published = _roundtrip(plans.platform_plans(config.ordered_guests(), config.stacks, config.hypervisor,
+                                                config.domain))
+
+    def rows(checks):
+        return [tuple(c.get(k) for k in ('section', 'check', 'target', 'status', 'detail')) for c in checks]
+
+    derived = rows(health.plan_checks(guests, hyp, stacks, config.domain, {}))
+    given = rows(health.plan_checks(guests, hyp, stacks, config.domain, {}, plan=published['routes'],
+                                    records=published['dns_records']))
+    assert given == derived
+    assert any(r[0] == 'dns' for r in given) and any(r[0] == 'gateway' for r in given), given
