@@ -2,6 +2,7 @@
 """The lab's converge times: cold start, first site.yml, no-op site.yml, and `ansible -m ping` on the same hosts.
 
     .venv/bin/python benchmarks/lab_converge.py [--keep] [--json FILE]
+    .venv/bin/python benchmarks/lab_converge.py --reuse    # only steps 3 and 4, on the lab that runs (make lab)
 
 1. ``lab/lab.py down`` (no lab left), then a cold start: engine check, image check (``build.sh``: built images
    are reused), secrets, inventory, the internal network, the hypervisor container, until the Proxmox API
@@ -118,19 +119,28 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--keep", action="store_true", help="leave the lab running at the end")
     parser.add_argument("--json", help="also write the figures to this file")
+    parser.add_argument("--reuse", action="store_true",
+                        help="measure only the no-op and the ping, on the converged lab that runs (kept running)")
     args = parser.parse_args(argv)
 
     paths, topo = lab.Paths(), lab.load_topology()
     print(f"machine: {platform.node()}, {os.cpu_count()} CPUs, Python {platform.python_version()}", flush=True)
-    quiet(lab.cmd_down, None)
+    if not args.reuse:
+        quiet(lab.cmd_down, None)
     mirror = None
+    cold = first_s = None
     try:
-        cold, client, secrets = cold_start(paths, topo)
+        if args.reuse:
+            secrets = lab.ensure_secrets(paths, topo)
+        else:
+            cold, _client, secrets = cold_start(paths, topo)
         # the guests' images, served to pvesim as `lab.py up` does (phoenix_images in the extra vars)
         mirror = quiet(lab.start_image_mirror, paths, topo)
-        print(f"cold start (no lab -> Proxmox API answering): {cold:.1f}s", flush=True)
-        first = quiet(lab.run_playbook, paths, topo, secrets)
-        print(f"first site.yml: {first['seconds']:.1f}s, changed={first['changed']}", flush=True)
+        if not args.reuse:
+            print(f"cold start (no lab -> Proxmox API answering): {cold:.1f}s", flush=True)
+            first = quiet(lab.run_playbook, paths, topo, secrets)
+            first_s = first["seconds"]
+            print(f"first site.yml: {first_s:.1f}s, changed={first['changed']}", flush=True)
         with environment(PROFILE_ENV):
             noop = quiet(lab.run_playbook, paths, topo, secrets)
         drift = ", ".join("%s=%d" % (h, c["changed"]) for h, c in noop["recap"].items() if c["changed"])
@@ -143,14 +153,15 @@ def main(argv=None) -> int:
     finally:
         if mirror is not None:
             mirror.stop()
-        if not args.keep:
+        if not (args.keep or args.reuse):
             quiet(lab.cmd_down, None)
-    figures = {"cold_start_s": round(cold, 1), "first_site_s": round(first["seconds"], 1),
+    figures = {"cold_start_s": None if cold is None else round(cold, 1),
+               "first_site_s": None if first_s is None else round(first_s, 1),
                "noop_site_s": round(noop["seconds"], 1), "ping_s": round(ping_s, 1),
                "noop_over_ping": round(noop["seconds"] / ping_s, 2), "noop_changed": noop["changed"]}
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=1) + "\n")
-    print(" ".join(f"{k}={v}" for k, v in figures.items() if k != "noop_changed"))
+    print(" ".join(f"{k}={v}" for k, v in figures.items() if k != "noop_changed" and v is not None))
     return 0
 
 
