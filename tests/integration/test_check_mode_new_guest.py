@@ -200,8 +200,9 @@ def test_site_dry_run_of_the_whole_platform_from_nothing(pve, inventory):
                     'guest 1001 does not exist yet (check mode): skipping its feature roles (docker)',
                     'guest 1002 does not exist yet (check mode): skipping joining it to the Docker Swarm',
                     'guest 1002 does not exist yet (check mode): skipping deploying its stacks',
-                    'guest 102 does not exist yet (check mode): skipping Traefik (traefik)',
-                    'guest 101 does not exist yet (check mode): skipping the Nginx gateway (nginx_gateway)'):
+                    'guest 102 does not exist yet (check mode): skipping Traefik (traefik), its service certificates',
+                    'guest 101 does not exist yet (check mode): skipping its service certificates (step_certificates), '
+                    'the Nginx gateway (nginx_gateway)'):
         assert message in flat(result.stdout), message
     # the firewalls of guests that do not exist yet are planned from nothing: none of them is read
     assert not [r['path'] for r in pve.requests() if '/firewall/' in r['path'] and '/cluster/' not in r['path']]
@@ -218,8 +219,8 @@ def test_sync_dry_run_for_guests_that_do_not_exist_then_a_clear_error(pve, inven
     assert recap(dry, 1001)['unreachable'] == 0
     for message in ('guest 1001 does not exist yet (check mode): skipping joining it to the Docker Swarm',
                     'guest 1001 does not exist yet (check mode): skipping Portainer',
-                    'guest 1001 does not exist yet (check mode): skipping its service certificates',
-                    'guest 1001 does not exist yet (check mode): skipping the Swarm edge'):
+                    'guest 1001 does not exist yet (check mode): skipping its service certificates '
+                    '(step_certificates), the Swarm edge (swarm_edge)'):
         assert message in flat(dry.stdout), message
     assert 'TASK [thinkheads.phoenix.' not in dry.stdout                # no role task ran
 
