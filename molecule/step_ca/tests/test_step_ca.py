@@ -9,6 +9,7 @@ A real step-ca (built from source) runs on the instance; nothing here is a test 
 import json
 import os
 import re
+import subprocess
 import sys
 
 import pytest
@@ -213,6 +214,114 @@ def test_renewal_service_not_due_makes_no_change(host):
     assert serial_of(host, SVC['cert_path'].replace('.crt', '.leaf.crt')) == before
     listing = host.check_output('/usr/local/sbin/phoenix-cert-renew --list')
     assert '"name": "svc.phoenix.test"' in listing
+
+
+CA_ONLY = os.path.join(SCENARIO, 'ca_only.yml')
+UNIT = '/etc/systemd/system/step-ca.service'
+PASSWORD_FILE = '/etc/credstore/step-ca-password'
+CONFIG = '/etc/step-ca/config/ca.json'
+INTERMEDIATE = '/etc/step-ca/certs/intermediate_ca.crt'
+SECRETS = (VARS['step_ca_password'], VARS['step_ca_jwk_provisioner_password'])
+ANSI = re.compile(r'\x1b\[[0-9;]*[A-Za-z]')
+
+
+def ca_only(*args):
+    """Run ca_only.yml (the step_ca role alone, then a check of the facts it publishes) on the instance, with more
+    ansible-playbook ``args``; its output without colours."""
+    env = dict(os.environ)
+    run = subprocess.run(['ansible-playbook'] + list(args) + ['-i', env['MOLECULE_INVENTORY_FILE'], CA_ONLY],
+                         env=env, capture_output=True, text=True, check=False)
+    out = ANSI.sub('', run.stdout)
+    assert run.returncode == 0, out[-6000:] + run.stderr[-2000:]
+    for secret in SECRETS:
+        assert secret not in out + run.stderr
+    return out
+
+
+def steps(out):
+    """{'TASK <name>' or 'HANDLER <name>': the output of that task or handler} for the step_ca role's tasks."""
+    found = {}
+    for block in re.split(r'\n(?=TASK \[|RUNNING HANDLER \[)', out):
+        match = re.match(r'(TASK|RUNNING HANDLER) \[thinkheads\.phoenix\.step_ca : (.*?)\] \*', block)
+        if match:
+            found['%s %s' % ('TASK' if match.group(1) == 'TASK' else 'HANDLER', match.group(2))] = block
+    return found
+
+
+def status(found, prefix):
+    """'changed', 'ok' or 'skipping': how the one task or handler whose key starts with ``prefix`` ended."""
+    names = [name for name in found if name.startswith(prefix)]
+    assert len(names) == 1, (prefix, sorted(found))
+    words = set(re.findall(r'^(changed|ok|skipping): \[', found[names[0]], re.M))
+    assert len(words) == 1, found[names[0]]
+    return words.pop()
+
+
+def attributes(host, paths):
+    return {path: '%o %s:%s' % (host.file(path).mode, host.file(path).user, host.file(path).group) for path in paths}
+
+
+def main_pid(host):
+    return host.check_output('systemctl show -p MainPID --value step-ca.service')
+
+
+@pytest.mark.usefixtures('timer_held')
+def test_drifted_modes_and_owners_found_in_check_mode_then_repaired_without_restart(host):
+    """The modes of the CA directory, of the password's directory and of ca.json, and the owner of a certificate in
+    the CA directory: --check --diff reports and shows them and writes nothing; a run repairs them and step-ca keeps
+    running (none of these needs a restart or a reload)."""
+    paths = ['/etc/step-ca', '/etc/credstore', CONFIG, INTERMEDIATE]
+    converged = attributes(host, paths)
+    assert [converged[path].split()[0] for path in paths[:3]] == ['700', '750', '600'], converged
+    pid = main_pid(host)
+    host.check_output('chmod 0755 /etc/step-ca && chmod 0770 /etc/credstore && chmod 0644 %s && chown root:root %s'
+                      % (CONFIG, INTERMEDIATE))
+    drifted = attributes(host, paths)
+    assert all(drifted[path] != converged[path] for path in paths), drifted
+
+    found = steps(ca_only('--check', '--diff'))
+    assert status(found, 'TASK CA directory (STEPPATH') == 'changed'
+    assert '/etc/step-ca (attributes)' in found[[name for name in found if name.startswith('TASK CA directory')][0]]
+    assert status(found, 'TASK CA material owned by the service user') == 'changed'
+    assert status(found, 'TASK Configuration still owned by the service user') == 'changed'
+    assert status(found, 'TASK Key password file') == 'ok'
+    assert status(found, 'TASK Systemd unit of step-ca') == 'ok'
+    assert not [name for name in found if name.startswith('HANDLER')], sorted(found)
+    assert attributes(host, paths) == drifted, 'check mode wrote something'
+
+    found = steps(ca_only('--diff'))
+    for prefix in ('TASK CA directory (STEPPATH', 'TASK CA material owned', 'TASK Configuration still owned'):
+        assert status(found, prefix) == 'changed'
+    assert not [name for name in found if name.startswith('HANDLER')], sorted(found)
+    assert attributes(host, paths) == converged
+    assert main_pid(host) == pid
+
+
+@pytest.mark.usefixtures('timer_held')
+def test_changed_unit_and_key_password_restart_step_ca(host):
+    """A line added to the unit and another content in the key password file: a run shows the unit's change (not the
+    password), rewrites both, reloads systemd and restarts step-ca (not a reload, no backup: the CA material is
+    unchanged), which answers /health again. (Check mode writing nothing: the test above.)"""
+    pid = main_pid(host)
+    host.check_output("echo '# drift' >> %s && printf not-the-key-password > %s" % (UNIT, PASSWORD_FILE))
+
+    out = ca_only('--diff')
+    found = steps(out)
+    assert status(found, 'TASK Systemd unit of step-ca') == 'changed'
+    assert '-# drift' in found['TASK Systemd unit of step-ca']
+    assert status(found, 'TASK Key password file') == 'changed'
+    assert 'not-the-key-password' not in out
+    # in this order (handlers/main.yml); no reload and no backup
+    handlers = [name for name in found if name.startswith('HANDLER')]
+    assert handlers == ['HANDLER Reload systemd', 'HANDLER Restart the step-ca service', 'HANDLER Remember the restart'], \
+        handlers
+    assert status(found, 'HANDLER Restart the step-ca service') == 'changed'
+    assert '# drift' not in host.file(UNIT).content_string
+    assert host.file(PASSWORD_FILE).content_string == VARS['step_ca_password']
+    assert attributes(host, [UNIT, PASSWORD_FILE]) == {UNIT: '644 root:root', PASSWORD_FILE: '640 root:step'}
+    wait_for(lambda: main_pid(host), lambda value: value not in (pid, '0'), 'step-ca running as a new process')
+    wait_for(lambda: host.run('curl --silent --fail --capath /nonexistent --cacert %s %s/health' % (ROOT, CA)).rc,
+             lambda rc: rc == 0, 'step-ca /health after the restart')
 
 
 @pytest.mark.parametrize('unit', ['step-ca.service', 'phoenix-cert-renew.timer'])
