@@ -162,13 +162,73 @@ def test_endpoint_registered_and_is_the_local_swarm(host):
     assert info['Swarm']['LocalNodeState'] == 'active' and info['Swarm']['ControlAvailable'] is True
 
 
-def test_check_mode_reports_no_change(host):
+def converge(*options):
+    """ansible-playbook converge.yml with ``options`` against the instance; (completed process, its PLAY RECAP)."""
     env = dict(os.environ)
-    run = subprocess.run(['ansible-playbook', '--check', '-i', env['MOLECULE_INVENTORY_FILE'],
+    run = subprocess.run(['ansible-playbook', *options, '-i', env['MOLECULE_INVENTORY_FILE'],
                           os.path.join(SCENARIO, 'converge.yml')],
                          env=env, capture_output=True, text=True, check=False)
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
-    recap = run.stdout[run.stdout.rindex('PLAY RECAP'):]
+    return run, run.stdout[run.stdout.rindex('PLAY RECAP'):]
+
+
+# The files the role converges in one task each (thinkheads.phoenix.file_set): unit, agent secret, bootstrap marker,
+# data directory; the admin password file must stay absent after the bootstrap.
+UNIT = '/etc/systemd/system/portainer.service'
+AGENT_ENV = '/etc/portainer/agent.env'
+MARKER = '/var/lib/portainer/.phoenix-admin-initialized'
+DATA_DIR = '/var/lib/portainer'
+PASSWORD_FILE = '/etc/portainer/admin_password'
+
+
+def managed_state(host):
+    state = {}
+    for path in (UNIT, AGENT_ENV, MARKER, DATA_DIR):
+        item = host.file(path)
+        state[path] = (item.user, item.group, oct(item.mode), None if item.is_directory else item.sha256sum)
+    state[PASSWORD_FILE] = host.file(PASSWORD_FILE).exists
+    return state
+
+
+def main_pid(host):
+    return host.check_output('systemctl show -p MainPID --value portainer.service')
+
+
+def test_drift_is_found_shown_and_repaired(host):
+    """A changed byte, mode or owner of a managed file (and a stray admin password file) is reported by --check
+    --diff without a write, then repaired; the unit's and agent secret's repair restarts the server. Neither secret
+    shows in the output."""
+    with open(os.path.join(CONTROLLER, 'agent_secret')) as handle:
+        secrets = [handle.read().strip(), VARS['portainer_admin_password']]
+    assert all(secrets)
+    converged_state, pid = managed_state(host), main_pid(host)
+    assert converged_state[PASSWORD_FILE] is False
+    host.check_output("sed -i 's/^RestartSec=5$/RestartSec=7/' %s" % UNIT)
+    host.check_output('chmod 0644 %s' % AGENT_ENV)
+    host.check_output('chown nobody %s' % MARKER)
+    host.check_output('chmod 0755 %s' % DATA_DIR)
+    host.check_output('printf stale > %s' % PASSWORD_FILE)
+    drifted = managed_state(host)
+    assert all(drifted[path] != converged_state[path] for path in converged_state), drifted
+
+    run, recap = converge('--check', '--diff')
+    assert 'changed=0' not in recap and 'failed=0' in recap, recap
+    assert '-RestartSec=7' in run.stdout and '+RestartSec=5' in run.stdout, run.stdout[-6000:]
+    assert managed_state(host) == drifted
+    assert main_pid(host) == pid
+    assert not [secret for secret in secrets if secret in run.stdout + run.stderr]
+
+    run, recap = converge('--diff')
+    assert 'changed=0' not in recap and 'failed=0' in recap, recap
+    assert not [secret for secret in secrets if secret in run.stdout + run.stderr]
+    assert managed_state(host) == converged_state
+    # the restart handler ran within the play; the new process and the API are polled all the same
+    wait_for(lambda: main_pid(host), lambda value: value not in ('0', pid), 'a new portainer MainPID after the repair')
+    wait_for(lambda: api(host, 'GET', '/api/status'), lambda answer: answer[0] == 200, 'GET /api/status')
+
+
+def test_check_mode_reports_no_change(host):
+    _, recap = converge('--check')
     assert 'changed=0' in recap and 'failed=0' in recap, recap
 
 
