@@ -257,5 +257,70 @@ def test_check_mode_reports_no_change():
     assert 'changed=0' in recap and 'failed=0' in recap, recap
 
 
+WATCH_SERVICE = '/etc/systemd/system/vllm-tls-renewal.service'
+WATCH_PATH = '/etc/systemd/system/vllm-tls-renewal.path'
+
+
+def converge(*args):
+    """Run converge.yml on the instance (``args``: more ansible-playbook arguments); its output and its PLAY RECAP."""
+    env = dict(os.environ)
+    run = subprocess.run(['ansible-playbook'] + list(args) + ['-i', env['MOLECULE_INVENTORY_FILE'],
+                                                              os.path.join(SCENARIO, 'converge.yml')],
+                         env=env, capture_output=True, text=True, check=False)
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+    return run.stdout, run.stdout[run.stdout.rindex('PLAY RECAP'):]
+
+
+def watch_started(host):
+    """When the certificate watch (vllm-tls-renewal.path) was last started (monotonic clock, microseconds)."""
+    return host.check_output('systemctl show --value -p ActiveEnterTimestampMonotonic vllm-tls-renewal.path')
+
+
+def test_drift_of_unit_and_secrets_is_shown_then_repaired_restarting_vllm_only(host):
+    """A changed byte of the unit, the mode of the environment file and the owner of the renewal service: --check
+    --diff finds them, shows the unit's change but no secret, and writes nothing; a converge repairs them and
+    restarts vLLM (unit, secrets), while the certificate watch, whose path unit is unchanged, keeps running."""
+    with open(os.path.join(SCENARIO, 'files', 'fake_hf_token')) as handle:
+        token = handle.read().strip()
+    host.check_output("sed -i 's/^RestartSec=10$/RestartSec=11/' %s" % UNIT)
+    host.check_output('chmod 0644 %s' % ENV_FILE)
+    host.check_output('chown vllm %s' % WATCH_SERVICE)
+    before, watch_before = show(host, 'InvocationID')['InvocationID'], watch_started(host)
+
+    out, recap = converge('--check', '--diff')
+    assert 'changed=0' not in recap, recap
+    assert '-RestartSec=11' in out and '+RestartSec=10' in out, out[-4000:]
+    assert KEY not in out and token not in out
+    # check mode wrote nothing and restarted nothing
+    assert 'RestartSec=11' in host.file(UNIT).content_string
+    assert host.file(ENV_FILE).mode == 0o644 and host.file(WATCH_SERVICE).user == 'vllm'
+    assert show(host, 'InvocationID')['InvocationID'] == before
+
+    recap = converge()[1]
+    assert 'changed=0' not in recap, recap
+    assert 'RestartSec=10\n' in host.file(UNIT).content_string
+    assert host.file(ENV_FILE).mode == 0o600 and host.file(WATCH_SERVICE).user == 'root'
+    wait_restarted(host, before)
+    assert show(host, 'RestartUSec')['RestartUSec'] == '10s'
+    assert watch_started(host) == watch_before, 'the certificate watch was restarted, its path unit did not change'
+
+
+def test_drift_of_the_watch_and_a_directory_is_repaired_restarting_the_watch_only(host):
+    """The mode of the path unit and of the model cache directory: a converge repairs both and restarts the
+    certificate watch; vLLM, whose unit and secrets are unchanged, keeps running."""
+    host.check_output('chmod 0600 %s' % WATCH_PATH)
+    host.check_output('chmod 0700 /vllm_models')
+    before, watch_before = show(host, 'InvocationID')['InvocationID'], watch_started(host)
+
+    recap = converge()[1]
+    assert 'changed=0' not in recap, recap
+    assert host.file(WATCH_PATH).mode == 0o644
+    models = host.file('/vllm_models')
+    assert models.mode == 0o750 and models.user == 'vllm' and models.group == 'vllm'
+    wait_for(lambda: watch_started(host), lambda started: started != watch_before, 'the certificate watch restarted')
+    assert host.service('vllm-tls-renewal.path').is_running
+    assert show(host, 'InvocationID')['InvocationID'] == before, 'vllm.service was restarted, nothing it reads changed'
+
+
 def test_no_errors_logged(host):
     assert_no_service_errors(host, ['vllm'])
