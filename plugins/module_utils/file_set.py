@@ -13,12 +13,28 @@ __metaclass__ = type
 
 import fnmatch
 import os
+import re
 import tempfile
 
 
 def _file_args(path, spec):
     return {'path': path, 'mode': spec.get('mode'), 'owner': spec.get('owner'), 'group': spec.get('group'),
             'secontext': None, 'attributes': None}
+
+
+def with_lines(current, lines):
+    """CURRENT (text, '' for a missing file) with each of LINES ({regexp, line}) in place: the last line that
+    matches its regexp is replaced by its line; with no match, the line is appended. Other lines are kept as they
+    are (the semantics of ansible.builtin.lineinfile with regexp, for several lines in one pass)."""
+    text = current.splitlines()
+    for entry in lines:
+        pattern = re.compile(entry['regexp'])
+        matches = [index for index, line in enumerate(text) if pattern.search(line)]
+        if matches:
+            text[matches[-1]] = entry['line']
+        elif entry['line'] not in text:
+            text.append(entry['line'])
+    return '\n'.join(text) + '\n' if text else ''
 
 
 def _read(path):
@@ -75,8 +91,12 @@ class FileSetManager(object):
             return
         if os.path.isdir(path):
             self.module.fail_json(msg='%s is a directory, not a file' % path, changed_paths=self.changed_paths)
-        wanted = str(spec['content']).encode('utf-8')
         current = _read(path)
+        if spec.get('lines') is not None:
+            # only the named lines are managed: the rest of the file (or nothing, for a new one) is kept
+            spec = dict(spec, content=with_lines('' if current is None else current.decode('utf-8', 'replace'),
+                                                 spec['lines']))
+        wanted = str(spec['content']).encode('utf-8')
         changed = False
         if current != wanted:
             if spec['diff']:
@@ -146,10 +166,26 @@ class FileSetManager(object):
             if not os.path.isabs(spec['path']):
                 self.module.fail_json(msg='%s is not an absolute path' % spec['path'])
             seen.add(spec['path'])
-        missing = [spec['path'] for spec in params['files'] if spec['state'] == 'present' and spec['content'] is None]
+        missing = [spec['path'] for spec in params['files']
+                   if spec['state'] == 'present' and spec['content'] is None and spec.get('lines') is None]
         if missing:
-            self.module.fail_json(msg='no content for %s (content is required unless state is absent)'
+            self.module.fail_json(msg='no content for %s (content or lines is required unless state is absent)'
                                   % ', '.join(missing))
+        both = [spec['path'] for spec in params['files']
+                if spec['content'] is not None and spec.get('lines') is not None]
+        if both:
+            self.module.fail_json(msg='content and lines both given for %s (the whole file, or some of its lines)'
+                                  % ', '.join(both))
+        for spec in params['files']:
+            for entry in spec.get('lines') or []:
+                try:
+                    re.compile(entry['regexp'])
+                except re.error as exc:
+                    self.module.fail_json(msg='%s: lines: regexp %r is not a regular expression (%s)'
+                                          % (spec['path'], entry['regexp'], exc))
+                if '\n' in entry['line']:
+                    self.module.fail_json(msg='%s: lines: a line must not contain a newline: %r'
+                                          % (spec['path'], entry['line']))
         for spec in params['directories']:
             self.directory(spec)
         for spec in params['files']:

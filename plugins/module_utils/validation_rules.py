@@ -75,8 +75,10 @@ MODULE_RULES = {
     },
     'file_set': {
         'directories': dict(shape=[FILE_ATTRIBUTES]),
-        'files': dict(shape=[dict(FILE_ATTRIBUTES, content='str', diff='bool', state=lambda v: [] if v in (
-            'present', 'absent') else ['must be present or absent, got %s' % _short(v)])]),
+        'files': dict(shape=[dict(FILE_ATTRIBUTES, content='str', diff='bool',
+                                  lines=[{'!regexp': _nonempty_str, '!line': 'str'}],
+                                  state=lambda v: [] if v in ('present', 'absent') else [
+                                      'must be present or absent, got %s' % _short(v)])]),
         'prune': dict(shape=[{'!path': _abs_path, 'patterns': [_nonempty_str], 'keep': [_nonempty_str]}]),
     },
     'phoenix_validate': {'config_dir': dict(path='dir'), 'stacks_dir': dict(path='dir')},

@@ -37,7 +37,11 @@ options:
       - Files and their content, or files that must be absent, each a dict with
       - C(path) (absolute, required; its directory must exist or be in O(directories); in check mode a missing
         directory is taken as one an earlier task creates);
-      - C(content), the whole content (text; required unless C(state) is V(absent));
+      - C(content), the whole content (text; required unless C(state) is V(absent) or C(lines) is given);
+      - C(lines), instead of C(content), the lines this task owns in a file others write too (for example
+        C(/etc/environment)), a list of dicts with C(regexp) and C(line); the last line that matches C(regexp) is
+        replaced by C(line), or C(line) is appended when none matches (as M(ansible.builtin.lineinfile) does for one
+        line); every other line is kept; a missing file is created with these lines;
       - C(state), V(present) (default) or V(absent) (the file is removed);
       - C(owner), C(group), C(mode), as for O(directories) (a new file gets the umask's mode);
       - C(diff) (default V(true)), V(false) for a file whose content must not be shown (a secret, a long library); it
@@ -93,6 +97,15 @@ EXAMPLES = r'''
     prune:
       - path: /etc/phoenix/certs
         patterns: ["*.json"]
+
+- name: Two variables in a file that other programs edit too (only these lines are managed)
+  thinkheads.phoenix.file_set:
+    files:
+      - path: /etc/environment
+        lines:
+          - {regexp: "^SSL_CERT_FILE=", line: "SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt"}
+          - {regexp: "^REQUESTS_CA_BUNDLE=", line: "REQUESTS_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt"}
+        mode: "0644"
 
 - name: A file that holds a secret (its content never shown in a diff, nor logged on the host)
   thinkheads.phoenix.file_set:

@@ -118,3 +118,43 @@ def test_a_bad_set_is_refused_before_any_write(tmp_path):
     predicted = run_module('file_set', in_missing_dir, check=True)
     assert predicted['changed'] is True and predicted['changed_paths'] == [str(tmp_path / 'no' / 'such.txt')]
     assert not (tmp_path / 'no').exists()
+
+
+def test_lines_manage_only_their_lines_and_keep_the_rest(tmp_path):
+    env = tmp_path / 'environment'
+    env.write_text('PATH="/usr/bin"\nSSL_CERT_FILE=/old/one.pem\n# comment\n')
+    lines = [{'regexp': '^SSL_CERT_FILE=', 'line': 'SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt'},
+             {'regexp': '^REQUESTS_CA_BUNDLE=', 'line': 'REQUESTS_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt'}]
+    args = {'files': [{'path': str(env), 'lines': lines, 'mode': '0644'}]}
+    dry = run_module('file_set', args, check=True, diff=True)
+    assert dry['changed'] is True and env.read_text().startswith('PATH="/usr/bin"\nSSL_CERT_FILE=/old/one.pem\n')
+    assert dry['diff'][0]['before'] == env.read_text()
+    assert dry['diff'][0]['after'].splitlines()[1] == 'SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt'
+    first = run_module('file_set', args)
+    assert first['changed'] is True and first['changed_paths'] == [str(env)]
+    assert env.read_text() == ('PATH="/usr/bin"\nSSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt\n# comment\n'
+                               'REQUESTS_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt\n')
+    assert oct(stat.S_IMODE(env.stat().st_mode)) == '0o644'
+    assert run_module('file_set', args)['changed'] is False
+    # a line edited by hand is put back; a line another program adds stays
+    env.write_text(env.read_text().replace('REQUESTS_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt', 'REQUESTS_CA_BUNDLE=x')
+                   + 'LANG=C.UTF-8\n')
+    repaired = run_module('file_set', args)
+    assert repaired['changed'] is True
+    assert env.read_text().splitlines()[-2:] == ['REQUESTS_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt', 'LANG=C.UTF-8']
+    # a missing file is created with the lines
+    new = tmp_path / 'new_env'
+    run_module('file_set', {'files': [{'path': str(new), 'lines': lines}]})
+    assert new.read_text() == '\n'.join(entry['line'] for entry in lines) + '\n'
+
+
+def test_lines_refuse_bad_input_before_any_write(tmp_path):
+    target = tmp_path / 'environment'
+    for spec, message in (
+            ({'content': 'x\n', 'lines': [{'regexp': '^A=', 'line': 'A=1'}]}, 'content and lines both given'),
+            ({'lines': [{'regexp': '([', 'line': 'A=1'}]}, 'is not a regular expression'),
+            ({'lines': [{'regexp': '^A=', 'line': 'A=1\nB=2'}]}, 'must not contain a newline'),
+            ({'lines': [{'line': 'A=1'}]}, 'regexp')):
+        result = run_module('file_set', {'files': [dict(spec, path=str(target))]})
+        assert result.get('failed') is True and message in result['msg'], result
+        assert not target.exists()
