@@ -52,12 +52,12 @@ RUFF_PATHS := $(wildcard plugins tests benchmarks lab molecule scripts)
 # only those holding X and Y. On 2 cores: lint, sanity, schemas and release checks are mostly single-threaded and
 # share the machine well with the two-worker pytest stages; the Go-built tools and the lab images (downloads,
 # compiles, debootstrap) build meanwhile. As soon as the tools and images exist, the lab test (the longest stage,
-# mostly waiting on guests over SSH) and the Step-CA and Swarm tests (mostly waiting on a CA and a Swarm) start in the
-# background, beside sanity, unit and integration (no Docker there); molecule follows in the foreground. Each of
-# them uses its own container names, networks and subnets.
+# mostly waiting on guests over SSH) and the Step-CA and Swarm tests (mostly waiting on a CA and a Swarm) then
+# molecule start in the background, beside sanity, unit and integration (no Docker there): no stage waits at the end
+# for the others to leave a core idle. Each of them uses its own container names, networks and subnets.
 TEST_STAGES  := venv &tools &images &lint+schemas-check+release-check \
-                &lab-test@tools,images &stepca-test+swarm-test@tools,images \
-                sanity unit integration inventory-check wait@tools,images molecule wait
+                &lab-test@tools,images &stepca-test+swarm-test+molecule@tools,images \
+                sanity unit integration inventory-check wait
 CHECK_STAGES := venv &lint unit integration-quick wait
 
 # ansible-test needs the collection under .../ansible_collections/<namespace>/<name>.
