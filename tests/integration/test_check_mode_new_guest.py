@@ -197,7 +197,8 @@ def test_site_dry_run_of_the_whole_platform_from_nothing(pve, inventory):
                     'guest 103 does not exist yet (check mode): skipping the certificate authority (step_ca)',
                     'guest 102 does not exist yet (check mode): skipping trusting the Phoenix root CA',
                     'guest 801 does not exist yet (check mode): skipping its feature roles (nvidia, vllm)',
-                    'guest 1001 does not exist yet (check mode): skipping its feature roles (docker)',
+                    'guest 1001 does not exist yet (check mode): skipping trusting the Phoenix root CA (trusted_ca), '
+                    'its feature roles (docker)',
                     'guest 1002 does not exist yet (check mode): skipping joining it to the Docker Swarm',
                     'guest 1002 does not exist yet (check mode): skipping deploying its stacks',
                     'guest 102 does not exist yet (check mode): skipping Traefik (traefik), its service certificates',
