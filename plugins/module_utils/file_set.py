@@ -116,6 +116,8 @@ class FileSetManager(object):
                 try:
                     with os.fdopen(fd, 'wb') as handle:
                         handle.write(wanted)
+                    if spec.get('validate'):
+                        self._validate(path, tmp, spec['validate'])
                     self.module.atomic_move(tmp, path)
                 finally:
                     if os.path.exists(tmp):
@@ -127,6 +129,14 @@ class FileSetManager(object):
         changed = self._attributes(path, spec) or changed
         if changed:
             self.changed_paths.append(path)
+
+    def _validate(self, path, tmp, command):
+        """Run COMMAND with %s replaced by the new content's temporary file; a failure leaves PATH as it was."""
+        rc, out, err = self.module.run_command(command.replace('%s', tmp), use_unsafe_shell=False)
+        if rc != 0:
+            self.module.fail_json(msg='%s: the new content failed its validation (%s, rc %d): %s'
+                                  % (path, command, rc, (err or out).strip()[-2000:]),
+                                  changed_paths=self.changed_paths)
 
     def _remove(self, path, show=True):
         before = _read(path) if os.path.isfile(path) else None
@@ -177,6 +187,9 @@ class FileSetManager(object):
             self.module.fail_json(msg='content and lines both given for %s (the whole file, or some of its lines)'
                                   % ', '.join(both))
         for spec in params['files']:
+            if spec.get('validate') and '%s' not in spec['validate']:
+                self.module.fail_json(msg='%s: validate must name the file to check as %%s: %s'
+                                      % (spec['path'], spec['validate']))
             for entry in spec.get('lines') or []:
                 try:
                     re.compile(entry['regexp'])

@@ -76,7 +76,7 @@ MODULE_RULES = {
     'file_set': {
         'directories': dict(shape=[FILE_ATTRIBUTES]),
         'files': dict(shape=[dict(FILE_ATTRIBUTES, content='str', diff='bool',
-                                  lines=[{'!regexp': _nonempty_str, '!line': 'str'}],
+                                  lines=[{'!regexp': _nonempty_str, '!line': 'str'}], validate=_nonempty_str,
                                   state=lambda v: [] if v in ('present', 'absent') else [
                                       'must be present or absent, got %s' % _short(v)])]),
         'prune': dict(shape=[{'!path': _abs_path, 'patterns': [_nonempty_str], 'keep': [_nonempty_str]}]),

@@ -43,6 +43,9 @@ options:
         replaced by C(line), or C(line) is appended when none matches (as M(ansible.builtin.lineinfile) does for one
         line); every other line is kept; a missing file is created with these lines;
       - C(state), V(present) (default) or V(absent) (the file is removed);
+      - C(validate), a command that checks new content before it replaces the file, with V(%s) standing for a
+        temporary file that holds it (for example V(nginx -t -c %s)); run only when the content changes (not in check
+        mode); when it fails, the task fails and the file is left as it was;
       - C(owner), C(group), C(mode), as for O(directories) (a new file gets the umask's mode);
       - C(diff) (default V(true)), V(false) for a file whose content must not be shown (a secret, a long library); it
         is left out of the diff and masked in the task's result. A file that holds a secret also needs C(no_log) on

@@ -4,6 +4,7 @@ diff, drift, prune, and the refusal of a bad set before any write)."""
 
 import os
 import stat
+import sys
 
 from modrun import run_module
 
@@ -158,3 +159,21 @@ def test_lines_refuse_bad_input_before_any_write(tmp_path):
         result = run_module('file_set', {'files': [dict(spec, path=str(target))]})
         assert result.get('failed') is True and message in result['msg'], result
         assert not target.exists()
+
+
+def test_validate_checks_new_content_and_a_failure_leaves_the_file(tmp_path):
+    target = tmp_path / 'app.json'
+    target.write_text('{"ok": 1}\n')
+    check = '%s -c "import json, sys; json.load(open(sys.argv[1]))" %%s' % sys.executable
+    good = run_module('file_set', {'files': [{'path': str(target), 'content': '{"ok": 2}\n', 'validate': check}]})
+    assert good['changed'] is True and target.read_text() == '{"ok": 2}\n'
+    bad = run_module('file_set', {'files': [{'path': str(target), 'content': '{not json\n', 'validate': check}]})
+    assert bad.get('failed') is True and 'failed its validation' in bad['msg'], bad
+    assert target.read_text() == '{"ok": 2}\n'
+    assert [p.name for p in tmp_path.iterdir()] == ['app.json']          # no temporary file left
+    # unchanged content is not validated again (the command would fail here)
+    same = run_module('file_set', {'files': [{'path': str(target), 'content': '{"ok": 2}\n', 'validate': 'false %s'}]})
+    assert same['changed'] is False
+    no_placeholder = run_module('file_set', {'files': [{'path': str(target), 'content': 'x\n', 'validate': 'true'}]})
+    assert no_placeholder.get('failed') is True and 'validate must name the file to check as %s' in no_placeholder['msg']
+    assert target.read_text() == '{"ok": 2}\n'
