@@ -137,3 +137,25 @@ def test_bad_input_names_what_is_missing(tmp_path, archives):
     assert result.returncode != 0
     assert 'release_checksum as sha256:<64 hex digits>' in ' '.join(result.out.split())
     assert not (tmp_path / 'cache').exists()
+
+
+@pytest.mark.parametrize('source', ['url', 'controller'])
+def test_an_unpacked_release_is_neither_fetched_nor_hashed_again(tmp_path, archives, source):
+    """The marker is read first: with this very archive unpacked, the cached archive is not needed (here it is
+    gone and a run changes nothing and fetches nothing); without the marker it is fetched, verified and unpacked."""
+    path, checksum = archives['one']
+    url = 'file://%s' % path if source == 'url' else str(path)
+    assert run(tmp_path, url, checksum, release_strip_components=1).returncode == 0
+    cached = tmp_path / 'cache' / 'tool-1.tar.gz'
+    cached.unlink()
+    again = run(tmp_path, url, checksum, release_strip_components=1)
+    assert again.returncode == 0 and again.changed == 0, again.stdout[-3000:]
+    assert 'unpacked=False' in again.stdout
+    assert not cached.exists()
+    (tmp_path / 'opt' / 'tool-1' / '.phoenix-release').unlink()
+    (tmp_path / 'opt' / 'tool-1' / 'bin' / 'tool').write_text('changed\n')
+    fresh = run(tmp_path, url, checksum, release_strip_components=1)
+    assert fresh.returncode == 0 and fresh.changed > 0 and 'unpacked=True' in fresh.stdout, fresh.out[-3000:]
+    assert cached.exists()
+    assert tree(tmp_path / 'opt' / 'tool-1') == {'bin/tool': 'one\n', 'README': 'read me\n',
+                                                 '.phoenix-release': checksum}
