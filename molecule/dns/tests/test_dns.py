@@ -74,10 +74,38 @@ def test_new_record_after_reload_without_restart(host):
                          check=False)
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
     assert 'RUNNING HANDLER [thinkheads.phoenix.dns : Reload dnsmasq]' in run.stdout
-    assert 'Restart dnsmasq' not in run.stdout
+    assert 'RUNNING HANDLER [thinkheads.phoenix.dns : Restart dnsmasq]' not in run.stdout
     # The reload is a SIGHUP: dnsmasq re-reads the records after systemctl has returned.
     wait_equal(lambda: dig(host, 'extra.lab.test'), '10.99.0.77', 'the new record after the reload')
     assert host.check_output('systemctl show -p MainPID --value dnsmasq.service') == pid
+
+
+def playbook(name, *extra):
+    env = dict(os.environ)
+    run = subprocess.run(['ansible-playbook', '-i', env['MOLECULE_INVENTORY_FILE'], *extra,
+                          os.path.join(SCENARIO, name)], env=env, capture_output=True, text=True, check=False)
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+    return run.stdout
+
+
+def test_drift_is_found_and_repaired(host):
+    hosts, conf = '/etc/phoenix-dns/hosts', '/etc/dnsmasq.d/phoenix.conf'
+    wanted = {path: host.file(path).sha256sum for path in (hosts, conf)}
+    host.check_output("echo '10.99.0.99 stray' >> %s && chown nobody %s && chmod 0600 %s" % (hosts, hosts, conf))
+    drifted = host.file(hosts).sha256sum
+    # check mode reports both files and writes nothing
+    out = playbook('more_records.yml', '--check', '--diff')
+    assert '-10.99.0.99 stray' in out
+    assert host.file(hosts).sha256sum == drifted and host.file(conf).mode == 0o600
+    # a real run puts back the content, owner and mode, and reloads (records) and restarts (configuration)
+    out = playbook('more_records.yml')
+    assert 'RUNNING HANDLER [thinkheads.phoenix.dns : Reload dnsmasq]' in out
+    assert 'RUNNING HANDLER [thinkheads.phoenix.dns : Restart dnsmasq]' in out
+    for path in (hosts, conf):
+        assert host.file(path).sha256sum == wanted[path]
+        assert (host.file(path).user, host.file(path).group, host.file(path).mode) == ('root', 'root', 0o644)
+    wait_equal(lambda: dig(host, 'extra.lab.test'), '10.99.0.77', 'dnsmasq answering after the restart')
+    assert dig(host, 'stray') == ''
 
 
 def test_no_errors_logged(host):

@@ -105,6 +105,29 @@ def test_broken_candidate_never_replaces_the_running_config(host):
     assert curl(host, 'https://app.lab.test/')[0] == 200
 
 
+def test_drift_is_found_and_repaired(host):
+    conf = '/etc/nginx/nginx.conf'
+    wanted = host.file(conf).sha256sum
+    host.check_output("echo '# phoenix-drift' >> %s && chown nobody %s && chmod 0600 %s" % (conf, conf, conf))
+    drifted = host.file(conf).sha256sum
+    env = dict(os.environ)
+    base = ['ansible-playbook', '-i', env['MOLECULE_INVENTORY_FILE']]
+    # check mode shows the change and writes nothing
+    run = subprocess.run(base + ['--check', '--diff', os.path.join(SCENARIO, 'converge.yml')], env=env,
+                         capture_output=True, text=True, check=False)
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+    assert '-# phoenix-drift' in run.stdout
+    assert host.file(conf).sha256sum == drifted and host.file(conf).mode == 0o600
+    # a real run puts back the content, owner and mode, and reloads nginx
+    run = subprocess.run(base + [os.path.join(SCENARIO, 'converge.yml')], env=env, capture_output=True, text=True,
+                         check=False)
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+    assert 'RUNNING HANDLER [thinkheads.phoenix.nginx_gateway : Reload nginx]' in run.stdout
+    assert host.file(conf).sha256sum == wanted
+    assert (host.file(conf).user, host.file(conf).group, host.file(conf).mode) == ('root', 'root', 0o644)
+    assert curl(host, 'https://app.lab.test/')[0] == 200
+
+
 def served_serial(host):
     return host.run('echo | openssl s_client -connect 127.0.0.1:443 -servername app.lab.test 2>/dev/null'
                     ' | openssl x509 -noout -serial').stdout.strip()
