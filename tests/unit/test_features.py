@@ -79,7 +79,8 @@ def test_inventory_publishes_the_feature_roles(tmp_path, reference_tree):
 def test_create_feature_play_reads_the_registry():
     with open(os.path.join(REPO, 'playbooks', 'create.yml')) as handle:
         plays = yaml.safe_load(handle)
-    play = [p for p in plays if p.get('name') == 'Apply the other feature roles'][0]
+    play = [p for p in plays if "Apply the guest's feature roles (in the order the guest lists them)"
+            in [task.get('name') for task in p.get('tasks', [])]][0]
     assert play['vars']['phoenix_create_feature_roles'] == '{{ phoenix_feature_roles }}'
 
 
