@@ -4,6 +4,7 @@
 """Verify the dns role on the molecule instance (testinfra): records from the fixture configs, asked with dig."""
 
 import os
+import re
 import subprocess
 import sys
 
@@ -105,7 +106,22 @@ def test_drift_is_found_and_repaired(host):
         assert host.file(path).sha256sum == wanted[path]
         assert (host.file(path).user, host.file(path).group, host.file(path).mode) == ('root', 'root', 0o644)
     wait_equal(lambda: dig(host, 'extra.lab.test'), '10.99.0.77', 'dnsmasq answering after the restart')
-    assert dig(host, 'stray') == ''
+
+
+def test_rejected_configuration_never_replaces_the_running_one(host):
+    conf = '/etc/dnsmasq.d/phoenix.conf'
+    before = host.file(conf).sha256sum
+    env = dict(os.environ, ANSIBLE_NOCOLOR='1', ANSIBLE_FORCE_COLOR='0')
+    run = subprocess.run(['ansible-playbook', '-i', env['MOLECULE_INVENTORY_FILE'], '-e',
+                          '{"dns_upstream_servers": ["999.0.0.1"]}', os.path.join(SCENARIO, 'more_records.yml')],
+                         env=env, capture_output=True, text=True, check=False)
+    assert run.returncode != 0, run.stdout[-4000:]
+    # the failure is reported on stderr, its message possibly wrapped
+    out = ' '.join(re.sub(r'\x1b\[[0-9;]*m', '', run.stdout + run.stderr).split())
+    assert 'failed its validation (dnsmasq --test' in out, out[-4000:]
+    assert host.file(conf).sha256sum == before
+    assert 'server=' not in host.file(conf).content_string
+    assert dig(host, 'extra.lab.test') == '10.99.0.77'
 
 
 def test_no_errors_logged(host):

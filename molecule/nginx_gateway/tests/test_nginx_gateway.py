@@ -125,7 +125,8 @@ def test_drift_is_found_and_repaired(host):
     assert 'RUNNING HANDLER [thinkheads.phoenix.nginx_gateway : Reload nginx]' in run.stdout
     assert host.file(conf).sha256sum == wanted
     assert (host.file(conf).user, host.file(conf).group, host.file(conf).mode) == ('root', 'root', 0o644)
-    assert curl(host, 'https://app.lab.test/')[0] == 200
+    wait_for(lambda: curl(host, 'https://app.lab.test/'), lambda answer: answer[0] == 200,
+             'https://app.lab.test/ after the reload')
 
 
 def served_serial(host):
