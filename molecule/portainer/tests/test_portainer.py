@@ -228,7 +228,7 @@ def test_drift_is_found_shown_and_repaired(host):
 
 
 def test_check_mode_reports_no_change(host):
-    _, recap = converge('--check')
+    _output, recap = converge('--check')
     assert 'changed=0' in recap and 'failed=0' in recap, recap
 
 
