@@ -60,12 +60,13 @@ def ssh(ip: str, command: str) -> subprocess.CompletedProcess:
 
 
 # On a guest: renew every certificate now through the installed timer's own script, with a copy of its
-# configurations whose threshold is 99.9% of the lifetime (the renewal path is the timer's: mTLS /renew, atomic
-# swap, hooks), and print the serials before and after.
+# configurations whose threshold (renew when less than a year is left) exceeds any lifetime, so that a certificate
+# issued a moment ago is due too (the renewal path is the timer's: mTLS /renew, atomic swap, hooks), and print the
+# serials before and after.
 FORCED_RENEWAL = r"""set -e
 rm -rf /tmp/phoenix-force && mkdir -p /tmp/phoenix-force
 for f in /etc/phoenix-certs/*.json; do
-  python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); d["renew_before"] = "99.9%"; json.dump(d, sys.stdout)' \
+  python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); d["renew_before"] = "8760h"; json.dump(d, sys.stdout)' \
     "$f" > "/tmp/phoenix-force/$(basename "$f")"
 done
 before=$(phoenix-cert-renew --list | python3 -c 'import json, sys; print(*[json.loads(l)["serial"] for l in sys.stdin])')
