@@ -34,13 +34,14 @@ listing=$("$out/venv/bin/ansible-doc" -l thinkheads.phoenix)
 echo "$listing"
 modules=$(cd "$repo/plugins/modules" && ls ./*.py | sed 's|^\./||; s|\.py$||')
 for module in $modules; do
-  echo "$listing" | grep -q "^thinkheads\.phoenix\.$module " || { echo "error: ansible-doc -l lacks $module" >&2; exit 1; }
+  grep -q "^thinkheads\.phoenix\.$module " <<<"$listing" || { echo "error: ansible-doc -l lacks $module" >&2; exit 1; }
   "$out/venv/bin/ansible-doc" "thinkheads.phoenix.$module" >/dev/null
 done
 "$out/venv/bin/ansible-doc" -t inventory thinkheads.phoenix.phoenix >/dev/null
 installed=$out/collections/ansible_collections/thinkheads/phoenix
-ANSIBLE_INVENTORY_ENABLED=thinkheads.phoenix.phoenix ANSIBLE_INVENTORY_UNPARSED_FAILED=1 \
-  "$out/venv/bin/ansible-inventory" -i "$installed/inventory/phoenix.yml" --graph | grep -q -- '--801'
+graph=$(ANSIBLE_INVENTORY_ENABLED=thinkheads.phoenix.phoenix ANSIBLE_INVENTORY_UNPARSED_FAILED=1 \
+  "$out/venv/bin/ansible-inventory" -i "$installed/inventory/phoenix.yml" --graph)
+grep -q -- '--801' <<<"$graph" || { echo "error: the installed inventory plugin's graph lacks 801" >&2; exit 1; }
 echo "installed collection: ansible-doc and the inventory plugin work"
 
 cd "$repo"

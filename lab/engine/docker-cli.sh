@@ -9,7 +9,8 @@
 # Usage: DOCKER=$(lab/engine/docker-cli.sh) && "$DOCKER" run ...
 set -euo pipefail
 
-ver_ge() { [[ $(printf '%s\n%s\n' "$1" "$2" | sort -V | head -n 1) == "$2" ]]; }
+# $1 >= $2 as versions: "$2 then $1" is already in version order.
+ver_ge() { printf '%s\n%s\n' "$2" "$1" | sort -V -C; }
 
 majmin() { sed -E 's/^([0-9]+)\.([0-9]+).*/\1.\2/'; }
 

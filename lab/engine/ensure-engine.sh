@@ -48,7 +48,7 @@ running_dockerd() {
             return 0
         fi
     done
-    pgrep -x dockerd 2>/dev/null | head -n 1
+    pgrep -o -x dockerd 2>/dev/null || true
 }
 
 wait_for_engine() {
