@@ -17,6 +17,9 @@
 # The debootstrap tree is kept as a tarball in .cache/lab/rootfs/, keyed by suite,
 # mirror, architecture, base/packages and base/prepare-rootfs.sh; --refresh-rootfs
 # runs debootstrap again (e.g. to pick up point releases).
+# The base image carries that key too (label org.thinkheads.phoenix.lab.rootfs-key):
+# while it matches, the image is up to date without the tarball, so a new checkout
+# of the same sources reuses the machine's images as they are.
 #
 # Environment: PHOENIX_LAB_CACHE (default <repo>/.cache/lab),
 #   PHOENIX_LAB_DEBIAN_MIRROR (default http://deb.debian.org/debian),
@@ -29,6 +32,8 @@ CACHE=${PHOENIX_LAB_CACHE:-$REPO/.cache/lab}
 MIRROR=${PHOENIX_LAB_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 SUITE=bookworm
 LABEL=org.thinkheads.phoenix.lab.hash
+# On the base image: the key of the rootfs it was imported from (rootfs_key).
+ROOTFS_LABEL=org.thinkheads.phoenix.lab.rootfs-key
 # Bump to rebuild every image after a change in how this script builds them.
 RECIPE=1
 export DOCKER_BUILDKIT=0
@@ -83,7 +88,16 @@ rootfs_key() {
 compute_hash() {
     local name=$1 p input
     if [[ $name == base ]]; then
-        # The tarball's content hash: a refreshed rootfs rebuilds everything above it.
+        # The base image is the rootfs's cache: one built from the same recipe (ROOTFS_LABEL) keeps its hash, so a
+        # new checkout (an empty .cache/lab) reuses the machine's images instead of running debootstrap again and
+        # rebuilding every image above it. Otherwise the tarball's content hash: a refreshed rootfs rebuilds
+        # everything above it.
+        if [[ $FORCE == 0 && $REFRESH == 0 && -n $(image_hash "${TAG[base]}") \
+              && $(docker image inspect --format "{{ index .Config.Labels \"$ROOTFS_LABEL\" }}" "${TAG[base]}" \
+                   2>/dev/null) == "$(rootfs_key)" ]]; then
+            HASH[base]=$(image_hash "${TAG[base]}")
+            return
+        fi
         input="base recipe=$RECIPE rootfs=$(cat "$(tarball_path).sha256" 2>/dev/null || echo none)"
     else
         input="$name recipe=$RECIPE dir=$(tree_hash "$HERE/$name")"
@@ -146,10 +160,11 @@ rootfs_tarball() {
 build_base() {
     local tarball
     tarball=$(rootfs_tarball)
-    compute_hash base
+    HASH[base]=$(printf '%s\n' "base recipe=$RECIPE rootfs=$(cat "$tarball.sha256")" | sha)
     say "base: docker import -> ${TAG[base]}"
     docker import \
         --change "LABEL $LABEL=${HASH[base]}" \
+        --change "LABEL $ROOTFS_LABEL=$(rootfs_key)" \
         --change "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
         --change "ENV LANG=C.UTF-8" \
         --change 'CMD ["/bin/bash"]' \
