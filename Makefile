@@ -52,12 +52,14 @@ RUFF_PATHS := $(wildcard plugins tests benchmarks lab molecule scripts)
 # only those holding X and Y. On 2 cores: lint, sanity, schemas and release checks are mostly single-threaded and
 # share the machine well with the two-worker pytest stages; the Go-built tools and the lab images (downloads,
 # compiles, debootstrap) build meanwhile. As soon as the tools and images exist, the lab test (the longest stage,
-# mostly waiting on guests over SSH) and the Step-CA and Swarm tests (mostly waiting on a CA and a Swarm) then
-# molecule start in the background, beside sanity, unit and integration (no Docker there): no stage waits at the end
-# for the others to leave a core idle. Each of them uses its own container names, networks and subnets.
+# mostly waiting on guests over SSH) and the Step-CA test start in the background; the Swarm test then molecule start
+# once the images exist (molecule's step_ca and traefik scenarios wait for the tools themselves, and a cold Go build
+# takes longer than the images), beside sanity, unit and integration (no Docker there). When those are done the
+# foreground takes the molecule scenarios the Swarm lane has not claimed yet: no stage waits at the end for the
+# others while a core is idle. Each of them uses its own container names, networks and subnets.
 TEST_STAGES  := venv &tools &images &lint+schemas-check+release-check \
-                &lab-test@tools,images &stepca-test+swarm-test+molecule@tools,images \
-                sanity unit integration inventory-check wait
+                &lab-test@tools,images &stepca-test@tools &swarm-test+molecule@images \
+                sanity unit integration inventory-check wait@images molecule wait
 CHECK_STAGES := venv &lint unit integration-quick wait
 
 # ansible-test needs the collection under .../ansible_collections/<namespace>/<name>.
@@ -192,14 +194,29 @@ lab-down: venv
 	python lab/lab.py down
 
 # Role tests: molecule (docker driver, the local guest image), testinfra verify.
-# Every scenario under molecule/ runs (MOLECULE_SCENARIOS=... runs a subset).
-MOLECULE_SCENARIOS ?= $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
-molecule: tools
-	lab/engine/ensure-engine.sh
-	lab/images/build.sh guest vm
-	@for s in $(MOLECULE_SCENARIOS); do \
+# Every scenario under molecule/ runs (MOLECULE_SCENARIOS=... runs a subset), the slowest first (as measured in a warm
+# run; scenarios not named here come last). Under `make test` two lanes run this target at once, the Swarm lane and the
+# foreground once its own stages are done: each scenario goes to whichever lane claims it first (a directory under
+# $$PHOENIX_STAGE_RUN_DIR, made by scripts/run_stages.py for one run), so both end close together. A lane stops claiming
+# once a scenario failed in either. step_ca and traefik need the pinned tools: `make tools` waits for a build that
+# another lane has under way (the tool scripts take a lock) and is up to date at once after it.
+MOLECULE_ALL := $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
+MOLECULE_SLOWEST_FIRST := portainer step_ca docker vllm swarm dns nginx_gateway traefik
+MOLECULE_SCENARIOS ?= $(filter $(MOLECULE_ALL),$(MOLECULE_SLOWEST_FIRST)) $(filter-out $(MOLECULE_SLOWEST_FIRST),$(MOLECULE_ALL))
+MOLECULE_NEEDS_TOOLS := step_ca traefik
+MOLECULE_SETUP ?= lab/engine/ensure-engine.sh && lab/images/build.sh guest vm
+MOLECULE ?= molecule
+molecule: venv
+	$(MOLECULE_SETUP)
+	@claims=$${PHOENIX_STAGE_RUN_DIR:+$$PHOENIX_STAGE_RUN_DIR/molecule}; \
+	if [ -z "$$claims" ]; then claims=$$(mktemp -d); trap 'rm -rf "$$claims"' EXIT; fi; \
+	mkdir -p "$$claims"; \
+	for s in $(MOLECULE_SCENARIOS); do \
+	  [ ! -e "$$claims/FAILED" ] || { echo "=== molecule: a scenario failed in the other lane; claiming no more"; exit 1; }; \
+	  mkdir "$$claims/$$s" 2>/dev/null || { echo "=== molecule $$s: claimed by the other lane"; continue; }; \
+	  case " $(MOLECULE_NEEDS_TOOLS) " in *" $$s "*) $(MAKE) --no-print-directory tools;; esac; \
 	  echo "=== molecule test -s $$s"; start=$$(date +%s); \
-	  molecule test -s $$s || exit 1; \
+	  $(MOLECULE) test -s $$s || { touch "$$claims/FAILED"; exit 1; }; \
 	  echo "=== molecule $$s passed in $$(( $$(date +%s) - start ))s"; \
 	done
 

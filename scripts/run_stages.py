@@ -13,6 +13,9 @@ the end); `wait@X,Y` joins only the lanes holding X and Y. The first failing sta
 the later ones `not run`, and the exit status is non-zero; lanes already started are joined first, so their rows are
 complete. The table is printed and, with --out, written to that file, in every case (also after Ctrl-C).
 
+Every stage sees PHOENIX_STAGE_RUN_DIR, a folder of this run (removed at its end): stages that share work between
+lanes keep their claims there (the molecule target).
+
 `busy` is how much of the machine's CPU (all cores, from /proc/stat) was in use while the stage ran: a stage that
 waits (on containers, a CA, a Swarm) shows a low figure and is a candidate for a background lane.
 `make test` and `make check` call this with their stage lists (Makefile).
@@ -21,8 +24,10 @@ Standard library only: it runs before the virtualenv exists.
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -135,6 +140,21 @@ def main(argv=None):
                         help='Makefile targets, run in this order (&A+B: a background lane; wait: join the lanes)')
     args = parser.parse_args(argv)
     make = os.environ.get('MAKE') or 'make'
+    os.makedirs('build', exist_ok=True)
+    previous = os.environ.get('PHOENIX_STAGE_RUN_DIR')
+    os.environ['PHOENIX_STAGE_RUN_DIR'] = run_dir = os.path.abspath(tempfile.mkdtemp(prefix='stage-run-', dir='build'))
+    try:
+        return run(make, args)
+    finally:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        if previous is None:
+            del os.environ['PHOENIX_STAGE_RUN_DIR']
+        else:
+            os.environ['PHOENIX_STAGE_RUN_DIR'] = previous
+
+
+def run(make, args):
+    """The stages of ARGS, timed; the exit status."""
     results, lanes, started_lanes, status = [], [], [], 0
     started = time.monotonic()
     stages = list(args.stages) + (['wait'] if args.stages[-1] != 'wait' else [])

@@ -55,6 +55,12 @@ build() {
   echo "$bin"
 }
 
+# One build at a time per output folder: a second run (another lane of `make test`) waits, then finds the tools
+# up to date.
+mkdir -p "$bindir"
+exec 9>"$bindir/.build.lock"
+flock 9
+
 if [ "$what" = step-ca ] || [ "$what" = all ]; then
   build step-ca github.com/smallstep/certificates/cmd/step-ca "$STEP_CA_VERSION"
 fi

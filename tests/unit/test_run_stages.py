@@ -90,3 +90,47 @@ def test_a_lane_after_an_unknown_stage_is_refused(tmp_path):
                           text=True, timeout=60, env=dict(os.environ, MAKEFLAGS=''), check=False)
     assert proc.returncode != 0 and 'no lane started before holds nosuch' in proc.stderr
     assert not (tmp_path / 'order.txt').exists()
+
+
+def test_stages_share_a_run_folder_that_is_gone_at_the_end(tmp_path):
+    # `claim` in a lane and in the foreground: exactly one of them makes the folder of the run (as molecule's lanes
+    # claim scenarios)
+    makefile = MAKEFILE + 'claim:\n\t@if mkdir "$$PHOENIX_STAGE_RUN_DIR/x"; then echo won >> order.txt; ' \
+                          'else echo lost >> order.txt; fi\n'
+    (tmp_path / 'Makefile').write_text(makefile)
+    proc = subprocess.run([sys.executable, str(SCRIPT), '&claim', 'claim', 'wait'], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60, env=dict(os.environ, MAKEFLAGS=''), check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert sorted((tmp_path / 'order.txt').read_text().split()) == ['lost', 'won']
+    assert not list((tmp_path / 'build').glob('stage-run-*'))
+
+
+def test_two_molecule_runs_of_one_run_share_the_scenarios(tmp_path):
+    """The Makefile's molecule target, twice at once with one PHOENIX_STAGE_RUN_DIR (a stand-in `molecule`):
+    every scenario runs once, in one of them; after a failure neither claims another."""
+    repo = SCRIPT.parents[1]
+    fake = tmp_path / 'bin'
+    fake.mkdir()
+    (fake / 'molecule').write_text('#!/bin/sh\necho "$3" >> "%s/ran.txt"; sleep 0.3\n'
+                                   '[ "$3" != "${FAIL_SCENARIO:-}" ]\n' % tmp_path)
+    (fake / 'molecule').chmod(0o755)
+
+    def both(run_dir, fail=''):
+        env = dict(os.environ, MAKEFLAGS='', PHOENIX_STAGE_RUN_DIR=str(run_dir), FAIL_SCENARIO=fail)
+        cmd = ['make', '--no-print-directory', '-C', str(repo), '-o', 'venv', 'molecule', 'MOLECULE_SETUP=true',
+               'MOLECULE=%s' % (fake / 'molecule'),
+               'MOLECULE_NEEDS_TOOLS=', 'MOLECULE_SCENARIOS=a b c d e f']
+        procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                 for _lane in range(2)]
+        return [(proc.wait(timeout=60), proc.stdout.read()) for proc in procs]
+
+    results = both(tmp_path / 'run1')
+    assert all(code == 0 for code, _out in results), results
+    assert sorted((tmp_path / 'ran.txt').read_text().split()) == list('abcdef')
+    assert all('claimed by the other lane' in out for _code, out in results), results
+
+    (tmp_path / 'ran.txt').unlink()
+    results = both(tmp_path / 'run2', fail='b')
+    assert sorted(code != 0 for code, _out in results) == [True, True], results
+    ran = (tmp_path / 'ran.txt').read_text().split()
+    assert len(ran) == len(set(ran)) and 'b' in ran and len(ran) < 6, ran
