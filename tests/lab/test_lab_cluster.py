@@ -42,7 +42,10 @@ def cluster_up():
     script = REPO / "lab" / "engine" / "ensure-engine.sh"
     proc = subprocess.run([str(script)], capture_output=True, text=True, timeout=300, check=False)
     if proc.returncode != 0:
-        pytest.skip(f"no Docker engine can be started here (ensure-engine.sh exit {proc.returncode})")
+        reason = f"no Docker engine can be started here (ensure-engine.sh exit {proc.returncode})"
+        if os.environ.get("PHOENIX_REQUIRE_LAB") == "1":     # as in test_lab.py: required means required
+            pytest.fail(f"PHOENIX_REQUIRE_LAB=1 and the two-node lab cannot run: {reason}", pytrace=False)
+        pytest.skip(reason)
     down = lab("down", timeout=300)
     assert down.returncode == 0, show(down)
     proc = lab("up", "--nodes", "2", timeout=UP_TIMEOUT)
