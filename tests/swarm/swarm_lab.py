@@ -263,8 +263,24 @@ class Swarm:
         cleanup()
 
 
-def run_on_manager(module, args, check=False, diff=True, container=MGR):
-    """Run a collection module ON the Swarm manager container (community.docker.docker_api connection)."""
+# A connection failure before the module started: Docker's exec API lost the output of the command that makes the
+# remote temporary folder (seen under load with the Debian engine; community.docker issue 644). Nothing ran, so the
+# command is run again; any other failure is the test's result.
+NOT_STARTED = 'failed to resolve remote temporary directory'
+
+
+def run_on_manager(module, args, check=False, diff=True, container=MGR, attempts=3):
+    """Run a collection module ON the Swarm manager container (community.docker.docker_api connection, pipelined:
+    one exec per module run)."""
+    for attempt in range(1, attempts + 1):
+        result = _run_on_manager_once(module, args, check, diff, container)
+        if not (result.get('failed') and NOT_STARTED in str(result.get('msg', ''))) or attempt == attempts:
+            return result
+        print('run_on_manager: %s did not start (%s); running it again' % (module, result['msg'][:120]))
+    return result
+
+
+def _run_on_manager_once(module, args, check, diff, container):
     from phoenix_testlib import REPO as repo
     cmd = [os.path.join(os.path.dirname(sys.executable), 'ansible'), container, '-i', '%s,' % container,
            '-c', 'community.docker.docker_api', '-e', 'ansible_python_interpreter=/usr/bin/python3',
@@ -274,7 +290,7 @@ def run_on_manager(module, args, check=False, diff=True, container=MGR):
     if diff:
         cmd.append('--diff')
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(repo, 'ansible.cfg'), ANSIBLE_LOAD_CALLBACK_PLUGINS='1',
-               ANSIBLE_STDOUT_CALLBACK='ansible.posix.json', ANSIBLE_NOCOLOR='1')
+               ANSIBLE_STDOUT_CALLBACK='ansible.posix.json', ANSIBLE_NOCOLOR='1', ANSIBLE_PIPELINING='1')
     proc = subprocess.run(cmd, cwd=repo, env=env, capture_output=True, text=True, timeout=600, check=False)
     try:
         data = json.loads(proc.stdout)
