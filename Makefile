@@ -10,7 +10,7 @@
 #   make test     everything, what .ci/run executes: the TEST_STAGES (venv, lint, sanity, unit, integration, ...,
 #                 stepca-test, swarm-test, molecule, lab-test), stopping at the first failure; work that mostly waits
 #                 (the Go-built tools, the lab images, the lab test) runs in background lanes beside the rest; ends
-#                 with a table (stage, seconds, busy, result), also written to build/test-times.txt
+#                 with a table (stage, seconds, busy, cpu, result), also written to build/test-times.txt
 #   make images   the Docker engine (installed when missing) and the lab's images, built locally
 #   make schemas  re-export etc/schemas/ from plugins/module_utils/config/schemas.py
 #   make bench    benchmarks (inventory scale)

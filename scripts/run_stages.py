@@ -2,7 +2,7 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) 2026 Thinkheads
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Run Makefile targets in order as timed stages; end with a table (stage, seconds, busy, result).
+"""Run Makefile targets in order as timed stages; end with a table (stage, seconds, busy, cpu, result).
 
     scripts/run_stages.py [--out build/test-times.txt] STAGE...
 
@@ -17,7 +17,11 @@ Every stage sees PHOENIX_STAGE_RUN_DIR, a folder of this run (removed at its end
 lanes keep their claims there (the molecule target).
 
 `busy` is how much of the machine's CPU (all cores, from /proc/stat) was in use while the stage ran: a stage that
-waits (on containers, a CA, a Swarm) shows a low figure and is a candidate for a background lane.
+waits (on containers, a CA, a Swarm) shows a low figure and is a candidate for a background lane. `cpu` is the
+CPU-seconds (user + system) the stage's own processes used (make and every descendant it waited for: pytest, Ansible,
+the modules it ran on this machine); the processes of containers (lab guests, molecule instances) are the Docker
+engine's children and are not counted. The machine is shared by the lanes, so a stage's seconds depend on what ran
+beside it, while its cpu is its own cost: the figure to cut when every core is busy.
 `make test` and `make check` call this with their stage lists (Makefile).
 Standard library only: it runs before the virtualenv exists.
 """
@@ -51,37 +55,51 @@ def busy_share(before, after):
     return '%d%%' % round(100.0 * (after[0] - before[0]) / (after[1] - before[1]))
 
 
-def table(results, total):
-    rows = [('stage', 'seconds', 'busy', 'result')]
-    rows += [(stage, '' if seconds is None else '%.1f' % seconds, busy, result)
-             for stage, seconds, busy, result in results]
-    failed = [stage for stage, _seconds, _busy, result in results if result not in ('passed', 'not run')]
-    rows.append(('total', '%.1f' % total, '', ('FAILED (%s)' % failed[0]) if failed else 'passed'))
+def table(results, total, total_busy=''):
+    """The table of RESULTS, rows of (stage, seconds, busy, cpu, result); the total row has the whole run's busy."""
+    rows = [('stage', 'seconds', 'busy', 'cpu', 'result')]
+    rows += [(stage, '' if seconds is None else '%.1f' % seconds, busy, '' if cpu is None else '%.0f' % cpu, result)
+             for stage, seconds, busy, cpu, result in results]
+    failed = [row[0] for row in results if row[4] not in ('passed', 'not run')]
+    cpu_sum = sum(row[3] for row in results if row[3] is not None)
+    rows.append(('total', '%.1f' % total, total_busy, '%.0f' % cpu_sum, ('FAILED (%s)' % failed[0]) if failed else 'passed'))
     width = max(len(row[0]) for row in rows)
-    lines = ['%-*s  %8s  %4s  %s' % (width, stage, seconds, busy, result) for stage, seconds, busy, result in rows]
-    lines.insert(1, '%s  %s  %s  %s' % ('-' * width, '-' * 8, '-' * 4, '-' * 7))
+    lines = ['%-*s  %8s  %4s  %6s  %s' % ((width,) + row) for row in rows]
+    lines.insert(1, '%s  %s  %s  %s  %s' % ('-' * width, '-' * 8, '-' * 4, '-' * 6, '-' * 7))
     lines.insert(len(lines) - 1, lines[1])
     return '\n'.join(lines) + '\n'
 
 
+def call(cmd, **kwargs):
+    """Run CMD to its end; (exit code, CPU-seconds of it and of the descendants it waited for, or None)."""
+    proc = subprocess.Popen(cmd, **kwargs)
+    try:
+        _pid, status, usage = os.wait4(proc.pid, 0)
+    except KeyboardInterrupt:
+        proc.wait()
+        raise
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return proc.returncode, usage.ru_utime + usage.ru_stime
+
+
 def run_stage(make, stage, log=None):
-    """`make STAGE` (into LOG when given); (exit code, seconds, busy)."""
-    begin, counters = time.monotonic(), cpu_counters()
+    """`make STAGE` (into LOG when given); (exit code, seconds, busy, cpu)."""
+    begin, counters, cpu = time.monotonic(), cpu_counters(), None
     try:
         if log is None:
-            code = subprocess.call([make, '--no-print-directory', stage])
+            code, cpu = call([make, '--no-print-directory', stage])
         else:
             with open(log, 'a') as handle:
                 handle.write('=== stage %s\n' % stage)
                 handle.flush()
-                code = subprocess.call([make, '--no-print-directory', stage], stdout=handle, stderr=subprocess.STDOUT)
+                code, cpu = call([make, '--no-print-directory', stage], stdout=handle, stderr=subprocess.STDOUT)
     except KeyboardInterrupt:
         code = 130
-    return code, time.monotonic() - begin, busy_share(counters, cpu_counters())
+    return code, time.monotonic() - begin, busy_share(counters, cpu_counters()), cpu
 
 
 class Lane(threading.Thread):
-    """Stages run one after the other in the background; rows as (stage, seconds, busy, result)."""
+    """Stages run one after the other in the background; rows as (stage, seconds, busy, cpu, result)."""
 
     def __init__(self, make, stages, after=()):
         super().__init__(daemon=True)
@@ -96,14 +114,14 @@ class Lane(threading.Thread):
             with open(self.log, 'a') as handle:
                 handle.write('=== not run: the lane %s failed\n' % ', '.join(
                     '+'.join(lane.stages) for lane in self.after if lane.code))
-            self.rows += [('&' + stage, None, '', 'not run') for stage in self.stages]
+            self.rows += [('&' + stage, None, '', None, 'not run') for stage in self.stages]
             return
         for index, stage in enumerate(self.stages):
-            code, seconds, busy = run_stage(self.make, stage, self.log)
-            self.rows.append(('&' + stage, seconds, busy, 'passed' if code == 0 else 'FAILED'))
+            code, seconds, busy, cpu = run_stage(self.make, stage, self.log)
+            self.rows.append(('&' + stage, seconds, busy, cpu, 'passed' if code == 0 else 'FAILED'))
             if code:
                 self.code = code if 0 < code < 126 else 1
-                self.rows += [('&' + rest, None, '', 'not run') for rest in self.stages[index + 1:]]
+                self.rows += [('&' + rest, None, '', None, 'not run') for rest in self.stages[index + 1:]]
                 return
 
 
@@ -156,7 +174,7 @@ def main(argv=None):
 def run(make, args):
     """The stages of ARGS, timed; the exit status."""
     results, lanes, started_lanes, status = [], [], [], 0
-    started = time.monotonic()
+    started, counters = time.monotonic(), cpu_counters()
     stages = list(args.stages) + (['wait'] if args.stages[-1] != 'wait' else [])
     planned = [name for stage in stages if stage.partition('@')[0] != 'wait'
                for name in stage.lstrip('&').partition('@')[0].split('+')]
@@ -180,16 +198,17 @@ def run(make, args):
             lanes.append(lane)
         else:
             print('=== stage %s (%d/%d)' % (stage, index + 1, len(stages)), flush=True)
-            code, seconds, busy = run_stage(make, stage)
-            results.append((stage, seconds, busy, 'passed' if code == 0 else 'FAILED' if code != 130 else 'interrupted'))
+            code, seconds, busy, cpu = run_stage(make, stage)
+            results.append((stage, seconds, busy, cpu,
+                            'passed' if code == 0 else 'FAILED' if code != 130 else 'interrupted'))
             if code:
                 status = 130 if code == 130 else code if 0 < code < 126 else 1
                 join(lanes, results)
         if status:
             done = {row[0].lstrip('&') for row in results}
-            results += [(rest, None, '', 'not run') for rest in planned if rest not in done]
+            results += [(rest, None, '', None, 'not run') for rest in planned if rest not in done]
             break
-    text = table(results, time.monotonic() - started)
+    text = table(results, time.monotonic() - started, busy_share(counters, cpu_counters()))
     if args.out:
         os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
         with open(args.out, 'w') as handle:

@@ -21,6 +21,8 @@ after:
 \t@echo after-ran >> order.txt
 bad:
 \t@echo bad-ran >> order.txt; exit 3
+burn:
+\t@python3 -c 'import time; _ = [0 for _ in iter(lambda: time.process_time() < 1.0, False)]'
 """
 
 
@@ -44,6 +46,17 @@ def test_lane_runs_in_the_background_in_order_and_is_joined(tmp_path):
     assert rows['&after'][-1] == 'passed'
     assert rows['total'][-1] == 'passed'
     assert 'busy' in (tmp_path / 'build' / 'times.txt').read_text().splitlines()[0]
+
+
+def test_cpu_column_is_the_stages_own_cpu_time_and_the_total_sums_it(tmp_path):
+    # `burn` spends one CPU-second in a grandchild of make (python under the recipe's shell); `slow` only sleeps
+    proc, rows, _order = run(tmp_path, 'burn', '&slow', 'wait')
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    header = (tmp_path / 'build' / 'times.txt').read_text().splitlines()[0].split()
+    assert header == ['stage', 'seconds', 'busy', 'cpu', 'result']
+    burn, slow = float(rows['burn'][3]), float(rows['&slow'][3])
+    assert burn >= 1.0 and slow < 0.5, rows
+    assert float(rows['total'][3]) >= burn
 
 
 def test_first_failure_stops_the_run_and_marks_the_rest_not_run(tmp_path):
