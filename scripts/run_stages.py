@@ -71,7 +71,7 @@ def table(results, total, total_busy=''):
 
 
 def call(cmd, **kwargs):
-    """Run CMD to its end; (exit code, CPU-seconds of it and of the descendants it waited for, or None)."""
+    """Run CMD to its end; (exit code, CPU-seconds of it and of the descendants it waited for)."""
     proc = subprocess.Popen(cmd, **kwargs)
     try:
         _pid, status, usage = os.wait4(proc.pid, 0)

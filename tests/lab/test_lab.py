@@ -390,7 +390,7 @@ def test_guide_new_swarm_stack_and_lxc_service_are_routed_while_others_keep_answ
     edit_json(user_copy / "etc" / "phoenix_vm_configs.json", add_stack)
     root = CACHE / "inventory" / "pki" / "root_ca.crt"
     # A request is lost when it fails (no answer, a reset, a TLS error, a non-200), not when it is slow: the sync runs
-    # beside the request loop on a loaded 2-core machine (one request took more than 5 s in a fresh-clone run). So the
+    # beside the request loop on a loaded 2-core machine (one request had no answer within 5 s in a fresh-clone run). So the
     # per-request limit is generous, and each line has curl's status, duration, exit code and error.
     loop = ("while :; do for h in app qdrant; do out=$(curl -sS -o /dev/null "
             "-w '%{http_code} %{time_total}s exit=%{exitcode} %{errormsg}' --max-time 60 "
