@@ -56,8 +56,9 @@ description:
   - "Variables on C(all), kept small because C(ansible-inventory --list) copies them into every host:
     C(phoenix_domain), C(phoenix_environment) and C(phoenix_platform_rules) (O(platform_rules), the level the
     P(thinkheads.phoenix.render_stack#filter) filter gives the ports/expose rule at deploy time)."
-  - "The C(phoenix) group holds C(phoenix_feature_roles): feature -> role for the features that create.yml's feature
-    play applies, taken from the collection's feature registry (C(plugins/module_utils/config/features.py))."
+  - "The hypervisor host holds C(phoenix_feature_roles), and the C(phoenix) group reads it through one template:
+    feature -> role for the features that create.yml's feature play applies, taken from the collection's feature
+    registry (C(plugins/module_utils/config/features.py))."
   - The inventory file name must be C(phoenix.yml), C(phoenix.yaml) or end with C(.phoenix.yml) / C(.phoenix.yaml).
   - With O(cache=true) the validated model is kept by the cache plugin and reused only while every input file and
     the collection's own code (C(plugins/module_utils), this plugin) are unchanged (names, sizes, mtimes). A cache
@@ -326,8 +327,6 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                          (config.hypervisor.get('step_ca') or {}).get('provisioner_name') or 'services')
         # phoenix_guest: one template on the group, resolved per host from that host's phoenix_guest_json.
         inv.set_variable('phoenix', 'phoenix_guest', trust_as_template(GUEST_TEMPLATE))
-        # feature -> role for create.yml's feature play (the feature registry)
-        inv.set_variable('phoenix', 'phoenix_feature_roles', feature_roles('features'))
         guests = config.ordered_guests()
 
         hyp_name = self.get_option('hypervisor_host')
@@ -339,6 +338,12 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         inv.set_variable(hyp_name, 'phoenix_stacks', config.stacks)
         inv.set_variable(hyp_name, 'phoenix_certificates', config.certificates)
         inv.set_variable(hyp_name, 'phoenix_guest_order', [g['id'] for g in guests])
+        # feature -> role for create.yml's feature play (the feature registry): kept once, on the hypervisor, and
+        # read by the guests through one template on 'phoenix' (--list copied the dict into every guest, about a
+        # tenth of its encoding work per guest)
+        inv.set_variable(hyp_name, 'phoenix_feature_roles', feature_roles('features'))
+        inv.set_variable('phoenix', 'phoenix_feature_roles',
+                         trust_as_template('{{ hostvars[%s].phoenix_feature_roles }}' % json.dumps(hyp_name)))
         published = PLATFORM_FACTS
         if plans is not None:
             inv.set_variable(hyp_name, 'phoenix_endpoints', plans['endpoints'])

@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 """The feature registry: its rows, the unknown-feature warning, and where playbooks and modules read it."""
 
+import json
 import os
 import re
 
@@ -71,9 +72,16 @@ def test_reference_configs_use_no_unknown_feature(reference_tree):
 
 
 def test_inventory_publishes_the_feature_roles(tmp_path, reference_tree):
-    data = listing(inventory_file(tmp_path, reference_tree, platform_rules='warning'))
-    host = data['phoenix']['hosts'][0] if data['phoenix'].get('hosts') else '801'
-    assert data['_meta']['hostvars'][host]['phoenix_feature_roles'] == features.roles('features')
+    # kept once, on the hypervisor; a guest reads it through the group's template
+    inventory = inventory_file(tmp_path, reference_tree, platform_rules='warning')
+    data = listing(inventory)
+    hypervisor = data['hypervisor']['hosts'][0]
+    assert data['_meta']['hostvars'][hypervisor]['phoenix_feature_roles'] == features.roles('features')
+    result = run(['ansible', '801', '-i', inventory, '-m', 'ansible.builtin.debug', '-a', 'var=phoenix_feature_roles'],
+                 env={'ANSIBLE_CALLBACK_RESULT_FORMAT': 'json'})
+    assert result.returncode == 0, result.stdout + result.stderr
+    resolved = json.loads(result.stdout[result.stdout.index('{'):])
+    assert resolved['phoenix_feature_roles'] == features.roles('features')
 
 
 def test_create_feature_play_reads_the_registry():
