@@ -47,7 +47,6 @@ TESTED_CORE = ((2, 21),)
 PROFILE = 'legacy'
 
 try:
-    from ansible import _internal as _controller_internal  # noqa: F401  (only to see that this is ansible-core >= 2.19)
     from ansible.module_utils import _internal as _module_internal
     from ansible.module_utils import basic as _basic
     from ansible.module_utils._internal import _traceback
@@ -55,7 +54,7 @@ try:
     from ansible.module_utils.common import warnings as _module_warnings
     from ansible.module_utils.common.json import Direction, get_module_encoder
     HAS_RUNNER = True
-except ImportError:  # an older ansible-core: every task takes the usual path
+except ImportError:  # ansible-core before 2.19 has no module runner: every task takes the usual path
     HAS_RUNNER = False
 
 
@@ -74,7 +73,7 @@ def same_python(interpreter, executable=None):
     if not interpreter or not executable:
         return False
     try:
-        return os.path.samefile(interpreter, executable) or os.path.realpath(interpreter) == os.path.realpath(executable)
+        return os.path.samefile(interpreter, executable)
     except OSError:
         return False
 

@@ -22,28 +22,36 @@ IN_WORKER = 'runs in the worker process'
 SEPARATE = 'runs as a separate process'
 
 
-def ansible(args, collections=COLLECTIONS, extra=(), check=False):
-    """One `ansible localhost -c local` call with the json callback; (task results, stdout+stderr)."""
-    cmd = [os.path.join(BIN, 'ansible'), 'localhost', '-i', 'localhost,', '-c', 'local', '-vvv',
-           '-e', 'ansible_python_interpreter=%s' % sys.executable] + list(extra) + list(args)
-    if check:
-        cmd.append('--check')
+def run_cli(tool, args, collections=COLLECTIONS):
+    """`ansible` or `ansible-playbook` on localhost (local connection, this Python, -vvv) with the json callback;
+    (the callback's document, stdout+stderr)."""
+    cmd = [os.path.join(BIN, tool), '-i', 'localhost,', '-c', 'local', '-vvv',
+           '-e', 'ansible_python_interpreter=%s' % sys.executable] + list(args)
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, 'ansible.cfg'), ANSIBLE_LOAD_CALLBACK_PLUGINS='1',
                ANSIBLE_STDOUT_CALLBACK='ansible.posix.json', ANSIBLE_NOCOLOR='1', ANSIBLE_COLLECTIONS_PATH=collections)
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=False)
-    start = proc.stdout.find('{\n')
-    data = json.loads(proc.stdout[start:])
-    return data['plays'][0]['tasks'][0]['hosts']['localhost'], proc.stdout + proc.stderr
+    return json.loads(proc.stdout[proc.stdout.find('{\n'):]), proc.stdout + proc.stderr
+
+
+def ansible(args, collections=COLLECTIONS, extra=(), check=False):
+    """One `ansible localhost` call; (its task result, stdout+stderr)."""
+    data, output = run_cli('ansible', ['localhost'] + list(extra) + list(args) + (['--check'] if check else []),
+                           collections)
+    return data['plays'][0]['tasks'][0]['hosts']['localhost'], output
+
+
+def on_path(args, in_process, **kwargs):
+    """(task result, stdout+stderr) on the path asked for, which the plugin's -vvv line must show."""
+    result, output = ansible(args, extra=['-e', 'phoenix_in_process=%s' % in_process], **kwargs)
+    assert (IN_WORKER if in_process else SEPARATE) in output, output
+    return result, output
 
 
 def both_paths(args, **kwargs):
-    """The task result through the worker and as a separate process, with the keys only the controller adds left out."""
-    results = []
-    for in_process, marker in ((True, IN_WORKER), (False, SEPARATE)):
-        result, output = ansible(args, extra=['-e', 'phoenix_in_process=%s' % in_process], **kwargs)
-        assert marker in output, output
-        results.append({k: v for k, v in result.items() if k not in IGNORED})
-    return results
+    """The task result through the worker and as a separate process, with the keys only the controller adds left
+    out."""
+    return [{k: v for k, v in on_path(args, in_process, **kwargs)[0].items() if k not in IGNORED}
+            for in_process in (True, False)]
 
 
 def test_the_reference_configs_validate_the_same(tmp_path):
@@ -59,7 +67,7 @@ def test_a_change_its_check_mode_its_diff_and_its_idempotence_are_the_same(tmp_p
                 '-a', json.dumps({'files': [{'path': str(path), 'content': 'one\n'}]})]
         if in_process is None:
             return both_paths(args, check=check)
-        return ansible(args, extra=['-e', 'phoenix_in_process=%s' % in_process], check=check)[0]
+        return on_path(args, in_process, check=check)[0]
 
     # check mode: the same change and diff, nothing written
     worker, separate = call(tmp_path / 'a.conf', check=True)
@@ -88,7 +96,7 @@ def test_a_secret_stays_hidden_on_both_paths():
         {'url': 'https://127.0.0.1:9', 'username': 'admin', 'password': 'sw0rdfish-Secret', 'api_retries': 0})]
     results = []
     for in_process in (True, False):
-        result, output = ansible(args, extra=['-e', 'phoenix_in_process=%s' % in_process])
+        result, output = on_path(args, in_process)
         assert result['failed'] and 'sw0rdfish-Secret' not in output, output
         results.append({k: v for k, v in result.items() if k not in IGNORED})
     assert results[0] == results[1]
@@ -163,13 +171,8 @@ def test_each_loop_item_has_only_its_own_warnings_and_clean_up_runs(test_collect
                 marker: "%s"
               loop: [one, two]
     ''' % marker))
-    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, 'ansible.cfg'), ANSIBLE_LOAD_CALLBACK_PLUGINS='1',
-               ANSIBLE_STDOUT_CALLBACK='ansible.posix.json', ANSIBLE_NOCOLOR='1', ANSIBLE_COLLECTIONS_PATH=test_collection)
-    proc = subprocess.run([os.path.join(BIN, 'ansible-playbook'), '-i', 'localhost,', '-c', 'local', '-vvv',
-                           '-e', 'ansible_python_interpreter=%s' % sys.executable, str(playbook)],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=False)
-    assert proc.stdout.count(IN_WORKER) == 2, proc.stdout + proc.stderr
-    data = json.loads(proc.stdout[proc.stdout.find('{\n'):])
+    data, output = run_cli('ansible-playbook', [str(playbook)], test_collection)
+    assert output.count(IN_WORKER) == 2, output
     items = data['plays'][0]['tasks'][0]['hosts']['localhost']['results']
     assert [item['warnings'] for item in items] == [['note for one'], ['note for two']]
     assert items[0]['pid'] == items[1]['pid']   # one worker ran both items
