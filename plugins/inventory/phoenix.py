@@ -25,9 +25,11 @@ description:
     C(stack_hosts), C(node_<name>) (the guests placed on a Proxmox node: the guest's C(node), else the hypervisor
     config's C(cluster.node); none without either)."
   - "Guest host variables: C(ansible_host) (the guest IP without prefix length), C(phoenix_guest) (the normalized
-    guest), C(phoenix_guest_id), C(phoenix_guest_type), C(phoenix_order) (position in dependency order)."
+    guest: its C(id), C(type) and C(order), the position in dependency order, among the rest)."
   - "C(phoenix_guest) is derived when a play reads it: each guest carries its normalized guest once, as compact JSON
-    text in C(phoenix_guest_json) (never templated), and the C(phoenix) group holds the one template
+    text in C(phoenix_guest_json) (written so that it holds no Jinja start string: a C({) of a string value that
+    would begin one is the JSON escape C(\\u007b), so templating it yields it unchanged and config text is never
+    templated), and the C(phoenix) group holds the one template
     C({{ phoenix_guest_json | ansible.builtin.from_json }}). Playbooks, roles and C(hostvars[...].phoenix_guest) see
     the same dict as before; only the raw C(ansible-inventory --list) output shows the JSON text and the template.
     This keeps every host's variables a few flat strings, so listing and limiting thousands of guests costs about
@@ -149,7 +151,9 @@ from ansible_collections.thinkheads.phoenix.plugins.module_utils.routing import 
 FILE_NAMES = ('phoenix.yml', 'phoenix.yaml')
 FILE_SUFFIXES = ('.phoenix.yml', '.phoenix.yaml')
 _GROUP_SAFE = re.compile(r'[^A-Za-z0-9_]')
-CACHE_FORMAT = 3
+# 4: the model is kept as one JSON text (the cache plugin's decoder visits every object of a nested value; a text is one
+# object, decoded by the json module's C decoder)
+CACHE_FORMAT = 4
 # The code that builds the model: a cached model is also dropped when any of it changes (an upgraded collection).
 _PLUGINS_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CODE_DIRS = (os.path.join(_PLUGINS_DIR, 'module_utils'),)
@@ -172,8 +176,35 @@ FIREWALL_TEMPLATE = ('{{ phoenix_guest_firewall_json | ansible.builtin.from_json
                      ' else phoenix_guest | thinkheads.phoenix.guest_firewall }}')
 
 
+# A config value that cannot hold a template by its characters alone (no Jinja start string, which always begins with
+# '{', and no '#jinja2:' override header): IP addresses, DNS names, user and provisioner names, the guest type.
+_INERT_TEXT = re.compile(r'[A-Za-z0-9._:@/+=-]*\Z')
+
+
+def _inert(value):
+    """A string made only of characters no template is written with, marked as needing no protection: templating it
+    yields it unchanged, so ansible-inventory lists it as a plain string instead of an '__ansible_unsafe' object (one
+    container less to copy and encode per value and host). Any other value stays as it is: never templated."""
+    if isinstance(value, str) and _INERT_TEXT.match(value):
+        return trust_as_template(value)
+    return value
+
+
 def _json_text(value):
     return json.dumps(value, separators=(',', ':'))
+
+
+# In compact JSON text a '{' that opens an object is followed by '"' or '}': one followed by '{', '%' or '#' (a Jinja
+# start string) is inside a string value.
+_START_STRING_BRACE = re.compile(r'\{(?=[{%#])')
+
+
+def _inert_json(value):
+    """Compact JSON text of a value that no template engine reads as a template: every '{' of a string value that
+    would begin a Jinja start string is written as the JSON escape \\u007b, which decodes to the same value. The text
+    then holds no start string and begins with '{' or '[', so it is marked as needing no protection (see _inert): plays
+    decode it to the same dict, and ansible-inventory lists it as a plain string."""
+    return trust_as_template(_START_STRING_BRACE.sub(r'\\u007b', _json_text(value)))
 
 
 def _published_plans(plans, guests):
@@ -263,7 +294,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             except KeyError:
                 cached = None
             if isinstance(cached, dict) and cached.get('fingerprint') == fingerprint:
-                config = PhoenixConfig.from_dict(cached['model'])
+                config = PhoenixConfig.from_dict(json.loads(cached['model']))
                 return config, cached.get('plans') or self._plans(config)
             update_cache = True
 
@@ -280,7 +311,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             if fingerprint is None:
                 fingerprint = _fingerprint(config_dir, stacks_dir, options)
             # the derived plans are kept with the model: they follow from it and from the same code
-            self._cache[cache_key] = {'fingerprint': fingerprint, 'model': config.as_dict(), 'plans': plans}
+            self._cache[cache_key] = {'fingerprint': fingerprint, 'model': _json_text(config.as_dict()), 'plans': plans}
         return config, plans
 
     def _plans(self, config):
@@ -318,13 +349,13 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                       'stack_hosts', 'swarm_managers', 'swarm_workers'):
             inv.add_group(group)
         # Only small values go on 'all': ansible-inventory --list copies them into every host.
-        inv.set_variable('all', 'phoenix_domain', config.domain)
+        inv.set_variable('all', 'phoenix_domain', _inert(config.domain))
         inv.set_variable('all', 'phoenix_environment', config.environment)
         # the stack rules' one switch, for the plays that render stacks (same level as the model's findings)
         inv.set_variable('all', 'phoenix_platform_rules', self.get_option('platform_rules'))
         # the JWK provisioner every certificate request names (step_ca.provisioner_name of the hypervisor config)
         inv.set_variable('all', 'phoenix_ca_provisioner',
-                         (config.hypervisor.get('step_ca') or {}).get('provisioner_name') or 'services')
+                         _inert((config.hypervisor.get('step_ca') or {}).get('provisioner_name') or 'services'))
         # phoenix_guest: one template on the group, resolved per host from that host's phoenix_guest_json.
         inv.set_variable('phoenix', 'phoenix_guest', trust_as_template(GUEST_TEMPLATE))
         guests = config.ordered_guests()
@@ -333,7 +364,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         inv.add_host(hyp_name, group='hypervisor')
         hyp_ip = (config.hypervisor.get('network_normalized') or {}).get('ip')
         if hyp_ip:
-            inv.set_variable(hyp_name, 'ansible_host', hyp_ip)
+            inv.set_variable(hyp_name, 'ansible_host', _inert(hyp_ip))
         inv.set_variable(hyp_name, 'phoenix_hypervisor', config.hypervisor)
         inv.set_variable(hyp_name, 'phoenix_stacks', config.stacks)
         inv.set_variable(hyp_name, 'phoenix_certificates', config.certificates)
@@ -385,18 +416,15 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             if guest['docker_stacks']:
                 inv.add_host(name, group='stack_hosts')
             if guest['network']['ip']:
-                inv.set_variable(name, 'ansible_host', guest['network']['ip'])
+                inv.set_variable(name, 'ansible_host', _inert(guest['network']['ip']))
             user = (guest.get('user_config') or {}).get('username')
             if user:
-                inv.set_variable(name, 'ansible_user', user)
+                inv.set_variable(name, 'ansible_user', _inert(user))
             # One flat string instead of a nested dict: ansible-core copies, tags and serializes a nested value
             # container by container, which cost about 3x its own per-host work at 5,000 guests.
-            inv.set_variable(name, 'phoenix_guest_json', json.dumps(guest, separators=(',', ':')))
+            inv.set_variable(name, 'phoenix_guest_json', _inert_json(guest))
             if plans is not None and name in plans['firewalls']:
                 inv.set_variable(name, 'phoenix_guest_firewall_json', plans['firewalls'][name])
-            inv.set_variable(name, 'phoenix_guest_id', guest['id'])
-            inv.set_variable(name, 'phoenix_guest_type', guest['type'])
-            inv.set_variable(name, 'phoenix_order', guest['order'])
             self._construct(name, strict, guest)
 
     def _construct(self, name, strict, guest=None):

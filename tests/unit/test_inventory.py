@@ -93,15 +93,18 @@ def test_hostvars(project_listing):
     hostvars = project_listing['_meta']['hostvars']
     guest = hostvars['801']
     assert guest['ansible_host'] == '10.0.0.141'
-    assert guest['phoenix_guest_id'] == 801
-    assert guest['phoenix_guest_type'] == 'lxc'
+    # id, type and order are read from phoenix_guest: no separate host variables
+    for name in ('phoenix_guest_id', 'phoenix_guest_type', 'phoenix_order'):
+        assert name not in guest, name
+    assert guest_of(project_listing, '801')['id'] == 801
+    assert guest_of(project_listing, '801')['type'] == 'lxc'
     # the guest is listed once, as JSON text; phoenix_guest is the one template that decodes it (on the group)
     assert guest['phoenix_guest'] == '{{ phoenix_guest_json | ansible.builtin.from_json }}'
     assert guest_of(project_listing, '801')['gpus'] == [0]
     assert guest_of(project_listing, '801')['vllm_engine_config']['ModelConfig']['model'] == \
         'ibm-granite/granite-embedding-english-r2'
     assert hostvars['phoenix-hypervisor']['ansible_host'] == '10.0.0.13'
-    order = dict((h, v['phoenix_order']) for h, v in hostvars.items() if 'phoenix_order' in v)
+    order = dict((h, guest_of(project_listing, h)['order']) for h, v in hostvars.items() if 'phoenix_guest_json' in v)
     assert order['103'] < order['102'] < order['801']
     assert order['1001'] < order['1002']
     assert guest['phoenix_domain'] == 'internal.thinkheads.ai'
@@ -344,6 +347,17 @@ def test_playbooks_see_the_normalized_guests(tmp_path):
 
 def test_config_text_in_phoenix_guest_is_never_templated(tmp_path, phoenix_tree):
     data = phoenix_tree.read('phoenix_lxc_configs.json')
+    comment = 'rule {{ 7 * 6 }} {%- if true %}x{% endif %} {# note #} {{{ 1 }}}'
+    data['lxc_configs']['801']['firewall']['rules'][0]['comment'] = comment
+    phoenix_tree.write('phoenix_lxc_configs.json', data)
+    # the listing: the guest's JSON text is a plain string with no Jinja start string, and decodes to the config text
+    result = run(['ansible-inventory', '-i', inventory_file(tmp_path, phoenix_tree), '--list'])
+    assert result.returncode == 0, result.stderr
+    text = json.loads(result.stdout)['_meta']['hostvars']['801']['phoenix_guest_json']
+    assert isinstance(text, str)
+    assert not any(start in text for start in ('{{', '{%', '{#'))
+    assert json.loads(text)['firewall']['rules'][0]['comment'] == comment
+    # and the plays: phoenix_guest and hostvars give the text as written
     data['lxc_configs']['801']['firewall']['rules'][0]['comment'] = 'rule {{ 7 * 6 }}'
     phoenix_tree.write('phoenix_lxc_configs.json', data)
     play = tmp_path / 'play.yml'
@@ -357,6 +371,23 @@ def test_config_text_in_phoenix_guest_is_never_templated(tmp_path, phoenix_tree)
     assert own['firewall']['rules'][0]['comment'] == 'rule {{ 7 * 6 }}'
     seen = dict((str(g['id']), g) for g in json.loads((out / 'hostvars.json').read_text()))
     assert seen['801']['firewall']['rules'][0]['comment'] == 'rule {{ 7 * 6 }}'
+
+
+def test_only_text_that_cannot_hold_a_template_is_listed_without_the_unsafe_marker():
+    sys.path.insert(0, os.path.join(REPO, 'collections'))
+    from ansible_collections.thinkheads.phoenix.plugins.inventory import phoenix as plugin
+    from ansible.template import Templar, is_trusted_as_template
+    for text in ('10.0.0.141', 'internal.thinkheads.ai', 'phoenix_user', 'admin@thinkheads.ai', 'lxc'):
+        assert is_trusted_as_template(plugin._inert(text)), text
+        assert Templar().template(plugin._inert(text)) == text
+    for text in ('{{ 7 * 6 }}', '{% raw %}', '{# c #}', '#jinja2:variable_start_string:"[["\n[[ 1 ]]', 'a b', 'x\ny'):
+        assert not is_trusted_as_template(plugin._inert(text)), text
+    value = {'a': 'x{{ y }}{%z%}{#w#}{{{', 'b': [{'c': '{'}, {}], 'd': '}}'}
+    text = plugin._inert_json(value)
+    assert is_trusted_as_template(text)
+    assert not any(start in text for start in ('{{', '{%', '{#'))
+    assert json.loads(text) == value
+    assert json.loads(Templar().template(text)) == value
 
 
 def test_an_unusable_cache_directory_costs_the_cache_not_the_inventory(tmp_path, phoenix_tree):
