@@ -22,8 +22,11 @@ the environment variable ``PHOENIX_IN_PROCESS``, else true) is false.
 from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
 
+import ast
 import atexit
 import contextlib
+import importlib
+import importlib.util
 import io
 import json
 import os
@@ -32,6 +35,7 @@ import sys
 from ansible.plugins.action import ActionBase
 from ansible.module_utils.common.text.converters import to_bytes
 from ansible.module_utils.parsing.convert_bool import boolean
+from ansible.plugins.loader import filter_loader, test_loader
 from ansible.release import __version__ as ANSIBLE_CORE_VERSION
 from ansible.utils.display import Display
 from ansible.utils.vars import merge_hash
@@ -67,6 +71,84 @@ def core_is_tested(version=ANSIBLE_CORE_VERSION):
     return HAS_RUNNER and major_minor in TESTED_CORE
 
 
+def in_process_wanted():
+    """The default of phoenix_in_process: the environment variable PHOENIX_IN_PROCESS, else true."""
+    return boolean(os.environ.get('PHOENIX_IN_PROCESS', True), strict=False)
+
+
+def preload(module_fqn):
+    """Import what a module imports (its support code and libraries) into this process, once, ahead of its first task.
+
+    ansible-playbook loads a task's action plugin in its main process before it forks the task's worker (the
+    strategy asks the plugin's class whether it bypasses the host loop), so this runs there: every worker forked
+    afterwards finds those imports done instead of compiling the collection's module_utils (ansible-core's
+    collection loader keeps no bytecode) and importing requests or proxmoxer again. The module itself is not run
+    or imported: only the modules its top-level import statements name. Nothing is imported when the in-process
+    path is off, and an import that fails is left for the module's own run to report."""
+    if module_fqn in _preloaded or not core_is_tested() or not in_process_wanted():
+        return
+    _preloaded.add(module_fqn)
+    _load_template_plugins()
+    for name in _imported_names(module_fqn):
+        try:
+            importlib.import_module(name)
+        except (Exception, SystemExit):  # pylint: disable=broad-except  # the module's own run reports it
+            display.debug('in-process preload of %s for %s failed' % (name, module_fqn))
+
+
+_preloaded = set()
+
+
+def _imported_names(module_fqn):
+    """The absolute module names of a module's top-level import statements (also inside a top-level try), read
+    from its source without running it."""
+    try:
+        spec = importlib.util.find_spec(module_fqn)
+        source = spec.loader.get_source(module_fqn) if spec and spec.loader else None
+        tree = ast.parse(source or '')
+    except (Exception, SystemExit):  # pylint: disable=broad-except  # nothing to preload
+        return []
+    names = []
+    statements = list(tree.body)
+    while statements:
+        node = statements.pop(0)
+        if isinstance(node, ast.Try):
+            statements[:0] = node.body
+        elif isinstance(node, ast.Import):
+            names.extend(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module and node.module != '__future__':
+            names.append(node.module)
+            # 'from package import submodule' imports the submodule too
+            names.extend(node.module + '.' + alias.name for alias in node.names if _is_module(node.module, alias.name))
+    return names
+
+
+def _is_module(package, name):
+    try:
+        return importlib.util.find_spec(package + '.' + name) is not None
+    except (Exception, SystemExit):  # pylint: disable=broad-except  # a name in a module, not a module
+        return False
+
+
+# Template plugins nearly every worker loads for itself: ansible-core's filters and tests (the first one a worker
+# uses loads every file of them, with ansible.utils.encrypt and its crypt support), and the collection's filters.
+_TEMPLATE_PLUGINS = ((filter_loader, 'ansible.builtin.to_json'), (test_loader, 'ansible.builtin.version'),
+                     (filter_loader, 'thinkheads.phoenix.guest_firewall'))
+_template_plugins_loaded = []
+
+
+def _load_template_plugins():
+    """Load the template plugins of _TEMPLATE_PLUGINS once, in the process that forks the workers."""
+    if _template_plugins_loaded:
+        return
+    _template_plugins_loaded.append(True)
+    for loader, name in _TEMPLATE_PLUGINS:
+        try:
+            loader.get(name)
+        except Exception:  # pylint: disable=broad-except  # a worker that uses the plugin reports the failure
+            display.debug('in-process preload of %s failed' % name)
+
+
 def same_python(interpreter, executable=None):
     """Whether the interpreter Ansible would start for the module is this very Python."""
     executable = executable or sys.executable
@@ -84,16 +166,24 @@ class InProcessModuleAction(ActionBase):
     _supports_check_mode = True
     _supports_async = True
 
-    def module_fqn(self):
-        """The module's Python name, from this action plugin's: a collection's plugins/action/X.py runs its
+    def __init_subclass__(cls, **kwargs):
+        super(InProcessModuleAction, cls).__init_subclass__(**kwargs)
+        preload(cls.module_fqn_of(cls.__module__))
+
+    @staticmethod
+    def module_fqn_of(action_module):
+        """The module's Python name, from its action plugin's: a collection's plugins/action/X.py runs its
         plugins/modules/X.py."""
-        return type(self).__module__.replace('.plugins.action.', '.plugins.modules.', 1)
+        return action_module.replace('.plugins.action.', '.plugins.modules.', 1)
+
+    def module_fqn(self):
+        return self.module_fqn_of(type(self).__module__)
 
     def in_process_refusal(self, task_vars):
         """Why this task must take Ansible's usual path, or None when the module may run in this worker."""
         if not core_is_tested():
             return 'ansible-core %s is not a release this path is tested with' % ANSIBLE_CORE_VERSION
-        wanted = task_vars.get('phoenix_in_process', os.environ.get('PHOENIX_IN_PROCESS', True))
+        wanted = task_vars.get('phoenix_in_process', in_process_wanted())
         if not boolean(self._templar.template(wanted), strict=False):
             return 'phoenix_in_process (or PHOENIX_IN_PROCESS) is false'
         if getattr(self._connection, 'transport', None) != 'local':

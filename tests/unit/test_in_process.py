@@ -200,3 +200,43 @@ def test_every_module_has_its_action_plugin():
     for name in modules:
         text = open(os.path.join(REPO, 'plugins', 'action', name + '.py')).read()
         assert 'class ActionModule(InProcessModuleAction)' in text, name
+
+
+def test_preload_imports_what_a_module_imports_without_running_it(tmp_path, monkeypatch):
+    """The main process imports a module's top-level imports before the workers fork (plugin_utils/in_process.py
+    preload): the support code and the submodule named in a 'from ... import', also inside a try; never the module
+    itself, whose code would run."""
+    sys.path.insert(0, COLLECTIONS)
+    from ansible_collections.thinkheads.phoenix.plugins.plugin_utils import in_process
+    package = tmp_path / 'phxpreload'
+    package.mkdir()
+    (package / '__init__.py').write_text('')
+    (package / 'helper.py').write_text('LOADED = True\n')
+    (package / 'sub.py').write_text('LOADED = True\n')
+    (package / 'mod.py').write_text(textwrap.dedent('''
+        open(__import__('os').environ['PHX_PRELOAD_MARK'], 'w').close()
+        import json
+        try:
+            import phxpreload.helper
+        except ImportError:
+            pass
+        from phxpreload import sub
+        from phxpreload.helper import LOADED
+        from . import nothing_relative
+        raise SystemExit('the module ran')
+    '''))
+    mark = tmp_path / 'ran'
+    monkeypatch.setenv('PHX_PRELOAD_MARK', str(mark))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delenv('PHOENIX_IN_PROCESS', raising=False)
+    assert in_process._imported_names('phxpreload.mod') == ['json', 'phxpreload.helper', 'phxpreload',
+                                                            'phxpreload.sub', 'phxpreload.helper']
+    in_process.preload('phxpreload.mod')
+    assert 'phxpreload.helper' in sys.modules and 'phxpreload.sub' in sys.modules
+    assert 'phxpreload.mod' not in sys.modules and not mark.exists()
+    # switched off with the in-process path
+    monkeypatch.setenv('PHOENIX_IN_PROCESS', 'false')
+    (package / 'other.py').write_text('import phxpreload.late\n')
+    (package / 'late.py').write_text('')
+    in_process.preload('phxpreload.other')
+    assert 'phxpreload.late' not in sys.modules
