@@ -16,6 +16,8 @@ import os
 import re
 import tempfile
 
+from ansible_collections.thinkheads.phoenix.plugins.module_utils.service_state import ServiceState, is_unit_file
+
 
 def _file_args(path, spec):
     return {'path': path, 'mode': spec.get('mode'), 'owner': spec.get('owner'), 'group': spec.get('group'),
@@ -206,8 +208,16 @@ class FileSetManager(object):
         named = set(spec['path'] for spec in params['files'] if spec['state'] == 'present')
         for spec in params['prune']:
             self.prune(spec, named)
-        result = {'changed': bool(self.changed_paths or self.removed), 'changed_paths': self.changed_paths,
-                  'removed': self.removed}
+        # then the units these files belong to: systemd reads its unit files again when one of them changed
+        touched = [path for path in self.changed_paths + self.removed if is_unit_file(path)]
+        services = ServiceState(self.module, [dict({'enabled': True, 'state': 'started'}, **spec)
+                                              for spec in self.module.params['services']])
+        service_changes = services.run(reload=bool(touched))
+        result = {'changed': bool(self.changed_paths or self.removed or service_changes),
+                  'changed_paths': self.changed_paths, 'removed': self.removed, 'service_changes': service_changes}
+        if service_changes and self.module._diff:
+            self.diffs.append({'before_header': 'systemd units', 'after_header': 'systemd units',
+                               'before': '', 'after': ''.join(line + '\n' for line in service_changes)})
         if self.module._diff:
             result['diff'] = self.diffs
         return result

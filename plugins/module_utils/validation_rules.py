@@ -80,6 +80,9 @@ MODULE_RULES = {
                                   state=lambda v: [] if v in ('present', 'absent') else [
                                       'must be present or absent, got %s' % _short(v)])]),
         'prune': dict(shape=[{'!path': _abs_path, 'patterns': [_nonempty_str], 'keep': [_nonempty_str]}]),
+        'services': dict(shape=[{'!name': _nonempty_str, 'enabled': 'bool',
+                                 'state': lambda v: [] if v in ('started', 'stopped') else [
+                                     'must be started or stopped, got %s' % _short(v)]}]),
     },
     'phoenix_validate': {'config_dir': dict(path='dir'), 'stacks_dir': dict(path='dir')},
     'portainer_bootstrap': {

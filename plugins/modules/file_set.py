@@ -8,7 +8,7 @@ __metaclass__ = type
 
 DOCUMENTATION = r'''
 module: file_set
-short_description: Directories and small files on a host, converged in one task
+short_description: Directories, small files and the services they belong to, converged in one task
 version_added: 0.1.0
 author:
   - Thinkheads platform team (@thinkheads)
@@ -63,6 +63,24 @@ options:
     type: list
     elements: dict
     default: []
+  services:
+    description:
+      - Systemd units these files belong to, handled after the files and O(prune), each a dict with C(name) (the
+        unit; a name without a suffix is a C(.service)), C(enabled) (default V(true)) and C(state) (V(started), the
+        default, or V(stopped)).
+      - One C(systemctl show) reads every unit's state; only what differs is changed (C(systemctl enable), C(start),
+        C(disable), C(stop)), and reported in RV(service_changes). Enabled and running mean what they mean to
+        M(ansible.builtin.systemd_service) (a unit file state for which C(systemctl is-enabled) succeeds; an active or
+        activating unit).
+      - C(systemctl daemon-reload) runs first when a file of this set under a unit directory (C(/etc/systemd/system),
+        C(/run/systemd/system), C(/lib/systemd/system), C(/usr/lib/systemd/system)) was written or removed, also
+        without O(services).
+      - A unit that does not exist, or is masked, fails the task. In check mode a unit that does not exist is taken as
+        one whose file this task or an earlier one writes (new, disabled and stopped).
+      - Restarts after a changed configuration stay with the role's handlers.
+    type: list
+    elements: dict
+    default: []
 notes:
   - A path may be named only once in O(directories) and O(files).
   - SELinux contexts and file attributes are not managed.
@@ -110,6 +128,18 @@ EXAMPLES = r'''
           - {regexp: "^REQUESTS_CA_BUNDLE=", line: "REQUESTS_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt"}
         mode: "0644"
 
+- name: A service's unit and configuration, and the service enabled and running, in one task
+  thinkheads.phoenix.file_set:
+    files:
+      - path: /etc/systemd/system/web.service
+        content: "{{ lookup('ansible.builtin.template', 'web.service.j2') }}"
+        mode: "0644"
+      - path: /etc/web/web.toml
+        content: "{{ lookup('ansible.builtin.template', 'web.toml.j2') }}"
+        mode: "0644"
+    services:
+      - name: web.service
+  notify: Restart web   # a changed configuration of a running service: the handler restarts it
 - name: A file that holds a secret (its content never shown in a diff, nor logged on the host)
   thinkheads.phoenix.file_set:
     files:
@@ -128,6 +158,12 @@ changed_paths:
   type: list
   elements: str
   sample: [/etc/phoenix/certs/web.json]
+service_changes:
+  description: What was done to the systemd units (or would be, in check mode), one line each.
+  returned: always
+  type: list
+  elements: str
+  sample: ['systemd: daemon-reload', 'traefik.service: enabled', 'traefik.service: started']
 removed:
   description: Files removed (C(state=absent) in O(files), or O(prune)), or that would be in check mode.
   returned: always
@@ -147,7 +183,8 @@ def argument_spec():
     # names the element and key of a bad value
     return dict(directories=dict(type='list', elements='dict', default=[]),
                 files=dict(type='list', elements='dict', default=[]),
-                prune=dict(type='list', elements='dict', default=[]))
+                prune=dict(type='list', elements='dict', default=[]),
+                services=dict(type='list', elements='dict', default=[]))
 
 
 def main():

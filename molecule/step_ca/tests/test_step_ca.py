@@ -308,7 +308,8 @@ def test_changed_unit_and_key_password_restart_step_ca(host):
     out = ca_only('--diff')
     found = steps(out)
     assert status(found, 'TASK Systemd unit of step-ca') == 'changed'
-    assert '-# drift' in found['TASK Systemd unit of step-ca']
+    assert '-# drift' in found[[name for name in found if name.startswith('TASK Systemd unit of step-ca')][0]]
+    assert status(found, 'TASK Restart step-ca when its unit changed') == 'changed'
     assert status(found, 'TASK Key password file') == 'changed'
     assert 'not-the-key-password' not in out
     # in this order (handlers/main.yml); no reload and no backup
@@ -322,6 +323,20 @@ def test_changed_unit_and_key_password_restart_step_ca(host):
     wait_for(lambda: main_pid(host), lambda value: value not in (pid, '0'), 'step-ca running as a new process')
     wait_for(lambda: host.run('curl --silent --fail --capath /nonexistent --cacert %s %s/health' % (ROOT, CA)).rc,
              lambda rc: rc == 0, 'step-ca /health after the restart')
+
+
+@pytest.mark.usefixtures('timer_held')
+def test_a_stopped_step_ca_is_started_and_not_restarted(host):
+    """step-ca stopped by hand: the unit's task (thinkheads.phoenix.file_set with services) finds it and starts it;
+    no handler runs (a start is not a changed unit), and /health answers again."""
+    host.check_output('systemctl stop step-ca.service')
+    found = steps(ca_only('--diff'))
+    assert status(found, 'TASK Systemd unit of step-ca') == 'changed'
+    assert 'step-ca.service: started' in found[[name for name in found if name.startswith('TASK Systemd unit')][0]]
+    assert status(found, 'TASK Restart step-ca when its unit changed') == 'ok'
+    assert not [name for name in found if name.startswith('HANDLER')], sorted(found)
+    wait_for(lambda: host.run('curl --silent --fail --capath /nonexistent --cacert %s %s/health' % (ROOT, CA)).rc,
+             lambda rc: rc == 0, 'step-ca /health after the start')
 
 
 @pytest.mark.parametrize('unit', ['step-ca.service', 'phoenix-cert-renew.timer'])

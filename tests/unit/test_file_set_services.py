@@ -1,0 +1,133 @@
+# -*- coding: utf-8 -*-
+"""file_set's services: the systemd units a set's files belong to, enabled and running after the files (change,
+idempotence, check mode, diff, the refusal of a bad spec or a unit that does not exist, daemon-reload only when a
+unit file of the set changed). systemctl is tests/unit/fakebin/systemctl, which keeps the units' states in a file and
+records every call; the molecule scenarios and the lab run the real one."""
+
+import json
+import os
+import sys
+
+from modrun import REPO, run_module
+
+FAKEBIN = os.path.join(REPO, 'tests', 'unit', 'fakebin')
+
+
+def systemd(tmp_path, units):
+    state = tmp_path / 'systemd.json'
+    state.write_text(json.dumps({'units': units, 'calls': []}))
+    env = {'PATH': FAKEBIN + os.pathsep + os.environ['PATH'], 'FAKE_SYSTEMD_STATE': str(state)}
+    return state, env
+
+
+def calls(state):
+    return [call[0] for call in json.loads(state.read_text())['calls']]
+
+
+def units(state):
+    return json.loads(state.read_text())['units']
+
+
+def conf(tmp_path):
+    return {'files': [{'path': str(tmp_path / 'web.toml'), 'content': 'port = 80\n'}],
+            'services': [{'name': 'web'}, {'name': 'web-certs.path'}]}
+
+
+STOPPED = {'LoadState': 'loaded', 'ActiveState': 'inactive', 'UnitFileState': 'disabled'}
+
+
+def test_enables_and_starts_then_a_second_run_reads_only(tmp_path):
+    state, env = systemd(tmp_path, {'web.service': dict(STOPPED), 'web-certs.path': dict(STOPPED)})
+    first = run_module('file_set', conf(tmp_path), env=env)
+    assert first['changed'] is True
+    assert first['service_changes'] == ['web.service: enabled', 'web-certs.path: enabled', 'web.service: started',
+                                        'web-certs.path: started']
+    assert calls(state) == ['show', 'enable', 'start']
+    assert units(state)['web.service'] == {'LoadState': 'loaded', 'ActiveState': 'active', 'UnitFileState': 'enabled'}
+    second = run_module('file_set', conf(tmp_path), env=env)
+    assert second['changed'] is False and second['service_changes'] == []
+    assert calls(state) == ['show', 'enable', 'start', 'show']    # one read for every unit, nothing else
+
+
+def test_check_mode_changes_nothing_and_the_diff_names_each_change(tmp_path):
+    state, env = systemd(tmp_path, {'web.service': dict(STOPPED, UnitFileState='enabled'),
+                                    'web-certs.path': dict(STOPPED, ActiveState='active', UnitFileState='static')})
+    result = run_module('file_set', conf(tmp_path), check=True, env=env)
+    assert result['changed'] is True
+    assert result['service_changes'] == ['web.service: started']
+    assert {'before_header': 'systemd units', 'after_header': 'systemd units', 'before': '',
+            'after': 'web.service: started\n'} in result['diff']
+    assert calls(state) == ['show']
+    assert units(state)['web.service']['ActiveState'] == 'inactive'
+    assert not (tmp_path / 'web.toml').exists()
+
+
+def test_stopped_and_disabled_as_asked(tmp_path):
+    state, env = systemd(tmp_path, {'old.timer': {'LoadState': 'loaded', 'ActiveState': 'active',
+                                                  'UnitFileState': 'enabled'}})
+    args = {'services': [{'name': 'old.timer', 'enabled': False, 'state': 'stopped'}]}
+    result = run_module('file_set', args, env=env)
+    assert result['service_changes'] == ['old.timer: disabled', 'old.timer: stopped']
+    assert calls(state) == ['show', 'disable', 'stop']
+    assert run_module('file_set', args, env=env)['changed'] is False
+
+
+def test_a_missing_or_masked_unit_fails_before_any_change(tmp_path):
+    state, env = systemd(tmp_path, {'web.service': dict(STOPPED)})
+    result = run_module('file_set', {'services': [{'name': 'web'}, {'name': 'nope.service'}]}, env=env)
+    assert result['failed'] and result['msg'] == 'systemd unit nope.service not found'
+    assert calls(state) == ['show']
+    state, env = systemd(tmp_path, {'web.service': dict(STOPPED, LoadState='masked', UnitFileState='masked')})
+    result = run_module('file_set', {'services': [{'name': 'web'}]}, env=env)
+    assert result['failed'] and result['msg'] == 'systemd unit web.service is masked'
+    assert calls(state) == ['show']
+
+
+def test_a_bad_service_spec_is_refused_before_any_call(tmp_path):
+    state, env = systemd(tmp_path, {'web.service': dict(STOPPED)})
+    for spec, words in (({'name': 'web', 'state': 'restarted'}, 'must be started or stopped'),
+                        ({'enabled': True}, 'name'), ({'name': 'web', 'enabled': 'maybe'}, 'enabled')):
+        result = run_module('file_set', {'files': [{'path': str(tmp_path / 'x'), 'content': 'x'}],
+                                         'services': [spec]}, env=env)
+        assert result['failed'] and words in result['msg'], (spec, result['msg'])
+    assert calls(state) == [] and not (tmp_path / 'x').exists()
+
+
+class FakeModule(object):
+    """What ServiceState uses of an AnsibleModule, with systemctl's answers given."""
+
+    def __init__(self, show, check_mode=False):
+        self.show, self.check_mode, self.commands = show, check_mode, []
+
+    def get_bin_path(self, name, required=False):
+        return '/bin/' + name
+
+    def run_command(self, cmd):
+        self.commands.append(cmd[1:])
+        return 0, (self.show if cmd[1] == 'show' else ''), ''
+
+    def fail_json(self, **kwargs):
+        raise AssertionError(kwargs['msg'])
+
+
+def test_daemon_reload_only_when_a_unit_file_changed():
+    sys.path.insert(0, os.path.join(REPO, 'collections'))
+    from ansible_collections.thinkheads.phoenix.plugins.module_utils import service_state
+    assert service_state.is_unit_file('/etc/systemd/system/web.service')
+    assert service_state.is_unit_file('/lib/systemd/system/web.service.d/override.conf')
+    assert not service_state.is_unit_file('/etc/web/web.toml')
+    running = 'Id=web.service\nLoadState=loaded\nActiveState=active\nUnitFileState=enabled\n'
+    module = FakeModule(running)
+    assert service_state.ServiceState(module, [{'name': 'web', 'enabled': True, 'state': 'started'}]).run(
+        reload=True) == ['systemd: daemon-reload']
+    assert module.commands == [['daemon-reload'], ['show', '--property=Id,LoadState,ActiveState,UnitFileState', '--',
+                                                   'web.service']]
+    module = FakeModule(running)
+    assert service_state.ServiceState(module, []).run(reload=False) == [] and module.commands == []
+    # check mode: a unit that does not exist yet is one this run writes (new, disabled, stopped); nothing is run but
+    # the read
+    module = FakeModule('Id=new.service\nLoadState=not-found\nActiveState=inactive\nUnitFileState=\n', check_mode=True)
+    assert service_state.ServiceState(module, [{'name': 'new.service', 'enabled': True, 'state': 'started'}]).run(
+        reload=True) == [
+        'systemd: daemon-reload', 'new.service: enabled', 'new.service: started']
+    assert [c[0] for c in module.commands] == ['show']
