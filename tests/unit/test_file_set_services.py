@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 """file_set's services: the systemd units a set's files belong to, enabled and running after the files (change,
 idempotence, check mode, diff, the refusal of a bad spec or a unit that does not exist, daemon-reload only when a
-unit file of the set changed). systemctl is tests/unit/fakebin/systemctl, which keeps the units' states in a file and
+unit file of the set changed). systemctl is FAKE_SYSTEMCTL below, which keeps the units' states in a file and
 records every call; the molecule scenarios and the lab run the real one."""
 
 import json
@@ -10,13 +10,54 @@ import sys
 
 from modrun import REPO, run_module
 
-FAKEBIN = os.path.join(REPO, 'tests', 'unit', 'fakebin')
+FAKE_SYSTEMCTL = '''"""A stand-in for systemctl in the file_set tests: the units' states live in the JSON file $FAKE_SYSTEMD_STATE
+({"units": {name: {LoadState, ActiveState, UnitFileState}}, "calls": [argv, ...]}); every call is recorded. It
+answers `show --property=... -- UNIT...` as systemctl does (one block per unit, in the order asked; an unknown unit
+is LoadState=not-found), and `daemon-reload`, `enable`, `disable`, `start`, `stop` change the recorded state."""
+import json
+import os
+import sys
+
+path = os.environ['FAKE_SYSTEMD_STATE']
+with open(path) as handle:
+    state = json.load(handle)
+args = sys.argv[1:]
+state['calls'].append(args)
+verb, names = args[0], [a for a in args[1:] if not a.startswith('-')]
+units = state['units']
+if verb == 'show':
+    props = [a.split('=', 1)[1] for a in args if a.startswith('--property=')][0].split(',')
+    blocks = []
+    for name in names:
+        unit = dict({'Id': name, 'LoadState': 'not-found', 'ActiveState': 'inactive', 'UnitFileState': ''},
+                    **units.get(name, {}))
+        blocks.append('\\n'.join('%s=%s' % (p, unit[p]) for p in props))
+    sys.stdout.write('\\n\\n'.join(blocks) + '\\n')
+elif verb in ('enable', 'disable', 'start', 'stop'):
+    for name in names:
+        if name not in units:
+            sys.stderr.write('Unit %s not found.\\n' % name)
+            sys.exit(5)
+        key, value = {'enable': ('UnitFileState', 'enabled'), 'disable': ('UnitFileState', 'disabled'),
+                      'start': ('ActiveState', 'active'), 'stop': ('ActiveState', 'inactive')}[verb]
+        units[name][key] = value
+elif verb != 'daemon-reload':
+    sys.stderr.write('unknown verb %s\\n' % verb)
+    sys.exit(1)
+with open(path, 'w') as handle:
+    json.dump(state, handle)
+'''
 
 
 def systemd(tmp_path, units):
+    """A systemctl stand-in first on PATH (FAKE_SYSTEMCTL, run by this Python) with UNITS; (state file, env)."""
+    fakebin = tmp_path / 'fakebin'
+    fakebin.mkdir(exist_ok=True)
+    (fakebin / 'systemctl').write_text('#!%s\n%s' % (sys.executable, FAKE_SYSTEMCTL))
+    (fakebin / 'systemctl').chmod(0o755)
     state = tmp_path / 'systemd.json'
     state.write_text(json.dumps({'units': units, 'calls': []}))
-    env = {'PATH': FAKEBIN + os.pathsep + os.environ['PATH'], 'FAKE_SYSTEMD_STATE': str(state)}
+    env = {'PATH': str(fakebin) + os.pathsep + os.environ['PATH'], 'FAKE_SYSTEMD_STATE': str(state)}
     return state, env
 
 
