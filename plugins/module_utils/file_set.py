@@ -16,6 +16,7 @@ import os
 import re
 import tempfile
 
+from ansible_collections.thinkheads.phoenix.plugins.module_utils.service_accounts import ServiceAccounts
 from ansible_collections.thinkheads.phoenix.plugins.module_utils.service_state import ServiceState, is_unit_file
 
 
@@ -201,6 +202,8 @@ class FileSetManager(object):
                 if '\n' in entry['line']:
                     self.module.fail_json(msg='%s: lines: a line must not contain a newline: %r'
                                           % (spec['path'], entry['line']))
+        # the accounts first: the directories and files below may belong to them
+        account_changes = ServiceAccounts(self.module, self.module.params['accounts']).run()
         for spec in params['directories']:
             self.directory(spec)
         for spec in params['files']:
@@ -213,11 +216,14 @@ class FileSetManager(object):
         services = ServiceState(self.module, [dict({'enabled': True, 'state': 'started'}, **spec)
                                               for spec in self.module.params['services']])
         service_changes = services.run(reload=bool(touched))
-        result = {'changed': bool(self.changed_paths or self.removed or service_changes),
-                  'changed_paths': self.changed_paths, 'removed': self.removed, 'service_changes': service_changes}
-        if service_changes and self.module._diff:
-            self.diffs.append({'before_header': 'systemd units', 'after_header': 'systemd units',
-                               'before': '', 'after': ''.join(line + '\n' for line in service_changes)})
+        result = {'changed': bool(account_changes or self.changed_paths or self.removed or service_changes),
+                  'account_changes': account_changes, 'changed_paths': self.changed_paths, 'removed': self.removed,
+                  'service_changes': service_changes}
+        if self.module._diff:
+            for header, lines in (('accounts', account_changes), ('systemd units', service_changes)):
+                if lines:
+                    self.diffs.append({'before_header': header, 'after_header': header, 'before': '',
+                                       'after': ''.join(line + '\n' for line in lines)})
         if self.module._diff:
             result['diff'] = self.diffs
         return result

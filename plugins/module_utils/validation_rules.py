@@ -80,6 +80,8 @@ MODULE_RULES = {
                                   state=lambda v: [] if v in ('present', 'absent') else [
                                       'must be present or absent, got %s' % _short(v)])]),
         'prune': dict(shape=[{'!path': _abs_path, 'patterns': [_nonempty_str], 'keep': [_nonempty_str]}]),
+        'accounts': dict(shape=[{'!name': _nonempty_str, 'group': _nonempty_str, '!home': _abs_path,
+                                 'shell': _abs_path, 'comment': 'str'}]),
         'services': dict(shape=[{'!name': _nonempty_str, 'enabled': 'bool',
                                  'state': lambda v: [] if v in ('started', 'stopped') else [
                                      'must be started or stopped, got %s' % _short(v)]}]),

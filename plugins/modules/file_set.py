@@ -8,7 +8,7 @@ __metaclass__ = type
 
 DOCUMENTATION = r'''
 module: file_set
-short_description: Directories, small files and the services they belong to, converged in one task
+short_description: Directories, small files, their service accounts and units, converged in one task
 version_added: 0.1.0
 author:
   - Thinkheads platform team (@thinkheads)
@@ -17,13 +17,25 @@ description:
     run, where a chain of M(ansible.builtin.file), M(ansible.builtin.copy) and M(ansible.builtin.template) tasks pays
     a round trip per file. An unchanged set costs one task.
   - Every path is read and compared; a file whose content differs is written atomically (a temporary file in the same
-    directory, then a rename); owner, group and mode are set where they differ. Directories are handled first, then
-    files in the order given, then O(prune).
+    directory, then a rename); owner, group and mode are set where they differ. O(accounts) are handled first, then
+    directories, then files in the order given, then O(prune), then O(services).
   - Drift is found as with the single-file modules (a changed byte, mode or owner is repaired and reported in
     RV(changed_paths)).
   - Content is text (UTF-8), rendered on the controller (for example with the C(ansible.builtin.template) lookup).
     Copy binaries and large files with M(ansible.builtin.copy).
 options:
+  accounts:
+    description:
+      - Service accounts the directories and files belong to, handled before them, each a dict with C(name) (the
+        user), C(group) (its primary group, default the user's name), C(home) (absolute, required; never created
+        here), C(shell) (default V(/usr/sbin/nologin)) and C(comment).
+      - A missing group is created as a system group (C(groupadd --system)), a missing user as a system user in it
+        (C(useradd --system --no-create-home)); an existing user whose group, home, shell or comment differs is
+        changed with C(usermod); existing IDs are kept. One C(getent) per database reads them all. What changed is
+        in RV(account_changes).
+    type: list
+    elements: dict
+    default: []
   directories:
     description:
       - Directories that must exist (parents are created as needed), each a dict with C(path) (absolute, required)
@@ -158,6 +170,12 @@ changed_paths:
   type: list
   elements: str
   sample: [/etc/phoenix/certs/web.json]
+account_changes:
+  description: What was done to the accounts of O(accounts) (or would be, in check mode), one line each.
+  returned: always
+  type: list
+  elements: str
+  sample: ['traefik: group created', 'traefik: user created']
 service_changes:
   description: What was done to the systemd units (or would be, in check mode), one line each.
   returned: always
@@ -184,7 +202,8 @@ def argument_spec():
     return dict(directories=dict(type='list', elements='dict', default=[]),
                 files=dict(type='list', elements='dict', default=[]),
                 prune=dict(type='list', elements='dict', default=[]),
-                services=dict(type='list', elements='dict', default=[]))
+                services=dict(type='list', elements='dict', default=[]),
+                accounts=dict(type='list', elements='dict', default=[]))
 
 
 def main():

@@ -172,3 +172,121 @@ def test_daemon_reload_only_when_a_unit_file_changed():
         reload=True) == [
         'systemd: daemon-reload', 'new.service: enabled', 'new.service: started']
     assert [c[0] for c in module.commands] == ['show']
+
+
+# -- accounts --------------------------------------------------------------------------------------------------------
+
+FAKE_ACCOUNTS = '''
+import json
+import os
+import sys
+
+path = os.environ['FAKE_ACCOUNTS_STATE']
+with open(path) as handle:
+    state = json.load(handle)
+tool, args = os.path.basename(sys.argv[0]), sys.argv[1:]
+state['calls'].append([tool] + args)
+groups, users = state['groups'], state['users']
+
+
+def option(flag):
+    return args[args.index(flag) + 1] if flag in args else None
+
+
+if tool == 'getent':
+    table = groups if args[0] == 'group' else users
+    missing = False
+    for name in args[1:]:
+        if name in table:
+            entry = table[name]
+            if args[0] == 'group':
+                print('%s:x:%s:' % (name, entry['gid']))
+            else:
+                gid = groups[entry['group']]['gid']
+                print('%s:x:%s:%s:%s:%s:%s' % (name, entry['uid'], gid, entry.get('comment', ''), entry['home'],
+                                              entry['shell']))
+        else:
+            missing = True
+    code = 2 if missing else 0
+elif tool == 'groupadd':
+    groups[args[-1]] = {'gid': str(900 + len(groups))}
+    code = 0
+elif tool in ('useradd', 'usermod'):
+    name = args[-1]
+    entry = users.setdefault(name, {'uid': str(800 + len(users)), 'comment': ''}) if tool == 'useradd' else users[name]
+    for flag, key in (('--gid', 'group'), ('--home-dir', 'home'), ('--home', 'home'), ('--shell', 'shell'),
+                      ('--comment', 'comment')):
+        if option(flag) is not None:
+            entry[key] = option(flag)
+    code = 0
+else:
+    code = 1
+with open(path, 'w') as handle:
+    json.dump(state, handle)
+sys.exit(code)
+'''
+
+
+def accounts_env(tmp_path, groups, users):
+    fakebin = tmp_path / 'fakebin'
+    fakebin.mkdir(exist_ok=True)
+    (fakebin / 'accounts').write_text('#!%s\n%s' % (sys.executable, FAKE_ACCOUNTS))
+    (fakebin / 'accounts').chmod(0o755)
+    for tool in ('getent', 'groupadd', 'useradd', 'usermod'):
+        (fakebin / tool).symlink_to(fakebin / 'accounts')
+    state = tmp_path / 'accounts.json'
+    state.write_text(json.dumps({'groups': groups, 'users': users, 'calls': []}))
+    return state, {'PATH': str(fakebin) + os.pathsep + os.environ['PATH'], 'FAKE_ACCOUNTS_STATE': str(state)}
+
+
+def account_calls(state):
+    return [call[0] for call in json.loads(state.read_text())['calls']]
+
+
+ACCOUNTS = {'accounts': [{'name': 'web', 'home': '/var/lib/web'},
+                         {'name': 'api', 'group': 'svc', 'home': '/srv/api', 'comment': 'API server'}]}
+
+
+def test_accounts_created_then_a_second_run_reads_only(tmp_path):
+    state, env = accounts_env(tmp_path, {}, {})
+    first = run_module('file_set', ACCOUNTS, env=env)
+    assert first['changed'] is True
+    assert first['account_changes'] == ['web: group created', 'web: user created', 'svc: group created',
+                                        'api: user created']
+    created = json.loads(state.read_text())
+    assert created['users']['api'] == {'uid': '801', 'comment': 'API server', 'group': 'svc', 'home': '/srv/api',
+                                       'shell': '/usr/sbin/nologin'}
+    assert ['useradd', '--system', '--gid', 'web', '--home-dir', '/var/lib/web', '--no-create-home', '--shell',
+            '/usr/sbin/nologin', 'web'] in created['calls']
+    second = run_module('file_set', ACCOUNTS, env=env)
+    assert second['changed'] is False and second['account_changes'] == []
+    assert account_calls(state)[-2:] == ['getent', 'getent']    # two reads for every account, nothing else
+
+
+def test_accounts_drift_is_repaired_and_check_mode_changes_nothing(tmp_path):
+    groups = {'web': {'gid': '900'}, 'other': {'gid': '901'}, 'svc': {'gid': '902'}}
+    users = {'web': {'uid': '800', 'group': 'other', 'home': '/var/lib/web', 'shell': '/bin/bash', 'comment': ''},
+             'api': {'uid': '801', 'group': 'svc', 'home': '/srv/api', 'shell': '/usr/sbin/nologin',
+                     'comment': 'API server'}}
+    state, env = accounts_env(tmp_path, groups, users)
+    checked = run_module('file_set', ACCOUNTS, check=True, env=env)
+    assert checked['changed'] is True
+    assert checked['account_changes'] == ['web: group web, shell /usr/sbin/nologin']
+    assert {'before_header': 'accounts', 'after_header': 'accounts', 'before': '',
+            'after': 'web: group web, shell /usr/sbin/nologin\n'} in checked['diff']
+    assert account_calls(state) == ['getent', 'getent']
+    fixed = run_module('file_set', ACCOUNTS, env=env)
+    assert fixed['account_changes'] == checked['account_changes']
+    repaired = json.loads(state.read_text())['users']['web']
+    assert repaired == {'uid': '800', 'group': 'web', 'home': '/var/lib/web', 'shell': '/usr/sbin/nologin',
+                        'comment': ''}
+    assert run_module('file_set', ACCOUNTS, env=env)['changed'] is False
+
+
+def test_a_bad_account_is_refused_before_any_call(tmp_path):
+    state, env = accounts_env(tmp_path, {}, {})
+    for spec, words in (({'name': 'web'}, 'home'), ({'name': 'web', 'home': 'relative'}, 'home'),
+                        ({'home': '/srv/x'}, 'name'), ({'name': 'web', 'home': '/srv/x', 'shell': 'sh'}, 'shell')):
+        result = run_module('file_set', {'accounts': [spec]}, env=env)
+        assert result['failed'] and words in result['msg'], (spec, result['msg'])
+    assert account_calls(state) == []
