@@ -18,6 +18,9 @@ PASSWORD = "api-calls-benchmark-root"
 NODE = "pve"
 STORAGE = "local-lvm"
 LXC_TEMPLATE = "local:vztmpl/ubuntu-24.04-standard_24.04-2_amd64.tar.zst"
+# The cloud image a VM that is not cloned is built from: create.yml first brings the guest's image onto a storage
+# (proxmox_image) and passes its volume; every fresh pvesim holds this one (pvesim/storage.py, STATIC_VOLUMES).
+VM_IMAGE = "local:import/debian-12-genericcloud-amd64.qcow2"
 INVENTORY_TEMPLATE = "local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst"
 EXPECTED_GUESTS = (900, 103, 102, 101, 901, 801, 9000, 1001, 1002)
 TARGET_UNCHANGED_PER_GUEST = 2.0
@@ -79,6 +82,8 @@ def our_tasks(guests: dict) -> list[tuple[int, str, str, dict]]:
         args = {"guest": guest, "state": "present", "storage": STORAGE}
         if guest["type"] == "lxc" and not guest.get("clone_from"):
             args["ostemplate"] = LXC_TEMPLATE
+        elif guest["type"] == "vm" and not guest.get("clone_from") and guest.get("image"):
+            args["image"] = VM_IMAGE
         tasks.append((gid, "provision", "thinkheads.phoenix.proxmox_guest", args))
     return tasks
 
