@@ -31,18 +31,21 @@ def is_unit_file(path):
     return path.startswith(UNIT_DIRS)
 
 
-def parse_show(text):
-    """`systemctl show` output of several units (blocks separated by an empty line) -> {Id: {property: value}}."""
-    units, current = {}, {}
+def parse_show(text, names):
+    """`systemctl show` output for NAMES (one block per unit, in the order asked, separated by an empty line) ->
+    {name: {property: value}}. A block is matched by position: an alias asked for is shown under its unit's Id."""
+    blocks, current = [], {}
     for line in text.splitlines() + ['']:
         if not line.strip():
-            if current.get('Id'):
-                units[current['Id']] = current
+            if current:
+                blocks.append(current)
             current = {}
             continue
         key, _sep, value = line.partition('=')
         current[key] = value
-    return units
+    if len(blocks) == len(names):
+        return dict(zip(names, blocks))
+    return dict((block.get('Id'), block) for block in blocks)
 
 
 class ServiceState(object):
@@ -75,7 +78,7 @@ class ServiceState(object):
         if not self.specs:
             return changes
         names = [spec['name'] for spec in self.specs]
-        units = parse_show(self._run('show', '--property=Id,LoadState,ActiveState,UnitFileState', '--', *names))
+        units = parse_show(self._run('show', '--property=Id,LoadState,ActiveState,UnitFileState', '--', *names), names)
         enable, disable, start, stop = [], [], [], []
         for spec in self.specs:
             name = spec['name']

@@ -154,6 +154,11 @@ class FakeModule(object):
 def test_daemon_reload_only_when_a_unit_file_changed():
     sys.path.insert(0, os.path.join(REPO, 'collections'))
     from ansible_collections.thinkheads.phoenix.plugins.module_utils import service_state
+    # blocks are matched by position: an alias is shown under its unit's Id
+    assert service_state.parse_show('Id=ssh.service\nActiveState=active\n\nId=b.timer\nActiveState=inactive\n',
+                                    ['sshd.service', 'b.timer']) == {
+        'sshd.service': {'Id': 'ssh.service', 'ActiveState': 'active'},
+        'b.timer': {'Id': 'b.timer', 'ActiveState': 'inactive'}}
     assert service_state.is_unit_file('/etc/systemd/system/web.service')
     assert service_state.is_unit_file('/lib/systemd/system/web.service.d/override.conf')
     assert not service_state.is_unit_file('/etc/web/web.toml')
