@@ -13,7 +13,12 @@ existing account keeps its IDs, as with those modules.
 from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
 
+from ansible_collections.thinkheads.phoenix.plugins.module_utils.service_state import run_checked
+
 DEFAULT_SHELL = '/usr/sbin/nologin'
+# the columns of getent's group and passwd databases (group(5), passwd(5))
+GROUP_FIELDS = ('name', 'password', 'gid', 'members')
+PASSWD_FIELDS = ('name', 'password', 'uid', 'gid', 'comment', 'home', 'shell')
 
 
 def parse_getent(text, fields):
@@ -39,11 +44,7 @@ class ServiceAccounts(object):
         return self.module.get_bin_path(name, required=True)
 
     def _run(self, cmd, allowed=(0,)):
-        rc, out, err = self.module.run_command(cmd)
-        if rc not in allowed:
-            self.module.fail_json(msg='%s failed (rc %d): %s' % (' '.join(cmd), rc, (err or out).strip()),
-                                  rc=rc, stdout=out, stderr=err)
-        return out
+        return run_checked(self.module, cmd, allowed)
 
     def _getent(self, database, names, fields):
         # getent exits 2 when one of the keys is not found: the others are still printed
@@ -52,16 +53,15 @@ class ServiceAccounts(object):
     def run(self):
         if not self.specs:
             return []
-        groups = self._getent('group', [spec['group'] for spec in self.specs], ('name', 'password', 'gid', 'members'))
-        users = self._getent('passwd', [spec['name'] for spec in self.specs],
-                             ('name', 'password', 'uid', 'gid', 'comment', 'home', 'shell'))
+        groups = self._getent('group', [spec['group'] for spec in self.specs], GROUP_FIELDS)
+        users = self._getent('passwd', [spec['name'] for spec in self.specs], PASSWD_FIELDS)
         changes = []
         for spec in self.specs:
             if spec['group'] not in groups:
                 changes.append('%s: group created' % spec['group'])
                 if not self.module.check_mode:
                     self._run([self._bin('groupadd'), '--system', spec['group']])
-                    groups.update(self._getent('group', [spec['group']], ('name', 'password', 'gid', 'members')))
+                    groups.update(self._getent('group', [spec['group']], GROUP_FIELDS))
                 else:
                     groups[spec['group']] = {'gid': None}    # predicted
             user = users.get(spec['name'])

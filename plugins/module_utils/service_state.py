@@ -22,6 +22,15 @@ UNIT_SUFFIXES = ('.service', '.socket', '.device', '.mount', '.automount', '.swa
                  '.slice', '.scope')
 
 
+def run_checked(module, cmd, allowed=(0,)):
+    """Run CMD through MODULE; its output, or the task failed with the command, its exit status and its output."""
+    rc, out, err = module.run_command(cmd)
+    if rc not in allowed:
+        module.fail_json(msg='%s failed (rc %d): %s' % (' '.join(cmd), rc, (err or out).strip()),
+                         rc=rc, stdout=out, stderr=err)
+    return out
+
+
 def unit_name(name):
     """The unit's full name: systemctl takes a bare name as a service."""
     return name if name.endswith(UNIT_SUFFIXES) else name + '.service'
@@ -59,12 +68,7 @@ class ServiceState(object):
         self.systemctl = module.get_bin_path('systemctl', required=bool(self.specs))
 
     def _run(self, *args):
-        cmd = [self.systemctl] + list(args)
-        rc, out, err = self.module.run_command(cmd)
-        if rc != 0:
-            self.module.fail_json(msg='%s failed (rc %d): %s' % (' '.join(cmd), rc, (err or out).strip()),
-                                  rc=rc, stdout=out, stderr=err)
-        return out
+        return run_checked(self.module, [self.systemctl] + list(args))
 
     def run(self, reload):
         reload = reload and self.systemctl is not None

@@ -87,8 +87,9 @@ def preload(module_fqn):
     path is off, and an import that fails is left for the module's own run to report."""
     if module_fqn in _preloaded or not core_is_tested() or not in_process_wanted():
         return
+    if not _preloaded:
+        _load_template_plugins()    # once, with the first module
     _preloaded.add(module_fqn)
-    _load_template_plugins()
     for name in _imported_names(module_fqn):
         try:
             importlib.import_module(name)
@@ -134,14 +135,10 @@ def _is_module(package, name):
 # uses loads every file of them, with ansible.utils.encrypt and its crypt support), and the collection's filters.
 _TEMPLATE_PLUGINS = ((filter_loader, 'ansible.builtin.to_json'), (test_loader, 'ansible.builtin.version'),
                      (filter_loader, 'thinkheads.phoenix.guest_firewall'))
-_template_plugins_loaded = []
 
 
 def _load_template_plugins():
-    """Load the template plugins of _TEMPLATE_PLUGINS once, in the process that forks the workers."""
-    if _template_plugins_loaded:
-        return
-    _template_plugins_loaded.append(True)
+    """Load the template plugins of _TEMPLATE_PLUGINS in the process that forks the workers."""
     for loader, name in _TEMPLATE_PLUGINS:
         try:
             loader.get(name)
